@@ -1,0 +1,498 @@
+/* libyaml events -> vg_node tree. The event API (not libyaml's document API) is used because it
+ * lets us keep 1-based marks on every node, check duplicate keys where they occur, and resolve
+ * aliases and << merges to shared nodes without copying. Everything lives in the sweep's arena. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "config/internal.h"
+
+/* Deeper nesting than this is not a sweep file; the limit keeps the recursion off the edge of
+ * the stack for hostile input. */
+#define VG__MAX_DEPTH 256
+
+/* --- arena --- */
+
+typedef struct vg__block {
+    struct vg__block *next;
+    size_t used, cap;
+    max_align_t data[];
+} vg__block;
+
+struct vg__arena {
+    vg__block *head;
+};
+
+vg__arena *vg__arena_new(void) { return calloc(1, sizeof(vg__arena)); }
+
+void vg__arena_free(vg__arena *arena) {
+    if (!arena) return;
+    for (vg__block *b = arena->head, *next; b; b = next) {
+        next = b->next;
+        free(b);
+    }
+    free(arena);
+}
+
+void *vg__arena_alloc(vg__arena *arena, size_t size) {
+    const size_t align = sizeof(max_align_t);
+    size = (size + align - 1) / align * align;
+    if (size == 0) size = align;
+    vg__block *b = arena->head;
+    if (!b || b->cap - b->used < size) {
+        size_t cap = size > 65536 ? size : 65536;
+        b = calloc(1, sizeof *b + cap);
+        if (!b) return NULL;
+        b->cap = cap;
+        b->next = arena->head;
+        arena->head = b;
+    }
+    void *p = (char *)b->data + b->used;
+    b->used += size;
+    return p;
+}
+
+char *vg__arena_strndup(vg__arena *arena, const char *text, size_t len) {
+    char *s = vg__arena_alloc(arena, len + 1);
+    if (s) {
+        memcpy(s, text, len);
+        s[len] = '\0';
+    }
+    return s;
+}
+
+/* --- messages --- */
+
+vg_status vg__node_error(vg_error *err, const vg_node *node, const char *fallback,
+                         const char *fmt, ...) {
+    char where[256], msg[sizeof err->message];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (node && node->file)
+        vg_node_where(node, where, sizeof where);
+    else
+        snprintf(where, sizeof where, "%s", fallback ? fallback : "(unknown)");
+    return vg_error_set(err, VG_ECONFIG, "%s: %s", where, msg);
+}
+
+/* --- reading --- */
+
+vg_status vg__read_file(const char *path, char **text, size_t *len, vg_error *err) {
+    *text = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return vg_error_set(err, VG_ECONFIG, "%s: cannot read: %s", path, strerror(errno));
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    if (!buf) {
+        fclose(f);
+        return vg_error_set(err, VG_ENOMEM, "%s: cannot read: out of memory", path);
+    }
+    for (;;) {
+        if (cap - n < 2) {
+            char *grown = cap > SIZE_MAX / 2 ? NULL : realloc(buf, cap * 2);
+            if (!grown) {
+                free(buf);
+                fclose(f);
+                return vg_error_set(err, VG_ENOMEM, "%s: cannot read: out of memory", path);
+            }
+            buf = grown;
+            cap *= 2;
+        }
+        errno = 0;
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0) break;
+    }
+    if (ferror(f)) {
+        int e = errno ? errno : EIO;
+        free(buf);
+        fclose(f);
+        return vg_error_set(err, VG_ECONFIG, "%s: cannot read: %s", path, strerror(e));
+    }
+    fclose(f);
+    buf[n] = '\0';
+    *text = buf;
+    *len = n;
+    return VG_OK;
+}
+
+/* libyaml would also refuse bad bytes, but names them by offset only, and a NUL silently ends
+ * the text for every C string consumer downstream (the recorder stores the text verbatim). */
+static vg_status vg__check_utf8(const char *file, const char *text, size_t len, vg_error *err) {
+    const unsigned char *s = (const unsigned char *)text;
+    size_t line = 1, col = 1;
+    for (size_t i = 0; i < len;) {
+        unsigned c = s[i];
+        if (c == 0)
+            return vg_error_set(err, VG_ECONFIG,
+                                "%s:%zu:%zu: not a text file: NUL byte at byte offset %zu", file,
+                                line, col, i);
+        if (c < 0x80) {
+            if (c == '\n') {
+                line++;
+                col = 1;
+            } else {
+                col++;
+            }
+            i++;
+            continue;
+        }
+        size_t n = 0;
+        uint32_t cp = 0, min = 0;
+        if ((c & 0xe0) == 0xc0) n = 2, cp = c & 0x1f, min = 0x80;
+        else if ((c & 0xf0) == 0xe0) n = 3, cp = c & 0x0f, min = 0x800;
+        else if ((c & 0xf8) == 0xf0) n = 4, cp = c & 0x07, min = 0x10000;
+        int ok = n != 0 && i + n <= len;
+        for (size_t k = 1; ok && k < n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) ok = 0;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if (ok && (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))) ok = 0;
+        if (!ok)
+            return vg_error_set(err, VG_ECONFIG,
+                                "%s:%zu:%zu: not UTF-8 text: invalid byte 0x%02x at byte offset "
+                                "%zu (save the file as UTF-8)",
+                                file, line, col, c, i);
+        col++;
+        i += n;
+    }
+    return VG_OK;
+}
+
+/* --- parsing --- */
+
+typedef struct vg__anchor {
+    const char *name;
+    vg_node *node;
+    int complete; /* an alias to an anchor still being parsed would make a cycle */
+} vg__anchor;
+
+typedef struct vg__loader {
+    yaml_parser_t parser;
+    vg__arena *arena;
+    const char *file;
+    const char *text;
+    size_t len;
+    vg_error *err;
+    vg__anchor *anchors; /* malloc'ed; most recent last, so a redefined anchor wins */
+    size_t n_anchors, cap_anchors;
+} vg__loader;
+
+static vg_status vg__nomem(vg__loader *L) {
+    return vg_error_set(L->err, VG_ENOMEM, "%s: out of memory while loading", L->file);
+}
+
+static vg_status vg__syntax_error(vg__loader *L) {
+    yaml_parser_t *p = &L->parser;
+    if (p->error == YAML_MEMORY_ERROR) return vg__nomem(L);
+    size_t line = p->problem_mark.line + 1, col = p->problem_mark.column + 1;
+    if (p->error == YAML_READER_ERROR) {
+        /* Reader errors carry a byte offset, not a mark. */
+        line = 1, col = 1;
+        for (size_t i = 0; i < p->problem_offset && i < L->len; i++) {
+            if (L->text[i] == '\n') line++, col = 1;
+            else if (((unsigned char)L->text[i] & 0xc0) != 0x80) col++;
+        }
+    }
+    const char *problem = p->problem ? p->problem : "unknown problem";
+    if (p->context)
+        return vg_error_set(L->err, VG_ECONFIG,
+                            "%s:%zu:%zu: YAML syntax error: %s (%s that starts at line %zu)",
+                            L->file, line, col, problem, p->context, p->context_mark.line + 1);
+    return vg_error_set(L->err, VG_ECONFIG, "%s:%zu:%zu: YAML syntax error: %s", L->file, line,
+                        col, problem);
+}
+
+static vg_status vg__next(vg__loader *L, yaml_event_t *ev) {
+    if (!yaml_parser_parse(&L->parser, ev)) return vg__syntax_error(L);
+    return VG_OK;
+}
+
+static vg_node *vg__new_node(vg__loader *L, vg_node_kind kind, yaml_mark_t mark) {
+    vg_node *node = vg__arena_alloc(L->arena, sizeof *node);
+    if (!node) return NULL;
+    node->kind = kind;
+    node->file = L->file;
+    node->line = (int)mark.line + 1;
+    node->col = (int)mark.column + 1;
+    return node;
+}
+
+/* Appends to an arena array, doubling into a fresh arena allocation when full. */
+static int vg__push(vg__loader *L, vg_node ***items, int64_t count, int64_t *cap, vg_node *item) {
+    if (count == *cap) {
+        int64_t grown = *cap ? *cap * 2 : 8;
+        vg_node **fresh = vg__arena_alloc(L->arena, (size_t)grown * sizeof *fresh);
+        if (!fresh) return 0;
+        if (count) memcpy(fresh, *items, (size_t)count * sizeof *fresh);
+        *items = fresh;
+        *cap = grown;
+    }
+    (*items)[count] = item;
+    return 1;
+}
+
+static vg_status vg__add_anchor(vg__loader *L, const char *name, vg_node *node, size_t *slot) {
+    if (L->n_anchors == L->cap_anchors) {
+        size_t cap = L->cap_anchors ? L->cap_anchors * 2 : 16;
+        vg__anchor *grown = realloc(L->anchors, cap * sizeof *grown);
+        if (!grown) return vg__nomem(L);
+        L->anchors = grown;
+        L->cap_anchors = cap;
+    }
+    L->anchors[L->n_anchors] = (vg__anchor){.name = name, .node = node, .complete = 0};
+    *slot = L->n_anchors++;
+    return VG_OK;
+}
+
+static const vg_node *vg__find_key(const vg_node *map, const char *key, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (strcmp(map->keys[i]->scalar, key) == 0) return map->keys[i];
+    return NULL;
+}
+
+static vg_status vg__parse_node(vg__loader *L, yaml_event_t *ev, int depth, vg_node **out);
+
+/* `<<: *base` or `<<: [*a, *b]`: pairs of the merged mappings whose keys the mapping does not
+ * set itself; earlier sources win over later ones, as in YAML 1.1's merge type. */
+static vg_status vg__apply_merge(vg__loader *L, vg_node *map, int64_t *cap, const vg_node *key,
+                                 const vg_node *src) {
+    char got[128];
+    const vg_node *const *sources = (const vg_node *const *)&src;
+    int64_t n_sources = 1;
+    if (src->kind == VG_NODE_SEQUENCE) {
+        sources = (const vg_node *const *)src->items;
+        n_sources = src->count;
+    }
+    for (int64_t s = 0; s < n_sources; s++) {
+        const vg_node *m = sources[s];
+        /* Blame the << key: the merged node may be an anchor far away. */
+        if (m->kind != VG_NODE_MAPPING)
+            return vg__node_error(L->err, key, L->file,
+                                  "<<: expected a mapping (or a list of mappings) to merge, got %s",
+                                  vg__node_describe(m, got, sizeof got));
+        for (int64_t i = 0; i < m->count; i++) {
+            if (vg__find_key(map, m->keys[i]->scalar, map->count)) continue;
+            int64_t vcap = *cap;
+            if (!vg__push(L, &map->keys, map->count, cap, m->keys[i]) ||
+                !vg__push(L, &map->values, map->count, &vcap, m->values[i]))
+                return vg__nomem(L);
+            map->count++;
+        }
+    }
+    return VG_OK;
+}
+
+static vg_status vg__parse_mapping(vg__loader *L, vg_node *map, int depth) {
+    yaml_event_t ev;
+    vg_status st;
+    int64_t cap = 0, n_merges = 0, merge_cap = 0, merge_key_cap = 0;
+    vg_node **merges = NULL, **merge_keys = NULL; /* values and keys of the << entries */
+    char got[128];
+    for (;;) {
+        if ((st = vg__next(L, &ev))) return st;
+        if (ev.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&ev);
+            break;
+        }
+        vg_node *key, *value;
+        if ((st = vg__parse_node(L, &ev, depth + 1, &key))) return st;
+        if (key->kind != VG_NODE_SCALAR)
+            return vg__node_error(L->err, key, L->file, "mapping keys must be plain text, got %s",
+                                  vg__node_describe(key, got, sizeof got));
+        if ((st = vg__next(L, &ev))) return st;
+        if ((st = vg__parse_node(L, &ev, depth + 1, &value))) return st;
+        if (!key->quoted && strcmp(key->scalar, "<<") == 0) {
+            if (!vg__push(L, &merges, n_merges, &merge_cap, value) ||
+                !vg__push(L, &merge_keys, n_merges, &merge_key_cap, key))
+                return vg__nomem(L);
+            n_merges++;
+            continue;
+        }
+        const vg_node *first = vg__find_key(map, key->scalar, map->count);
+        if (first) {
+            vg_node plain = *key;
+            plain.quoted = 0;
+            return vg__node_error(L->err, key, L->file, "duplicate key %s (first at line %d)",
+                                  vg__node_describe(&plain, got, sizeof got), first->line);
+        }
+        int64_t vcap = cap;
+        if (!vg__push(L, &map->keys, map->count, &cap, key) ||
+            !vg__push(L, &map->values, map->count, &vcap, value))
+            return vg__nomem(L);
+        map->count++;
+    }
+    for (int64_t i = 0; i < n_merges; i++)
+        if ((st = vg__apply_merge(L, map, &cap, merge_keys[i], merges[i]))) return st;
+    return VG_OK;
+}
+
+/* Consumes ev (already fetched) and everything up to the end of the node it starts. */
+static vg_status vg__parse_node(vg__loader *L, yaml_event_t *ev, int depth, vg_node **out) {
+    vg_status st = VG_OK;
+    vg_node *node = NULL;
+    const char *anchor = NULL;
+    yaml_mark_t mark = ev->start_mark;
+
+    if (depth > VG__MAX_DEPTH) {
+        yaml_event_delete(ev);
+        return vg_error_set(L->err, VG_ECONFIG, "%s:%zu:%zu: nesting deeper than %d levels",
+                            L->file, mark.line + 1, mark.column + 1, VG__MAX_DEPTH);
+    }
+
+    switch (ev->type) {
+    case YAML_ALIAS_EVENT: {
+        const char *name = (const char *)ev->data.alias.anchor;
+        vg__anchor *found = NULL;
+        for (size_t i = L->n_anchors; i-- > 0;)
+            if (strcmp(L->anchors[i].name, name) == 0) {
+                found = &L->anchors[i];
+                break;
+            }
+        if (!found)
+            st = vg_error_set(L->err, VG_ECONFIG, "%s:%zu:%zu: alias *%s: no anchor &%s before it",
+                              L->file, mark.line + 1, mark.column + 1, name, name);
+        else if (!found->complete)
+            st = vg_error_set(L->err, VG_ECONFIG,
+                              "%s:%zu:%zu: alias *%s: refers to a node that contains it", L->file,
+                              mark.line + 1, mark.column + 1, name);
+        else
+            *out = found->node;
+        yaml_event_delete(ev);
+        return st;
+    }
+    case YAML_SCALAR_EVENT: {
+        node = vg__new_node(L, VG_NODE_SCALAR, mark);
+        if (!node) break;
+        node->scalar = vg__arena_strndup(L->arena, (const char *)ev->data.scalar.value,
+                                         ev->data.scalar.length);
+        /* Quoted, block (| >) and !!str scalars are strings: never numbers or booleans. */
+        const char *tag = (const char *)ev->data.scalar.tag;
+        node->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
+                       (tag && strcmp(tag, YAML_STR_TAG) == 0);
+        if (ev->data.scalar.anchor)
+            anchor = vg__arena_strndup(L->arena, (const char *)ev->data.scalar.anchor,
+                                       strlen((const char *)ev->data.scalar.anchor));
+        if (!node->scalar || (ev->data.scalar.anchor && !anchor)) node = NULL;
+        yaml_event_delete(ev);
+        if (!node) return vg__nomem(L);
+        if (anchor) {
+            size_t slot = 0;
+            if ((st = vg__add_anchor(L, anchor, node, &slot))) return st;
+            L->anchors[slot].complete = 1;
+        }
+        *out = node;
+        return VG_OK;
+    }
+    case YAML_SEQUENCE_START_EVENT:
+    case YAML_MAPPING_START_EVENT: {
+        int is_map = ev->type == YAML_MAPPING_START_EVENT;
+        const char *raw = (const char *)(is_map ? ev->data.mapping_start.anchor
+                                                : ev->data.sequence_start.anchor);
+        node = vg__new_node(L, is_map ? VG_NODE_MAPPING : VG_NODE_SEQUENCE, mark);
+        if (raw) anchor = vg__arena_strndup(L->arena, raw, strlen(raw));
+        yaml_event_delete(ev);
+        if (!node || (raw && !anchor)) return vg__nomem(L);
+        size_t slot = 0;
+        if (anchor && (st = vg__add_anchor(L, anchor, node, &slot))) return st;
+        if (is_map) {
+            if ((st = vg__parse_mapping(L, node, depth))) return st;
+        } else {
+            int64_t cap = 0;
+            yaml_event_t item_ev;
+            for (;;) {
+                if ((st = vg__next(L, &item_ev))) return st;
+                if (item_ev.type == YAML_SEQUENCE_END_EVENT) {
+                    yaml_event_delete(&item_ev);
+                    break;
+                }
+                vg_node *item;
+                if ((st = vg__parse_node(L, &item_ev, depth + 1, &item))) return st;
+                if (!vg__push(L, &node->items, node->count, &cap, item)) return vg__nomem(L);
+                node->count++;
+            }
+        }
+        if (anchor) L->anchors[slot].complete = 1;
+        *out = node;
+        return VG_OK;
+    }
+    default:
+        yaml_event_delete(ev);
+        return vg_error_set(L->err, VG_EINTERNAL, "%s:%zu:%zu: unexpected YAML event %d",
+                            L->file, mark.line + 1, mark.column + 1, (int)ev->type);
+    }
+    yaml_event_delete(ev);
+    return vg__nomem(L);
+}
+
+/* Expects one event of type want; anything else is reported with message at its mark. */
+static vg_status vg__expect(vg__loader *L, yaml_event_type_t want, const char *message) {
+    yaml_event_t ev;
+    vg_status st = vg__next(L, &ev);
+    if (st) return st;
+    if (ev.type != want)
+        st = vg_error_set(L->err, VG_ECONFIG, "%s:%zu:%zu: %s", L->file, ev.start_mark.line + 1,
+                          ev.start_mark.column + 1, message);
+    yaml_event_delete(&ev);
+    return st;
+}
+
+static int vg__only_comments(const char *text, size_t len) {
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == '#') {
+            while (i < len && text[i] != '\n') i++;
+        } else if (text[i] != ' ' && text[i] != '\t' && text[i] != '\n' && text[i] != '\r') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+vg_status vg__yaml_parse(const char *file, const char *text, size_t len, vg__arena *arena,
+                         vg_node **root, vg_error *err) {
+    *root = NULL;
+    if (len == 0) return vg_error_set(err, VG_ECONFIG, "%s: the file is empty", file);
+    vg_status st = vg__check_utf8(file, text, len, err);
+    if (st) return st;
+    if (vg__only_comments(text, len))
+        return vg_error_set(err, VG_ECONFIG,
+                            "%s: the file holds no settings (only comments and blank lines)", file);
+
+    vg__loader L = {.arena = arena, .file = file, .text = text, .len = len, .err = err};
+    if (!yaml_parser_initialize(&L.parser)) return vg__nomem(&L);
+    yaml_parser_set_input_string(&L.parser, (const unsigned char *)text, len);
+
+    yaml_event_t ev;
+    if ((st = vg__expect(&L, YAML_STREAM_START_EVENT, "expected the start of the YAML stream")))
+        goto done;
+    if ((st = vg__next(&L, &ev))) goto done;
+    if (ev.type == YAML_STREAM_END_EVENT) {
+        yaml_event_delete(&ev);
+        st = vg_error_set(err, VG_ECONFIG, "%s: the file holds no YAML document", file);
+        goto done;
+    }
+    if (ev.type != YAML_DOCUMENT_START_EVENT) {
+        yaml_event_delete(&ev);
+        st = vg_error_set(err, VG_EINTERNAL, "%s: expected a YAML document", file);
+        goto done;
+    }
+    yaml_event_delete(&ev);
+    if ((st = vg__next(&L, &ev))) goto done;
+    if ((st = vg__parse_node(&L, &ev, 0, root))) goto done;
+    if ((st = vg__expect(&L, YAML_DOCUMENT_END_EVENT, "expected the end of the document")))
+        goto done;
+    st = vg__expect(&L, YAML_STREAM_END_EVENT,
+                    "a second YAML document: a sweep file holds exactly one (remove the '---')");
+done:
+    if (st) *root = NULL;
+    free(L.anchors);
+    yaml_parser_delete(&L.parser);
+    return st;
+}
