@@ -113,7 +113,8 @@ static void test_table(void) {
     CHECK_INT(d.model_activation, VG_ACT_RELU);
     CHECK_INT(d.model_init, VG_INIT_XAVIER_UNIFORM);
     CHECK_REAL(d.train_lr, 0.1);
-    CHECK_INT(d.record_tensors, 1);
+    CHECK_INT(d.record_tensors, VG_TENSORS_ALL);
+    CHECK_INT(d.train_nesterov, 0);
     CHECK_INT(d.data_seed, -1);
     CHECK_STR(vg_activation_names[VG_ACT_TANH], "tanh");
     CHECK(vg_activation_names[VG_ACT_COUNT] == NULL);
@@ -137,9 +138,15 @@ static void test_table(void) {
     }
     char text[32];
     cfg = d;
-    cfg.record_tensors = 0;
-    vg_setting_format(VG_SET_record_tensors, &cfg, text, sizeof text);
+    cfg.train_nesterov = 0;
+    vg_setting_format(VG_SET_train_nesterov, &cfg, text, sizeof text);
     CHECK_STR(text, "false");
+    cfg.train_nesterov = 1;
+    vg_setting_format(VG_SET_train_nesterov, &cfg, text, sizeof text);
+    CHECK_STR(text, "true");
+    cfg.record_tensors = VG_TENSORS_ENDS;
+    vg_setting_format(VG_SET_record_tensors, &cfg, text, sizeof text);
+    CHECK_STR(text, "ends");
     vg_setting_format(VG_SET_model_activation, &d, text, sizeof text);
     CHECK_STR(text, "relu");
 }
@@ -169,9 +176,13 @@ static void test_scalars(void) {
         {VG_SET_train_lr, "0", 0, 0, 0},            {VG_SET_train_lr, "1e-3x", 0, 0, 0},
         {VG_SET_train_lr, "0.1", 1, 0, 0},          {VG_SET_data_separation, "0", 0, 1, 0},
         {VG_SET_data_separation, "1000", 0, 1, 1000}, {VG_SET_data_separation, "1000.5", 0, 0, 0},
-        {VG_SET_record_tensors, "false", 0, 1, 0},  {VG_SET_record_tensors, "True", 0, 1, 1},
-        {VG_SET_record_tensors, "yes", 0, 0, 0},    {VG_SET_record_tensors, "1", 0, 0, 0},
-        {VG_SET_record_tensors, "true", 1, 0, 0},   {VG_SET_model_activation, "tanh", 0, 1, 1},
+        {VG_SET_train_nesterov, "false", 0, 1, 0},  {VG_SET_train_nesterov, "True", 0, 1, 1},
+        {VG_SET_train_nesterov, "yes", 0, 0, 0},    {VG_SET_train_nesterov, "1", 0, 0, 0},
+        {VG_SET_train_nesterov, "true", 1, 0, 0},   {VG_SET_model_activation, "tanh", 0, 1, 1},
+        {VG_SET_record_tensors, "ends", 0, 1, VG_TENSORS_ENDS},
+        {VG_SET_record_tensors, "none", 1, 1, VG_TENSORS_NONE},
+        {VG_SET_record_tensors, "false", 0, 0, 0},  {VG_SET_record_tensors, "end", 0, 0, 0},
+        {VG_SET_model_bias_init, "-0", 0, 1, 0},    {VG_SET_model_bias_init, "-0.5", 0, 1, -0.5},
         {VG_SET_model_activation, "tanh", 1, 1, 1}, {VG_SET_model_activation, "TANH", 0, 0, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -222,7 +233,7 @@ static void test_bad_fixtures(void) {
     }
     closedir(dir);
     qsort(names, (size_t)n, sizeof names[0], cmp_names);
-    CHECK(n >= 20);
+    CHECK(n >= 40);
 
     for (int i = 0; i < n; i++) {
         char path[512], line[1024];
@@ -233,14 +244,35 @@ static void test_bad_fixtures(void) {
             if (f) fclose(f);
             continue;
         }
+        /* An optional second line "# expect-file: inc/x.yaml": the error is in a file the
+         * fixture extends, and the message must start with that file's path instead. */
+        char second[512] = "", blamed[1024];
+        if (!fgets(second, sizeof second, f)) second[0] = '\0';
         fclose(f);
         line[strcspn(line, "\n")] = '\0';
+        second[strcspn(second, "\n")] = '\0';
+        const char *file_tag = "# expect-file: ";
+        if (strncmp(second, file_tag, strlen(file_tag)) == 0)
+            snprintf(blamed, sizeof blamed, "%s/%s", dir_path, second + strlen(file_tag));
+        else
+            snprintf(blamed, sizeof blamed, "%s", path);
         const char *tag = "# expect: ";
         if (strncmp(line, tag, strlen(tag)) != 0) {
             FAIL_AT("%s: first line must start with \"%s\"", path, tag);
             continue;
         }
-        const char *expect = line + strlen(tag);
+        /* "{dir}" in the expected text stands for the fixtures' folder. */
+        char expect[2048] = "";
+        const char *e = line + strlen(tag);
+        for (size_t used = 0; *e && used + 1 < sizeof expect;) {
+            if (strncmp(e, "{dir}", 5) == 0) {
+                used += (size_t)snprintf(expect + used, sizeof expect - used, "%s", dir_path);
+                e += 5;
+            } else {
+                expect[used++] = *e++;
+                expect[used] = '\0';
+            }
+        }
 
         vg_sweep *sweep = NULL;
         vg_error err = {0};
@@ -258,10 +290,10 @@ static void test_bad_fixtures(void) {
         checks++;
         if (st != VG_ECONFIG)
             FAIL_AT("%s: expected ECONFIG, got %s: %s", names[i], vg_status_name(st), err.message);
-        else if (strncmp(err.message, path, strlen(path)) != 0 || !strstr(err.message, expect))
-            FAIL_AT("%s:\n  expected a message starting with the path and containing: %s\n"
-                    "  got:                                                       %s",
-                    names[i], expect, err.message);
+        else if (strncmp(err.message, blamed, strlen(blamed)) != 0 || !strstr(err.message, expect))
+            FAIL_AT("%s:\n  expected a message starting with %s and containing: %s\n"
+                    "  got: %s",
+                    names[i], blamed, expect, err.message);
         else if (strchr(err.message, '\n'))
             FAIL_AT("%s: message is not one line: %s", names[i], err.message);
     }
@@ -477,6 +509,353 @@ static void test_nodes(void) {
     unlink(path);
 }
 
+/* --- grid semantics: zip, exclude, include, mapping forms, extends --- */
+
+static vg_sweep *load_fixture(const char *name) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/sweeps/good/%s", VG_TEST_DIR, name);
+    vg_sweep *sweep = NULL;
+    vg_error err = {0};
+    CHECK_OK(vg_sweep_load(path, &sweep, &err), err);
+    return sweep;
+}
+
+static void test_zip(void) {
+    vg_sweep *s = load_fixture("zip.yaml");
+    if (!s) return;
+    vg_run_config *runs = NULL;
+    int64_t n = 0;
+    vg_error err = {0};
+    CHECK_OK(vg_sweep_expand(s, &runs, &n, &err), err);
+    CHECK_INT(n, 4);
+    const int acts[4] = {VG_ACT_RELU, VG_ACT_RELU, VG_ACT_TANH, VG_ACT_TANH};
+    const int depths[4] = {10, 50, 10, 50};
+    const double lrs[4] = {0.1, 0.01, 0.1, 0.01};
+    for (int64_t i = 0; i < n && i < 4; i++) {
+        CHECK_INT(runs[i].model_activation, acts[i]);
+        CHECK_INT(runs[i].model_depth, depths[i]);
+        CHECK_REAL(runs[i].train_lr, lrs[i]);
+    }
+    int varying[VG_SETTING_COUNT];
+    CHECK_INT(vg_sweep_varying(s, varying), 3);
+    CHECK_INT(varying[0], VG_SET_model_depth);
+    CHECK_INT(varying[1], VG_SET_model_activation);
+    CHECK_INT(varying[2], VG_SET_train_lr);
+    CHECK_INT(vg_runs_varying(runs, n, varying), 3);
+    CHECK_INT(vg_runs_varying(runs, 1, varying), 0);
+    free(runs);
+    vg_sweep_free(s);
+}
+
+static void test_exclude_include(void) {
+    vg_sweep *s = load_fixture("exclude_include.yaml");
+    if (!s) return;
+    vg_run_config *runs = NULL;
+    int64_t n = 0;
+    vg_error err = {0};
+    vg_sweep_counts c;
+    CHECK_INT(vg_sweep_run_count(s), (9 + 2) * 2); /* an upper bound */
+    CHECK_OK(vg_sweep_count(s, NULL, &c, &err), err);
+    CHECK_INT(c.grid, 9);
+    CHECK_INT(c.excluded, 3);
+    CHECK_INT(c.included, 1);
+    CHECK_INT(c.duplicates, 1);
+    CHECK_INT(c.filtered, 0);
+    CHECK_INT(c.runs, 14);
+    CHECK_OK(vg_sweep_select(s, NULL, &runs, &n, &c, &err), err);
+    CHECK_INT(n, 14);
+    for (int64_t i = 0; i < n; i++) {
+        const vg_run_config *r = &runs[i];
+        CHECK_INT(r->index, i);
+        CHECK_INT(r->repeat, i % 2);
+        CHECK(!(r->model_activation == VG_ACT_RELU && r->model_init != VG_INIT_HE_NORMAL));
+        CHECK(!(r->model_activation == VG_ACT_SIGMOID && r->model_init == VG_INIT_HE_NORMAL));
+        CHECK_REAL(r->train_lr, i >= 12 ? 0.01 : 0.1);
+    }
+    if (n == 14) {
+        CHECK_INT(runs[0].model_activation, VG_ACT_SIGMOID); /* grid order, first key slowest */
+        CHECK_INT(runs[0].model_init, VG_INIT_STANDARD);
+        CHECK_INT(runs[10].model_activation, VG_ACT_RELU);
+        CHECK_INT(runs[10].model_init, VG_INIT_HE_NORMAL);
+        CHECK_INT(runs[12].model_activation, VG_ACT_SELU); /* the include comes last */
+        CHECK_INT(runs[12].model_init, VG_INIT_LECUN_NORMAL);
+        CHECK_INT(runs[13].repeat, 1);
+    }
+    int varying[VG_SETTING_COUNT];
+    CHECK_INT(vg_sweep_varying(s, varying), 3); /* activation, init, and lr through include */
+    free(runs);
+    vg_sweep_free(s);
+}
+
+static void test_mapping_form(void) {
+    vg_sweep *s = load_fixture("mapping.yaml");
+    if (!s) return;
+    vg_run_config *runs = NULL;
+    int64_t n = 0;
+    vg_error err = {0};
+    CHECK_OK(vg_sweep_expand(s, &runs, &n, &err), err);
+    CHECK_INT(n, 6);
+    const int acts[3] = {VG_ACT_RELU, VG_ACT_LEAKY_RELU, VG_ACT_ELU};
+    for (int64_t i = 0; i < n && i < 6; i++) {
+        const vg_run_config *r = &runs[i];
+        CHECK_INT(r->model_init, VG_INIT_NORMAL);
+        CHECK_REAL(r->model_init_std, 0.05);
+        CHECK_INT(r->model_activation, acts[i / 2]);
+        CHECK_REAL(r->model_leaky_slope, i / 2 == 1 ? 0.2 : 0.01);
+        CHECK_REAL(r->model_elu_alpha, i / 2 == 2 ? 0.5 : 1.0);
+        CHECK_INT(r->train_clip, i % 2 ? VG_CLIP_VALUE : VG_CLIP_NONE);
+        CHECK_REAL(r->train_clip_threshold, i % 2 ? 0.5 : 2.5); /* none keeps the base's */
+    }
+    int varying[VG_SETTING_COUNT];
+    /* activation, leaky_slope, elu_alpha, clip, clip_threshold */
+    CHECK_INT(vg_sweep_varying(s, varying), 5);
+    free(runs);
+    vg_sweep_free(s);
+
+    /* {norm: 1.0} and clip: norm + clip_threshold: 1.0 resolve alike: one id. */
+    char pa[64], pb[64], pc[64];
+    vg_sweep *a = load_text("train: {clip: {norm: 1.0}}\n", pa);
+    vg_sweep *b = load_text("train: {clip: norm, clip_threshold: 1}\n", pb);
+    vg_sweep *c = load_text("train.clip: {norm: 2}\n", pc);
+    vg_run_config *ra = NULL, *rb = NULL, *rc = NULL;
+    int64_t na = 0, nb = 0, nc = 0;
+    if (a && b && c) {
+        CHECK_OK(vg_sweep_expand(a, &ra, &na, &err), err);
+        CHECK_OK(vg_sweep_expand(b, &rb, &nb, &err), err);
+        CHECK_OK(vg_sweep_expand(c, &rc, &nc, &err), err);
+        if (na == 1 && nb == 1 && nc == 1) {
+            CHECK_STR(ra[0].id, rb[0].id);
+            CHECK(strcmp(ra[0].id, rc[0].id) != 0);
+            CHECK_INT(ra[0].train_clip, VG_CLIP_NORM);
+            CHECK_REAL(rc[0].train_clip_threshold, 2);
+        }
+    }
+    free(ra), free(rb), free(rc);
+    vg_sweep_free(a), vg_sweep_free(b), vg_sweep_free(c);
+    unlink(pa), unlink(pb), unlink(pc);
+}
+
+/* In-memory files for extends: through a vg_sweep_reader. */
+typedef struct mem_file {
+    const char *path, *text;
+} mem_file;
+
+static vg_status mem_read(void *ctx, const char *path, char **text, size_t *len, vg_error *err) {
+    for (const mem_file *f = ctx; f->path; f++) {
+        if (strcmp(f->path, path) != 0) continue;
+        *len = strlen(f->text);
+        *text = strdup(f->text);
+        return *text ? VG_OK : vg_error_set(err, VG_ENOMEM, "%s: out of memory", path);
+    }
+    return vg_error_set(err, VG_ECONFIG, "%s: cannot read: No such file or directory", path);
+}
+
+static void test_extends(void) {
+    vg_sweep *s = load_fixture("extends_child.yaml");
+    if (!s) return;
+    vg_run_config *runs = NULL;
+    int64_t n = 0;
+    vg_error err = {0};
+    CHECK_STR(vg_sweep_name(s), "child");
+    CHECK_INT(vg_sweep_seed(s), 9);
+    CHECK_INT(vg_sweep_file_count(s), 2);
+    CHECK_STR(vg_sweep_file_path(s, 1), VG_TEST_DIR "/sweeps/good/parents/base.yaml");
+    CHECK(vg_sweep_file_path(s, 2) == NULL);
+    const char *text = vg_sweep_text(s);
+    CHECK_INT(strlen(text), vg_sweep_text_length(s));
+    CHECK(strncmp(text, "# --- file: " VG_TEST_DIR "/sweeps/good/extends_child.yaml\n# Inherits", 12) == 0);
+    CHECK(strstr(text, "\n# --- file: " VG_TEST_DIR "/sweeps/good/parents/base.yaml\n# Parent") != NULL);
+    CHECK_OK(vg_sweep_expand(s, &runs, &n, &err), err);
+    CHECK_INT(n, 4); /* depth [3] (replaced in place) x activation [relu, tanh] x lr [0.1, 0.2] */
+    for (int64_t i = 0; i < n && i < 4; i++) {
+        CHECK_INT(runs[i].model_depth, 3);
+        CHECK_INT(runs[i].model_width, 8);   /* the child's */
+        CHECK_INT(runs[i].train_epochs, 2);  /* the parent's */
+        CHECK_INT(runs[i].model_activation, i < 2 ? VG_ACT_RELU : VG_ACT_TANH);
+        CHECK_REAL(runs[i].train_lr, i % 2 ? 0.2 : 0.1);
+    }
+    /* The same runs written in one file have the same ids and seeds. */
+    char path[64];
+    vg_sweep *flat = load_text("seed: 9\ndata: {train_size: 200}\nmodel: {width: 8}\n"
+                               "train: {epochs: 2}\ngrid:\n  train.lr: [0.2, 0.1]\n"
+                               "  model.activation: [tanh, relu]\n  model.depth: [3]\n", path);
+    vg_run_config *rf = NULL;
+    int64_t nf = 0;
+    if (flat) {
+        CHECK_OK(vg_sweep_expand(flat, &rf, &nf, &err), err);
+        int matched = 0;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < nf; j++)
+                if (!strcmp(runs[i].id, rf[j].id) && runs[i].seed == rf[j].seed) matched++;
+        CHECK_INT(matched, 4);
+    }
+    free(rf);
+    vg_sweep_free(flat);
+    unlink(path);
+    free(runs);
+    vg_sweep_free(s);
+
+    /* From memory: a cycle names the chain at the extends: of the file that starts it. */
+    const mem_file files[] = {{"mem/b.yaml", "model: {depth: 2}\nextends: ../mem/a.yaml\n"},
+                              {"mem/c.yaml", "extends: sub/d.yaml\n"},
+                              {"mem/a.yaml", "model: {depth: 1, width: 3}\n"},
+                              {NULL, NULL}};
+    vg_sweep_reader reader = {.read = mem_read, .ctx = (void *)files};
+    const char *a = "extends: b.yaml\n";
+    CHECK_INT(vg_sweep_load_text("mem/a.yaml", a, strlen(a), &reader, &s, &err), VG_ECONFIG);
+    CHECK(s == NULL);
+    CHECK_STR(err.message, "mem/a.yaml:1:10: extends: cycle mem/a.yaml -> mem/b.yaml -> mem/a.yaml");
+    const char *c = "name: c\nextends: c.yaml\n";
+    CHECK_INT(vg_sweep_load_text("mem/x.yaml", c, strlen(c), &reader, &s, &err), VG_ECONFIG);
+    CHECK_STR(err.message, "mem/c.yaml:1:10: extends: mem/sub/d.yaml: cannot read: No such "
+                           "file or directory");
+    const char *ok = "extends: b.yaml\nmodel: {depth: 4}\n";
+    CHECK_OK(vg_sweep_load_text("mem/ok.yaml", ok, strlen(ok), &reader, &s, &err), err);
+    if (s) {
+        CHECK_OK(vg_sweep_expand(s, &runs, &n, &err), err);
+        CHECK_INT(n, 1);
+        if (n == 1) {
+            CHECK_INT(runs[0].model_depth, 4); /* the child overrides its parents */
+            CHECK_INT(runs[0].model_width, 3); /* the grandparent's */
+        }
+        CHECK_INT(vg_sweep_file_count(s), 3);
+        CHECK_STR(vg_sweep_file_path(s, 2), "mem/a.yaml");
+        CHECK_STR(vg_sweep_name(s), "ok");
+        free(runs);
+        vg_sweep_free(s);
+    }
+    const char *nul = "model: {depth: 4}\n\0x";
+    CHECK_INT(vg_sweep_load_text("mem/nul.yaml", nul, 20, NULL, &s, &err), VG_ECONFIG);
+    CHECK(strstr(err.message, "mem/nul.yaml:2:1: not a text file: NUL byte") != NULL);
+}
+
+static void test_filter(void) {
+    vg_sweep *z = load_fixture("zip.yaml"), *x = load_fixture("exclude_include.yaml");
+    if (!z || !x) {
+        vg_sweep_free(z), vg_sweep_free(x);
+        return;
+    }
+    static const struct {
+        int zip;
+        const char *filter;
+        int64_t runs;
+    } cases[] = {
+        {1, "model.activation=relu,model.depth>=10", 2},
+        {1, "model.activation=relu, model.depth>10", 1},
+        {1, "model.activation=relu|tanh", 4},
+        {1, "model.activation!=relu", 2},
+        {1, "train.lr<0.05", 2},
+        {1, "train.lr<=0.1,train.lr>=0.1", 2},
+        {1, "model.depth=50", 2},
+        {1, "model.depth!=50|10", 0},
+        {1, "model.depth<0", 0},
+        {0, "repeat=1", 7},
+        {0, "repeat>=0,model.init=he_normal", 4},
+        {0, "model.activation=selu", 2},
+        {0, "train.nesterov=false", 14},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        vg_run_filter *f = NULL;
+        vg_error err = {0};
+        vg_sweep_counts c;
+        vg_run_config *runs = NULL;
+        int64_t n = -1;
+        CHECK_OK(vg_run_filter_parse(cases[i].filter, &f, &err), err);
+        if (!f) continue;
+        const vg_sweep *s = cases[i].zip ? z : x;
+        CHECK_OK(vg_sweep_count(s, f, &c, &err), err);
+        CHECK_OK(vg_sweep_select(s, f, &runs, &n, NULL, &err), err);
+        checks++;
+        if (n != cases[i].runs || c.runs != n)
+            FAIL_AT("filter %s: %lld runs (counted %lld), expected %lld", cases[i].filter,
+                    (long long)n, (long long)c.runs, (long long)cases[i].runs);
+        for (int64_t k = 0; k < n; k++) {
+            CHECK(vg_run_filter_match(f, &runs[k]));
+            CHECK_INT(runs[k].index, k);
+        }
+        free(runs);
+        vg_run_filter_free(f);
+    }
+    /* An id prefix selects one run; the id is the same as in the unfiltered expansion. */
+    vg_run_config *all = NULL, *one = NULL;
+    int64_t n_all = 0, n_one = 0;
+    vg_error err = {0};
+    CHECK_OK(vg_sweep_expand(x, &all, &n_all, &err), err);
+    if (n_all > 5) {
+        char text[64];
+        snprintf(text, sizeof text, "id=%.8s", all[5].id);
+        vg_run_filter *f = NULL;
+        CHECK_OK(vg_run_filter_parse(text, &f, &err), err);
+        CHECK_OK(vg_sweep_select(x, f, &one, &n_one, NULL, &err), err);
+        CHECK_INT(n_one, 1);
+        if (n_one == 1) {
+            CHECK_STR(one[0].id, all[5].id);
+            CHECK_INT(one[0].seed, all[5].seed);
+            CHECK_INT(one[0].repeat, all[5].repeat);
+        }
+        vg_run_filter_free(f);
+    }
+    free(all), free(one);
+
+    static const struct {
+        const char *filter, *message;
+    } bad[] = {
+        {"model.depht>=10", "filter \"model.depht>=10\": model.depht: unknown setting (did you mean \"model.depth\"?)"},
+        {"model.activation=rellu", "filter \"model.activation=rellu\": model.activation: expected one of sigmoid, tanh, relu, leaky_relu, elu, selu, gelu, softsign, swish, linear, got \"rellu\" (did you mean \"relu\"?)"},
+        {"model.activation>relu", "filter \"model.activation>relu\": model.activation: > compares numbers, and model.activation is not one; use = or !="},
+        {"model.depth>=x", "filter \"model.depth>=x\": model.depth: expected an integer, got \"x\""},
+        {"model.depth=0", "filter \"model.depth=0\": model.depth: expected an integer in [1, 10000], got 0"},
+        {"model.depth", "filter \"model.depth\": expected path=value, path!=value or path>=number (also <=, >, <)"},
+        {"model.depth=", "filter \"model.depth=\": model.depth: expected a value after ="},
+        {"model.depth=>3", "filter \"model.depth=>3\": model.depth: expected one operator, got \"=>3\""},
+        {"", "filter \"\": expected conditions like model.depth>=10 separated by commas, got an empty one"},
+        {"model.depth=2,", "filter \"model.depth=2,\": expected conditions like model.depth>=10 separated by commas, got an empty one"},
+        {"id=xyz", "filter \"id=xyz\": id: expected a run id (up to 12 hex digits), got \"xyz\""},
+        {"lr=0.1", "filter \"lr=0.1\": lr: unknown setting (did you mean \"train.lr\"?)"},
+        {"repeat=a", "filter \"repeat=a\": repeat: expected an integer, got \"a\""},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        vg_run_filter *f = (vg_run_filter *)&f;
+        err = (vg_error){0};
+        CHECK_INT(vg_run_filter_parse(bad[i].filter, &f, &err), VG_EUSAGE);
+        CHECK(f == NULL);
+        CHECK_STR(err.message, bad[i].message);
+    }
+    vg_run_config any;
+    vg_run_config_defaults(&any);
+    CHECK(vg_run_filter_match(NULL, &any)); /* no filter: everything */
+    vg_sweep_free(z), vg_sweep_free(x);
+}
+
+/* Counting a big sweep allocates nothing per run; vg_sweep_run_count bounds it up front. */
+static void test_count_large(void) {
+    char path[64];
+    vg_sweep *s = load_text("grid:\n  model.depth: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"
+                            "  model.width: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"
+                            "  train.lr: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"
+                            "  train.epochs: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"
+                            "  model.bias_init: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"
+                            "repeats: 3\n"
+                            "exclude: [{model.depth: 1}]\n",
+                            path);
+    if (!s) return;
+    vg_sweep_counts c;
+    vg_error err = {0};
+    CHECK_INT(vg_sweep_run_count(s), 300000);
+    CHECK_OK(vg_sweep_count(s, NULL, &c, &err), err);
+    CHECK_INT(c.grid, 100000);
+    CHECK_INT(c.excluded, 10000);
+    CHECK_INT(c.runs, 270000);
+    vg_run_filter *f = NULL;
+    CHECK_OK(vg_run_filter_parse("model.depth=2,model.width=3,train.epochs<3", &f, &err), err);
+    CHECK_OK(vg_sweep_count(s, f, &c, &err), err);
+    CHECK_INT(c.runs, 600);
+    CHECK_INT(c.filtered, 270000 - 600);
+    vg_run_filter_free(f);
+    vg_sweep_free(s);
+    unlink(path);
+}
+
 int main(void) {
     test_table();
     test_scalars();
@@ -486,6 +865,12 @@ int main(void) {
     test_anchors();
     test_ids_stable();
     test_nodes();
+    test_zip();
+    test_exclude_include();
+    test_mapping_form();
+    test_extends();
+    test_filter();
+    test_count_large();
     if (failures) {
         fprintf(stderr, "test_config: %d of %d checks failed\n", failures, checks);
         return 1;

@@ -1,12 +1,18 @@
-/* The HDF5 record: write sweeps of fake runs (two of them from two threads at once), read them
- * back with the HDF5 C API and check every attribute, shape, type and value against
- * docs/FORMAT.md. Fails through the exit code; a mismatch prints both values. */
+/* The HDF5 record, through a fake producer: sweeps of fake runs (two written from two threads
+ * at once) are read back with the HDF5 C API and checked against docs/FORMAT.md: attributes,
+ * every series type and rank, tensors (chunking, filters, values, NaN for unwritten slots,
+ * compressible and incompressible slots), dimension scales and /index. Then the part files:
+ * an interrupted sweep keeps its finished runs, a new sweep refuses them, a resume reuses them
+ * and writes the same datasets as an uninterrupted sweep, a changed sweep drops the runs that
+ * left it, another sweep's files are refused untouched. Fails through the exit code. */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
 #include <hdf5.h>
+#include <hdf5_hl.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,127 +21,137 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "vg_test.h"
 #include "vgsweep/record.h"
 
-static int failures;
-
-#define CHECK(cond)                                                                              \
-    do {                                                                                         \
-        if (!(cond)) {                                                                           \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);            \
-            failures++;                                                                          \
-        }                                                                                        \
-    } while (0)
-#define CHECK_INT(a, b)                                                                          \
-    do {                                                                                         \
-        long long va_ = (long long)(a), vb_ = (long long)(b);                                    \
-        if (va_ != vb_) {                                                                        \
-            fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__, __LINE__, #a, #b, \
-                    va_, vb_);                                                                   \
-            failures++;                                                                          \
-        }                                                                                        \
-    } while (0)
-#define CHECK_U64(a, b)                                                                          \
-    do {                                                                                         \
-        unsigned long long va_ = (a), vb_ = (b);                                                 \
-        if (va_ != vb_) {                                                                        \
-            fprintf(stderr, "%s:%d: %s == %s failed: %llu != %llu\n", __FILE__, __LINE__, #a, #b, \
-                    va_, vb_);                                                                   \
-            failures++;                                                                          \
-        }                                                                                        \
-    } while (0)
-#define CHECK_STR(a, b)                                                                          \
-    do {                                                                                         \
-        const char *va_ = (a), *vb_ = (b);                                                       \
-        if (!va_ || !vb_ || strcmp(va_, vb_) != 0) {                                             \
-            fprintf(stderr, "%s:%d: %s == %s failed: \"%s\" != \"%s\"\n", __FILE__, __LINE__, #a, \
-                    #b, va_ ? va_ : "(null)", vb_ ? vb_ : "(null)");                             \
-            failures++;                                                                          \
-        }                                                                                        \
-    } while (0)
-/* Exact: same bits, or both NaN. */
-#define CHECK_REAL(a, b, what)                                                                   \
-    do {                                                                                         \
-        double va_ = (a), vb_ = (b);                                                             \
-        if (!(va_ == vb_ || (isnan(va_) && isnan(vb_)))) {                                       \
-            fprintf(stderr, "%s:%d: %s: %s == %s failed: %.17g != %.17g\n", __FILE__, __LINE__,  \
-                    what, #a, #b, va_, vb_);                                                     \
-            failures++;                                                                          \
-        }                                                                                        \
-    } while (0)
 #define CHECK_OK(call, err)                                                                      \
     do {                                                                                         \
         vg_status st_ = (call);                                                                  \
-        if (st_ != VG_OK) {                                                                      \
-            fprintf(stderr, "%s:%d: %s failed: %s: %s\n", __FILE__, __LINE__, #call,             \
-                    vg_status_name(st_), (err)->message);                                        \
-            failures++;                                                                          \
-        }                                                                                        \
+        VG_CHECK_MSG(st_ == VG_OK, "%s: %s", vg_status_name(st_), (err)->message);               \
+    } while (0)
+/* Same bits, or both NaN. */
+#define CHECK_REAL(a, b, what)                                                                   \
+    do {                                                                                         \
+        double va_ = (a), vb_ = (b);                                                             \
+        VG_CHECK_MSG(va_ == vb_ || (isnan(va_) && isnan(vb_)), "%s: %.17g != %.17g", what, va_,  \
+                     vb_);                                                                       \
     } while (0)
 
 /* --- fake runs --------------------------------------------------------------------------- */
 
 #define MAX_LAYERS 100
+#define MAX_TENSORS (2 * MAX_LAYERS + 1)
+#define PROBE 5
+#define BINS 4
 
 typedef struct fake_run {
     vg_run_config cfg;
     int fan_in[MAX_LAYERS], fan_out[MAX_LAYERS];
+    vg_tensor_spec specs[MAX_TENSORS];
+    int checkpoints[MAX_LAYERS + 2]; /* 0..E */
     vg_run_layout layout;
-    int n_written; /* checkpoints 0 .. n_written-1 are written */
+    int n_written; /* slots 0 .. n_written-1 of the per-checkpoint tensors are written */
     vg_run_status status;
     const char *message;
     int epochs_done;
 } fake_run;
 
-/* Deterministic, not round, exactly the same on both sides. */
-static float tensor_value(int run, int k, int l, int i, int is_bias) {
-    long v = ((long)run * 7919 + (long)k * 104729 + (long)l * 1299709 + (long)i * 15485863 +
-              is_bias * 32452843) %
-             100003;
-    return (float)v / 1024.0f - 40.0f;
+/* Tensor values: even slots from a hash (deflate cannot shrink them: stored shuffled only),
+ * odd slots mostly zero (deflated). Deterministic, the same on both sides. */
+static float tensor_value(int run, int t, int slot, long i) {
+    uint64_t h = (uint64_t)run * 0x9e3779b97f4a7c15u ^ (uint64_t)t * 0xbf58476d1ce4e5b9u ^
+                 (uint64_t)slot * 0x94d049bb133111ebu ^ (uint64_t)i * 0x2545f4914f6cdd1du;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9u;
+    h ^= h >> 32;
+    if (slot % 2 == 1) return i % 7 == 0 ? (float)(h % 1000) : 0.0f;
+    return (float)((double)(h >> 11) / 9007199254740992.0 * 2.0 - 1.0);
 }
-static double series_value(int run, int which, int i) {
-    return 1.0 / (3.0 + run + 7 * which + i);
-}
+static double series_value(int run, int which, long i) { return 1.0 / (3.0 + run + 7 * which + i); }
 
 static void fake_config(fake_run *r, int run, const char *id, int depth, int width, int features,
-                        int epochs, int tensors) {
+                        int epochs) {
     memset(r, 0, sizeof *r);
     vg_run_config *c = &r->cfg;
-    c->data_kind = VG_DATA_CLUSTERS;
-    c->data_train_size = 200 + run;
-    c->data_test_size = 50;
+    vg_run_config_defaults(c);
     c->data_features = features;
     c->data_classes = 3;
-    c->data_separation = 2.5;
-    c->data_seed = -1;
     c->model_depth = depth;
     c->model_width = width;
     c->model_activation = run % 2 ? VG_ACT_TANH : VG_ACT_RELU;
-    c->model_init = VG_INIT_HE_NORMAL;
-    c->model_init_std = 0.01;
     c->train_epochs = epochs;
-    c->train_batch_size = 16;
     c->train_lr = 0.1 * (run + 1);
-    c->train_optimizer = VG_OPT_SGD;
-    c->record_probe = 32;
-    c->record_tensors = tensors;
     c->index = run;
     c->repeat = run % 2;
     snprintf(c->id, sizeof c->id, "%s", id);
     c->seed = UINT64_C(0xdeadbeefcafe0000) + (uint64_t)run; /* high bit set: uint64 on disk */
 
-    int L = depth + 1;
+    int L = depth + 1, n = 0;
+    for (int k = 0; k <= epochs; k++) r->checkpoints[k] = k;
     for (int l = 0; l < L; l++) {
         r->fan_in[l] = l == 0 ? features : width;
         r->fan_out[l] = l == L - 1 ? c->data_classes : width;
+        vg_tensor_spec *W = &r->specs[n++], *b = &r->specs[n++];
+        snprintf(W->name, sizeof W->name, "layers/%0*d/grad_W", L >= 100 ? 3 : 2, l + 1);
+        snprintf(b->name, sizeof b->name, "layers/%0*d/grad_b", L >= 100 ? 3 : 2, l + 1);
+        *W = (vg_tensor_spec){.doc = "dloss/dW", .rank = 2, .dims = {r->fan_out[l], r->fan_in[l]},
+                              .n_slots = epochs + 1, .checkpoints = r->checkpoints};
+        snprintf(W->name, sizeof W->name, "layers/%0*d/grad_W", L >= 100 ? 3 : 2, l + 1);
+        *b = (vg_tensor_spec){.doc = "dloss/db", .rank = 1, .dims = {r->fan_out[l]},
+                              .n_slots = epochs + 1, .checkpoints = r->checkpoints};
+        snprintf(b->name, sizeof b->name, "layers/%0*d/grad_b", L >= 100 ? 3 : 2, l + 1);
     }
+    /* weights at initialization only: one slot holding checkpoint 0 */
+    r->specs[n] = (vg_tensor_spec){.doc = "W at init", .rank = 2, .dims = {r->fan_out[0], r->fan_in[0]},
+                                   .n_slots = 1, .checkpoints = r->checkpoints};
+    snprintf(r->specs[n].name, sizeof r->specs[n].name, "layers/%0*d/W", L >= 100 ? 3 : 2, 1);
+    n++;
     r->layout = (vg_run_layout){.n_epochs = epochs, .n_checkpoints = epochs + 1, .n_layers = L,
-                                .fan_in = r->fan_in, .fan_out = r->fan_out};
+                                .fan_in = r->fan_in, .fan_out = r->fan_out, .steps_per_epoch = 7,
+                                .n_tensors = n, .tensors = r->specs};
     r->n_written = epochs + 1;
     r->status = VG_RUN_OK;
     r->message = "";
     r->epochs_done = epochs;
+}
+
+/* The series every fake run produces: name, axes, dtype, rank, dims (from E, L). */
+enum { S_LOSS, S_ACC, S_TLOSS, S_TACC, S_GNORM, S_HIST, S_X, S_Y, S_CLIP, N_SERIES };
+static void series_shape(int s, int E, int L, vg_series *out) {
+    static const struct {
+        const char *name, *axes;
+        vg_dtype dtype;
+        int rank;
+    } t[N_SERIES] = {
+        {"loss", "epoch", VG_F64, 1},           {"accuracy", "epoch", VG_F64, 1},
+        {"test_loss", "epoch", VG_F64, 1},      {"test_accuracy", "epoch", VG_F64, 1},
+        {"grad_norm", "checkpoint,layer", VG_F64, 2},
+        {"grad_hist", "checkpoint,layer,bin", VG_I64, 3},
+        {"probe/x", "sample,feature", VG_F32, 2}, {"probe/y", "sample", VG_I32, 1},
+        {"clip/fraction", "epoch", VG_F64, 1},
+    };
+    memset(out, 0, sizeof *out);
+    out->name = t[s].name;
+    out->axes = t[s].axes;
+    out->doc = t[s].name; /* a doc that names the series: checked on read */
+    out->dtype = t[s].dtype;
+    out->rank = t[s].rank;
+    int64_t d[N_SERIES][3] = {{E}, {E}, {E}, {E}, {E + 1, L}, {E + 1, L, BINS}, {PROBE, 2}, {PROBE}, {E}};
+    memcpy(out->dims, d[s], sizeof out->dims);
+}
+
+/* Element i of series s of run `run`: NaN for epochs/checkpoints not reached (float). */
+static double series_elem(int run, int s, long i, int E, int L, int epochs_done) {
+    switch (s) {
+    case S_LOSS: case S_ACC: case S_TLOSS: case S_TACC: case S_CLIP:
+        return i < epochs_done ? series_value(run, s, i) : NAN;
+    case S_GNORM: return i / L <= epochs_done ? series_value(run, s, i) : NAN;
+    case S_HIST: return (double)((run * 31 + i) % 17);
+    case S_X: return (double)(float)series_value(run, s, i);
+    case S_Y: return (double)((run + i) % 3);
+    }
+    (void)E;
+    return 0;
 }
 
 typedef struct job {
@@ -146,375 +162,65 @@ typedef struct job {
     vg_error err;
 } job;
 
-/* What a worker does: begin, stream checkpoints, end. */
+/* What a worker does: begin, stream tensor slots, end with the series. */
 static void *write_run(void *arg) {
     job *j = arg;
     const fake_run *r = j->run;
     const int L = r->layout.n_layers, E = r->layout.n_epochs;
-    float *W[MAX_LAYERS], *b[MAX_LAYERS];
     vg_run_writer *w = NULL;
-    vg_run_result res;
-    memset(&res, 0, sizeof res);
-    memset(W, 0, sizeof W);
-    memset(b, 0, sizeof b);
-
+    vg_error_clear(&j->err);
     j->st = vg_recorder_begin_run(j->rec, &r->cfg, &r->layout, &w, &j->err);
     if (j->st != VG_OK) return NULL;
-    for (int l = 0; l < L; l++) {
-        W[l] = malloc(sizeof(float) * (size_t)r->fan_out[l] * (size_t)r->fan_in[l]);
-        b[l] = malloc(sizeof(float) * (size_t)r->fan_out[l]);
-    }
-    for (int k = 0; k < r->n_written && j->st == VG_OK; k++) {
-        for (int l = 0; l < L; l++) {
-            for (int i = 0; i < r->fan_out[l] * r->fan_in[l]; i++)
-                W[l][i] = tensor_value(j->run_no, k, l, i, 0);
-            for (int i = 0; i < r->fan_out[l]; i++) b[l][i] = tensor_value(j->run_no, k, l, i, 1);
+    for (int t = 0; t < r->layout.n_tensors && j->st == VG_OK; t++) {
+        const vg_tensor_spec *s = &r->specs[t];
+        long n = s->rank == 2 ? (long)(s->dims[0] * s->dims[1]) : (long)s->dims[0];
+        float *buf = malloc(sizeof(float) * (size_t)n);
+        for (int k = 0; k < s->n_slots && k < r->n_written && j->st == VG_OK; k++) {
+            for (long i = 0; i < n; i++) buf[i] = tensor_value(j->run_no, t, k, i);
+            j->st = vg_run_writer_tensor(w, t, k, buf, &j->err);
         }
-        j->st = vg_run_writer_checkpoint(w, k, (const float *const *)W, (const float *const *)b,
-                                         &j->err);
+        free(buf);
     }
 
+    vg_run_result res;
+    memset(&res, 0, sizeof res);
     res.status = r->status;
     snprintf(res.message, sizeof res.message, "%s", r->message);
     res.epochs_done = r->epochs_done;
     res.wall_seconds = 1.5 + j->run_no;
     res.layout = r->layout;
-    double *series[6];
-    for (int s = 0; s < 6; s++) {
-        int n = s < 4 ? E : (E + 1) * L;
-        series[s] = malloc(sizeof(double) * (size_t)(n ? n : 1));
-        for (int i = 0; i < n; i++) {
-            int reached = s < 4 ? i < r->epochs_done : i / L <= r->epochs_done;
-            series[s][i] = reached ? series_value(j->run_no, s, i) : NAN;
+    vg_series series[N_SERIES];
+    for (int s = 0; s < N_SERIES; s++) {
+        series_shape(s, E, L, &series[s]);
+        long n = 1;
+        for (int d = 0; d < series[s].rank; d++) n *= (long)series[s].dims[d];
+        void *data = malloc(8 * (size_t)(n ? n : 1));
+        for (long i = 0; i < n; i++) {
+            double v = series_elem(j->run_no, s, i, E, L, r->epochs_done);
+            switch (series[s].dtype) {
+            case VG_F64: ((double *)data)[i] = v; break;
+            case VG_F32: ((float *)data)[i] = (float)v; break;
+            case VG_I64: ((int64_t *)data)[i] = (int64_t)v; break;
+            case VG_I32: ((int32_t *)data)[i] = (int32_t)v; break;
+            }
         }
+        series[s].data = data;
     }
-    res.loss = series[0];
-    res.accuracy = series[1];
-    res.test_loss = series[2];
-    res.test_accuracy = series[3];
-    res.grad_norm = series[4];
-    res.delta_rms = series[5];
-    if (j->st == VG_OK) {
-        j->st = vg_recorder_end_run(w, &res, &j->err);
-    } else {
-        vg_error ignored;
-        vg_recorder_end_run(w, &res, &ignored);
-    }
-    for (int s = 0; s < 6; s++) free(series[s]);
-    for (int l = 0; l < L; l++) {
-        free(W[l]);
-        free(b[l]);
-    }
+    res.n_series = N_SERIES;
+    res.series = series;
+    vg_error end_err;
+    vg_status st = vg_recorder_end_run(w, &res, j->st == VG_OK ? &j->err : &end_err);
+    if (j->st == VG_OK) j->st = st;
+    for (int s = 0; s < N_SERIES; s++) free(series[s].data);
     return NULL;
 }
 
-/* --- reading back ------------------------------------------------------------------------ */
-
-static hid_t open_attr(hid_t file, const char *obj, const char *name) {
-    hid_t a = H5Aopen_by_name(file, obj, name, H5P_DEFAULT, H5P_DEFAULT);
-    if (a < 0) {
-        fprintf(stderr, "missing attribute %s on %s\n", name, obj);
-        failures++;
-    }
-    return a;
-}
-
-/* Variable-length UTF-8 string attribute, copied into buf. */
-static const char *attr_str(hid_t file, const char *obj, const char *name, char *buf, size_t size) {
-    hid_t a = open_attr(file, obj, name), t = H5I_INVALID_HID, mt = H5I_INVALID_HID;
-    char *s = NULL;
-    snprintf(buf, size, "(unreadable)");
-    if (a < 0) return buf;
-    t = H5Aget_type(a);
-    if (H5Tget_class(t) != H5T_STRING || H5Tis_variable_str(t) <= 0 ||
-        H5Tget_cset(t) != H5T_CSET_UTF8) {
-        fprintf(stderr, "attribute %s on %s is not a variable-length UTF-8 string\n", name, obj);
-        failures++;
-    } else {
-        mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, H5T_VARIABLE);
-        H5Tset_cset(mt, H5T_CSET_UTF8);
-        if (H5Aread(a, mt, &s) >= 0 && s) snprintf(buf, size, "%s", s);
-        H5free_memory(s);
-        H5Tclose(mt);
-    }
-    H5Tclose(t);
-    H5Aclose(a);
-    return buf;
-}
-
-/* A scalar numeric attribute whose on-disk type must equal file_type. */
-static void attr_num(hid_t file, const char *obj, const char *name, hid_t file_type,
-                     hid_t mem_type, void *out) {
-    hid_t a = open_attr(file, obj, name);
-    if (a < 0) return;
-    hid_t t = H5Aget_type(a);
-    if (H5Tequal(t, file_type) <= 0) {
-        fprintf(stderr, "attribute %s on %s has the wrong type\n", name, obj);
-        failures++;
-    }
-    if (H5Aread(a, mem_type, out) < 0) {
-        fprintf(stderr, "cannot read attribute %s on %s\n", name, obj);
-        failures++;
-    }
-    H5Tclose(t);
-    H5Aclose(a);
-}
-static int64_t attr_i64(hid_t file, const char *obj, const char *name) {
-    int64_t v = -999;
-    attr_num(file, obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
-    return v;
-}
-static uint64_t attr_u64(hid_t file, const char *obj, const char *name) {
-    uint64_t v = 999;
-    attr_num(file, obj, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &v);
-    return v;
-}
-static double attr_f64(hid_t file, const char *obj, const char *name) {
-    double v = -999;
-    attr_num(file, obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
-    return v;
-}
-/* h5py's bool: int8 enum {FALSE = 0, TRUE = 1}. */
-static int attr_bool(hid_t file, const char *obj, const char *name) {
-    hid_t a = open_attr(file, obj, name);
-    int8_t v = -1;
-    if (a < 0) return -1;
-    hid_t t = H5Aget_type(a), base = H5Tget_super(t);
-    char *n0 = NULL, *n1 = NULL;
-    if (H5Tget_class(t) != H5T_ENUM || H5Tequal(base, H5T_STD_I8LE) <= 0 ||
-        H5Tget_nmembers(t) != 2 || !(n0 = H5Tget_member_name(t, 0)) ||
-        !(n1 = H5Tget_member_name(t, 1)) || strcmp(n0, "FALSE") != 0 || strcmp(n1, "TRUE") != 0) {
-        fprintf(stderr, "attribute %s on %s is not an int8 FALSE/TRUE enum\n", name, obj);
-        failures++;
-    } else {
-        int8_t m0 = -1, m1 = -1;
-        H5Tget_member_value(t, 0, &m0);
-        H5Tget_member_value(t, 1, &m1);
-        CHECK_INT(m0, 0);
-        CHECK_INT(m1, 1);
-        if (H5Aread(a, t, &v) < 0) failures++;
-    }
-    H5free_memory(n0);
-    H5free_memory(n1);
-    H5Tclose(base);
-    H5Tclose(t);
-    H5Aclose(a);
-    return v;
-}
-
-/* Opens a dataset and checks its on-disk type and shape; returns its element count or -1. */
-static long long check_dataset(hid_t file, const char *path, hid_t file_type, int rank,
-                               const hsize_t *dims, hid_t *out) {
-    hsize_t got[8];
-    *out = H5Dopen2(file, path, H5P_DEFAULT);
-    if (*out < 0) {
-        fprintf(stderr, "missing dataset %s\n", path);
-        failures++;
-        return -1;
-    }
-    hid_t t = H5Dget_type(*out), s = H5Dget_space(*out);
-    if (H5Tequal(t, file_type) <= 0) {
-        fprintf(stderr, "dataset %s has the wrong type\n", path);
-        failures++;
-    }
-    int r = H5Sget_simple_extent_ndims(s);
-    CHECK_INT(r, rank);
-    long long n = 1;
-    if (r == rank) {
-        H5Sget_simple_extent_dims(s, got, NULL);
-        for (int i = 0; i < rank; i++) {
-            if (got[i] != dims[i]) {
-                fprintf(stderr, "dataset %s: dim %d is %llu, expected %llu\n", path, i,
-                        (unsigned long long)got[i], (unsigned long long)dims[i]);
-                failures++;
-            }
-            n *= (long long)dims[i];
-        }
-    }
-    H5Tclose(t);
-    H5Sclose(s);
-    return n;
-}
-
-static void check_series(hid_t file, const char *run, const char *name, int run_no, int which,
-                         int rank, const hsize_t *dims, int epochs_done, int L) {
-    char path[128];
-    hid_t d;
-    snprintf(path, sizeof path, "%s/%s", run, name);
-    long long n = check_dataset(file, path, H5T_IEEE_F64LE, rank, dims, &d);
-    if (n < 0) return;
-    double *buf = malloc(sizeof(double) * (size_t)(n ? n : 1));
-    if (n > 0 && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
-        fprintf(stderr, "cannot read %s\n", path);
-        failures++;
-    } else {
-        for (long long i = 0; i < n; i++) {
-            int reached = rank == 1 ? i < epochs_done : i / L <= epochs_done;
-            CHECK_REAL(buf[i], reached ? series_value(run_no, which, (int)i) : NAN, path);
-        }
-    }
-    free(buf);
-    H5Dclose(d);
-}
-
-static void check_tensor(hid_t file, const char *path, int run_no, int l, int fan_out, int fan_in,
-                         int E, int n_written, int is_bias) {
-    hsize_t dims[3] = {(hsize_t)E + 1, (hsize_t)fan_out, (hsize_t)fan_in};
-    int rank = is_bias ? 2 : 3;
-    hid_t d;
-    long long n = check_dataset(file, path, H5T_IEEE_F32LE, rank, dims, &d);
-    if (n < 0) return;
-
-    /* chunked one checkpoint per chunk, shuffle then deflate */
-    hid_t dcpl = H5Dget_create_plist(d);
-    hsize_t chunk[3] = {0, 0, 0};
-    CHECK_INT(H5Pget_layout(dcpl), H5D_CHUNKED);
-    CHECK_INT(H5Pget_chunk(dcpl, 3, chunk), rank);
-    CHECK_INT(chunk[0], 1);
-    CHECK_INT(chunk[1], fan_out);
-    if (!is_bias) CHECK_INT(chunk[2], fan_in);
-    CHECK_INT(H5Pget_nfilters(dcpl), 2);
-    unsigned flags, cd[4];
-    size_t ncd = 4;
-    CHECK_INT(H5Pget_filter2(dcpl, 0, &flags, &ncd, cd, 0, NULL, NULL), H5Z_FILTER_SHUFFLE);
-    ncd = 4;
-    CHECK_INT(H5Pget_filter2(dcpl, 1, &flags, &ncd, cd, 0, NULL, NULL), H5Z_FILTER_DEFLATE);
-    H5Pclose(dcpl);
-
-    float *buf = malloc(sizeof(float) * (size_t)n);
-    if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
-        fprintf(stderr, "cannot read %s\n", path);
-        failures++;
-    } else {
-        long long per = n / (E + 1);
-        int bad = 0;
-        for (long long i = 0; i < n && bad < 5; i++) {
-            int k = (int)(i / per);
-            double want = k < n_written ? tensor_value(run_no, k, l, (int)(i % per), is_bias) : NAN;
-            int before = failures;
-            CHECK_REAL(buf[i], want, path);
-            bad += failures != before;
-        }
-    }
-    free(buf);
-    H5Dclose(d);
-}
-
-static int link_exists(hid_t file, const char *path) { return H5Lexists(file, path, H5P_DEFAULT) > 0; }
-
-static herr_t count_attr(hid_t loc, const char *name, const H5A_info_t *info, void *n) {
-    (void)loc, (void)name, (void)info;
-    ++*(hsize_t *)n;
-    return 0;
-}
-
-static void check_run(hid_t file, const fake_run *r, int run_no) {
-    char run[64], path[128], s[256];
-    const vg_run_config *c = &r->cfg;
-    const int L = r->layout.n_layers, E = r->layout.n_epochs;
-    snprintf(run, sizeof run, "/runs/%s", c->id);
-    if (!link_exists(file, run)) {
-        fprintf(stderr, "missing group %s\n", run);
-        failures++;
-        return;
-    }
-
-    /* settings, typed */
-    CHECK_STR(attr_str(file, run, "data.kind", s, sizeof s), "clusters");
-    CHECK_INT(attr_i64(file, run, "data.train_size"), c->data_train_size);
-    CHECK_INT(attr_i64(file, run, "data.test_size"), c->data_test_size);
-    CHECK_INT(attr_i64(file, run, "data.features"), c->data_features);
-    CHECK_INT(attr_i64(file, run, "data.classes"), c->data_classes);
-    CHECK_REAL(attr_f64(file, run, "data.separation"), c->data_separation, run);
-    CHECK_INT(attr_i64(file, run, "data.seed"), c->data_seed);
-    CHECK_INT(attr_i64(file, run, "model.depth"), c->model_depth);
-    CHECK_INT(attr_i64(file, run, "model.width"), c->model_width);
-    CHECK_STR(attr_str(file, run, "model.activation", s, sizeof s),
-              c->model_activation == VG_ACT_TANH ? "tanh" : "relu");
-    CHECK_STR(attr_str(file, run, "model.init", s, sizeof s), "he_normal");
-    CHECK_REAL(attr_f64(file, run, "model.init_std"), c->model_init_std, run);
-    CHECK_INT(attr_i64(file, run, "train.epochs"), c->train_epochs);
-    CHECK_INT(attr_i64(file, run, "train.batch_size"), c->train_batch_size);
-    CHECK_REAL(attr_f64(file, run, "train.lr"), c->train_lr, run);
-    CHECK_STR(attr_str(file, run, "train.optimizer", s, sizeof s), "sgd");
-    CHECK_INT(attr_i64(file, run, "record.probe"), c->record_probe);
-    CHECK_INT(attr_bool(file, run, "record.tensors"), c->record_tensors);
-    /* every row of the table is there */
-    hsize_t n_attrs = 0;
-    CHECK(H5Aiterate_by_name(file, run, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, count_attr, &n_attrs,
-                             H5P_DEFAULT) >= 0);
-    CHECK_INT(n_attrs, VG_SETTING_COUNT + 10);
-
-    /* identity and outcome */
-    CHECK_STR(attr_str(file, run, "id", s, sizeof s), c->id);
-    CHECK_U64(attr_u64(file, run, "seed"), c->seed);
-    CHECK_INT(attr_i64(file, run, "repeat"), c->repeat);
-    CHECK_INT(attr_i64(file, run, "index"), c->index);
-    CHECK_INT(attr_i64(file, run, "n_layers"), L);
-    CHECK_INT(attr_i64(file, run, "n_epochs"), E);
-    CHECK_STR(attr_str(file, run, "status", s, sizeof s), r->status == VG_RUN_OK ? "ok" : "diverged");
-    CHECK_STR(attr_str(file, run, "message", s, sizeof s), r->message);
-    CHECK_INT(attr_i64(file, run, "epochs_done"), r->epochs_done);
-    CHECK_REAL(attr_f64(file, run, "wall_seconds"), 1.5 + run_no, run);
-
-    /* series */
-    hsize_t dE[1] = {(hsize_t)E}, dEL[2] = {(hsize_t)E + 1, (hsize_t)L}, dL[1] = {(hsize_t)L};
-    const char *names[6] = {"loss", "accuracy", "test_loss", "test_accuracy", "grad_norm",
-                            "delta_rms"};
-    for (int w = 0; w < 6; w++)
-        check_series(file, run, names[w], run_no, w, w < 4 ? 1 : 2, w < 4 ? dE : dEL,
-                     r->epochs_done, L);
-    for (int side = 0; side < 2; side++) {
-        hid_t d;
-        int64_t got[MAX_LAYERS];
-        snprintf(path, sizeof path, "%s/%s", run, side ? "fan_out" : "fan_in");
-        if (check_dataset(file, path, H5T_STD_I64LE, 1, dL, &d) < 0) continue;
-        CHECK(H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, got) >= 0);
-        for (int l = 0; l < L; l++) CHECK_INT(got[l], side ? r->fan_out[l] : r->fan_in[l]);
-        H5Dclose(d);
-    }
-
-    /* tensors */
-    snprintf(path, sizeof path, "%s/layers", run);
-    CHECK_INT(link_exists(file, path), c->record_tensors);
-    if (!c->record_tensors) return;
-    int width = L >= 100 ? 3 : 2;
-    for (int l = 0; l < L; l++) {
-        snprintf(path, sizeof path, "%s/layers/%0*d/grad_W", run, width, l + 1);
-        check_tensor(file, path, run_no, l, r->fan_out[l], r->fan_in[l], E, r->n_written, 0);
-        snprintf(path, sizeof path, "%s/layers/%0*d/grad_b", run, width, l + 1);
-        check_tensor(file, path, run_no, l, r->fan_out[l], r->fan_in[l], E, r->n_written, 1);
-    }
-}
-
-static const char *const SWEEP_TEXT = "name: test sweep \xc3\xa9\ngrid:\n  model.depth: [1, 2]\n";
-
-static void check_file(const char *path, const fake_run *runs, int n_runs) {
-    char s[256];
-    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (file < 0) {
-        fprintf(stderr, "cannot open %s\n", path);
-        failures++;
-        return;
-    }
-    CHECK_STR(attr_str(file, "/", "format", s, sizeof s), "vgsweep");
-    CHECK_INT(attr_i64(file, "/", "format_version"), 1);
-    CHECK(strlen(attr_str(file, "/", "program_version", s, sizeof s)) > 0);
-    CHECK_STR(attr_str(file, "/", "sweep_file", s, sizeof s), "sweeps/test.yaml");
-    CHECK_STR(attr_str(file, "/", "sweep_name", s, sizeof s), "test sweep \xc3\xa9");
-    CHECK_STR(attr_str(file, "/", "sweep_text", s, sizeof s), SWEEP_TEXT);
-    CHECK_U64(attr_u64(file, "/", "sweep_seed"), UINT64_C(18446744073709551557));
-    CHECK_INT(attr_i64(file, "/", "n_runs"), n_runs);
-    CHECK_STR(attr_str(file, "/", "command_line", s, sizeof s), "vgsweep sweeps/test.yaml -j 2");
-    attr_str(file, "/", "created", s, sizeof s); /* 2024-05-01T12:34:56Z */
-    CHECK_INT(strlen(s), 20);
-    CHECK(s[4] == '-' && s[10] == 'T' && s[19] == 'Z');
-    for (int i = 0; i < n_runs; i++) check_run(file, &runs[i], i);
-    CHECK(!link_exists(file, "/runs/000000000100/layers/01"));
-    CHECK(link_exists(file, "/runs/000000000100/layers/001"));
-    CHECK(link_exists(file, "/runs/000000000100/layers/100"));
-    H5Fclose(file);
+static vg_sweep_info sweep_info(const vg_run_config *runs, int n, vg_record_mode mode) {
+    static const int varying[2] = {VG_SET_model_depth, VG_SET_model_activation};
+    return (vg_sweep_info){.sweep_file = "fake.yaml", .sweep_name = "fake", .sweep_text = "name: fake\n",
+                           .sweep_seed = UINT64_C(18446744073709551557), .n_runs = n,
+                           .command_line = "test_record", .runs = runs, .varying = varying,
+                           .n_varying = 2, .libraries = "fakelib 1.0", .mode = mode};
 }
 
 static int file_exists(const char *path) {
@@ -522,93 +228,543 @@ static int file_exists(const char *path) {
     return stat(path, &sb) == 0;
 }
 
-/* Writes runs[order[0..n)] into path; runs order[0] and order[1] from two threads at once. */
-static void write_file(const char *path, const fake_run *runs, const int *order, int n,
-                       int threaded) {
-    vg_error err;
-    vg_recorder *rec = NULL;
-    vg_sweep_info info = {.sweep_file = "sweeps/test.yaml",
-                          .sweep_name = "test sweep \xc3\xa9",
-                          .sweep_text = SWEEP_TEXT,
-                          .sweep_seed = UINT64_C(18446744073709551557),
-                          .n_runs = n,
-                          .command_line = "vgsweep sweeps/test.yaml -j 2"};
-    CHECK_OK(vg_recorder_create(path, &info, &rec, &err), &err);
-    if (!rec) return;
+/* Writes runs[order[i]] (configs in cfgs, grid order) into path; the first two from two threads
+ * at once when threaded. Leaves the recorder open in *keep when keep is not NULL. */
+static void write_runs(vg_recorder *rec, const fake_run *runs, const int *order, int n, int threaded) {
     job jobs[8];
-    for (int i = 0; i < n; i++)
-        jobs[i] = (job){.rec = rec, .run = &runs[order[i]], .run_no = order[i]};
+    for (int i = 0; i < n; i++) jobs[i] = (job){.rec = rec, .run = &runs[order[i]], .run_no = order[i]};
     int first = 0;
-    if (threaded) {
+    if (threaded && n >= 2) {
         pthread_t t[2];
-        for (int i = 0; i < 2; i++) CHECK(pthread_create(&t[i], NULL, write_run, &jobs[i]) == 0);
+        for (int i = 0; i < 2; i++) VG_CHECK(pthread_create(&t[i], NULL, write_run, &jobs[i]) == 0);
         for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
         first = 2;
     }
     for (int i = first; i < n; i++) write_run(&jobs[i]);
     for (int i = 0; i < n; i++) CHECK_OK(jobs[i].st, &jobs[i].err);
-
-    char tmp[600];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    CHECK(file_exists(tmp));
-    CHECK(!file_exists(path));
-    CHECK_OK(vg_recorder_close(rec, &err), &err);
-    CHECK(!file_exists(tmp));
-    CHECK(file_exists(path));
 }
 
-static void check_errors(const char *dir, const fake_run *runs) {
+static void write_file(const char *path, const fake_run *runs, int n_runs, const int *order, int n,
+                       int threaded) {
+    static vg_run_config cfgs[8];
+    for (int i = 0; i < n_runs; i++) cfgs[i] = runs[i].cfg;
+    vg_sweep_info info = sweep_info(cfgs, n_runs, VG_RECORD_NEW);
+    vg_recorder *rec = NULL;
+    vg_error err;
+    CHECK_OK(vg_recorder_create(path, &info, &rec, &err), &err);
+    if (!rec) return;
+    write_runs(rec, runs, order, n, threaded);
+    char parts[600];
+    snprintf(parts, sizeof parts, "%s.parts", path);
+    VG_CHECK(file_exists(parts));
+    VG_CHECK(!file_exists(path));
+    CHECK_OK(vg_recorder_close(rec, &err), &err);
+    VG_CHECK(!file_exists(parts));
+    VG_CHECK(file_exists(path));
+}
+
+/* --- reading back ------------------------------------------------------------------------ */
+
+static const char *attr_str(hid_t obj, const char *name, char *buf, size_t size) {
+    snprintf(buf, size, "(missing)");
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0) return buf;
+    hid_t t = H5Aget_type(a), mt = H5Tcopy(H5T_C_S1);
+    char *s = NULL;
+    VG_CHECK_MSG(H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0 &&
+                     H5Tget_cset(t) == H5T_CSET_UTF8,
+                 "attribute %s is not a variable-length UTF-8 string", name);
+    H5Tset_size(mt, H5T_VARIABLE);
+    H5Tset_cset(mt, H5T_CSET_UTF8);
+    if (H5Aread(a, mt, &s) >= 0 && s) snprintf(buf, size, "%s", s);
+    H5free_memory(s);
+    H5Tclose(mt);
+    H5Tclose(t);
+    H5Aclose(a);
+    return buf;
+}
+
+static double attr_num(hid_t obj, const char *name, hid_t file_type) {
+    double v = -999;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    VG_CHECK_MSG(a >= 0, "missing attribute %s", name);
+    if (a < 0) return v;
+    hid_t t = H5Aget_type(a);
+    VG_CHECK_MSG(H5Tequal(t, file_type) > 0, "attribute %s has the wrong type", name);
+    H5Aread(a, H5T_NATIVE_DOUBLE, &v);
+    H5Tclose(t);
+    H5Aclose(a);
+    return v;
+}
+
+/* Opens a dataset, checks type and shape; returns element count or -1. */
+static long check_dataset(hid_t g, const char *name, hid_t file_type, int rank, const hsize_t *dims,
+                          hid_t *out) {
+    *out = H5Dopen2(g, name, H5P_DEFAULT);
+    VG_CHECK_MSG(*out >= 0, "missing dataset %s", name);
+    if (*out < 0) return -1;
+    hid_t t = H5Dget_type(*out), s = H5Dget_space(*out);
+    VG_CHECK_MSG(H5Tequal(t, file_type) > 0, "dataset %s has the wrong type", name);
+    hsize_t got[4];
+    int r = H5Sget_simple_extent_ndims(s);
+    VG_CHECK_INT_EQ(r, rank);
+    long n = 1;
+    if (r == rank) {
+        H5Sget_simple_extent_dims(s, got, NULL);
+        for (int i = 0; i < rank; i++) {
+            VG_CHECK_MSG(got[i] == dims[i], "%s: dim %d is %llu, expected %llu", name, i,
+                         (unsigned long long)got[i], (unsigned long long)dims[i]);
+            n *= (long)dims[i];
+        }
+    }
+    H5Tclose(t);
+    H5Sclose(s);
+    return n;
+}
+
+static void check_tensor(hid_t g, const fake_run *r, int run_no, int t) {
+    const vg_tensor_spec *s = &r->specs[t];
+    hsize_t dims[3] = {(hsize_t)s->n_slots, (hsize_t)s->dims[0], (hsize_t)s->dims[1]};
+    hid_t d;
+    long n = check_dataset(g, s->name, H5T_IEEE_F32LE, s->rank + 1, dims, &d);
+    if (n < 0) return;
+    hid_t dcpl = H5Dget_create_plist(d);
+    hsize_t chunk[3] = {0, 0, 0};
+    VG_CHECK_INT_EQ(H5Pget_layout(dcpl), H5D_CHUNKED);
+    VG_CHECK_INT_EQ(H5Pget_chunk(dcpl, 3, chunk), s->rank + 1);
+    VG_CHECK_INT_EQ(chunk[0], 1);
+    VG_CHECK_INT_EQ(chunk[1], s->dims[0]);
+    VG_CHECK_INT_EQ(H5Pget_nfilters(dcpl), 2);
+    unsigned flags, cd[4];
+    size_t ncd = 4;
+    VG_CHECK_INT_EQ(H5Pget_filter2(dcpl, 0, &flags, &ncd, cd, 0, NULL, NULL), H5Z_FILTER_SHUFFLE);
+    ncd = 4;
+    VG_CHECK_INT_EQ(H5Pget_filter2(dcpl, 1, &flags, &ncd, cd, 0, NULL, NULL), H5Z_FILTER_DEFLATE);
+    H5Pclose(dcpl);
+    char doc[64];
+    VG_CHECK_STR_CONTAINS(attr_str(d, "doc", doc, sizeof doc), s->doc);
+    /* checkpoints: int64 (n_slots) */
+    int64_t ks[MAX_LAYERS + 2];
+    hid_t a = H5Aopen(d, "checkpoints", H5P_DEFAULT);
+    VG_CHECK(a >= 0 && H5Aread(a, H5T_NATIVE_INT64, ks) >= 0);
+    if (a >= 0) H5Aclose(a);
+    for (int k = 0; k < s->n_slots; k++) VG_CHECK_INT_EQ(ks[k], s->checkpoints[k]);
+
+    float *buf = malloc(sizeof(float) * (size_t)n);
+    VG_CHECK(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+    long per = n / s->n_slots;
+    int bad = 0;
+    for (long i = 0; i < n && bad < 3; i++) {
+        int k = (int)(i / per);
+        double want = k < r->n_written ? tensor_value(run_no, t, k, i % per) : NAN;
+        int before = vg_test_failures;
+        CHECK_REAL(buf[i], want, s->name);
+        bad += vg_test_failures != before;
+    }
+    free(buf);
+    H5Dclose(d);
+}
+
+static void check_series(hid_t g, const fake_run *r, int run_no, int s) {
+    const int E = r->layout.n_epochs, L = r->layout.n_layers;
+    vg_series sh;
+    series_shape(s, E, L, &sh);
+    hsize_t dims[3] = {(hsize_t)sh.dims[0], (hsize_t)sh.dims[1], (hsize_t)sh.dims[2]};
+    static const hid_t *ftypes[4] = {&H5T_IEEE_F32LE_g, &H5T_IEEE_F64LE_g, &H5T_STD_I32LE_g, &H5T_STD_I64LE_g};
+    hid_t d;
+    long n = check_dataset(g, sh.name, *ftypes[sh.dtype], sh.rank, dims, &d);
+    if (n < 0) return;
+    char doc[64], label[32];
+    VG_CHECK_STR_CONTAINS(attr_str(d, "doc", doc, sizeof doc), sh.name);
+    /* dimension labels from axes; checkpoint/epoch/layer attached to the run's scales */
+    char axes[64];
+    snprintf(axes, sizeof axes, "%s", sh.axes);
+    int k = 0;
+    for (char *tok = strtok(axes, ","); tok; tok = strtok(NULL, ","), k++) {
+        VG_CHECK(H5DSget_label(d, (unsigned)k, label, sizeof label) > 0);
+        VG_CHECK_MSG(strcmp(label, tok) == 0, "%s dim %d label %s != %s", sh.name, k, label, tok);
+        int scaled = !strcmp(tok, "checkpoint") || !strcmp(tok, "epoch") || !strcmp(tok, "layer");
+        VG_CHECK_INT_EQ(H5DSget_num_scales(d, (unsigned)k), scaled);
+        if (scaled) {
+            hid_t sc = H5Dopen2(g, tok, H5P_DEFAULT);
+            VG_CHECK_MSG(H5DSis_attached(d, sc, (unsigned)k) > 0, "%s dim %d not attached to %s",
+                         sh.name, k, tok);
+            H5Dclose(sc);
+        }
+    }
+    double *buf = malloc(sizeof(double) * (size_t)(n ? n : 1));
+    VG_CHECK(n == 0 || H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+    for (long i = 0; i < n; i++)
+        CHECK_REAL(buf[i], series_elem(run_no, s, i, E, L, r->epochs_done), sh.name);
+    free(buf);
+    H5Dclose(d);
+}
+
+static void check_run(hid_t file, const fake_run *r, int run_no, int index) {
+    char path[64], s[256];
+    const vg_run_config *c = &r->cfg;
+    const int L = r->layout.n_layers, E = r->layout.n_epochs;
+    snprintf(path, sizeof path, "/runs/%s", c->id);
+    hid_t g = H5Gopen2(file, path, H5P_DEFAULT);
+    VG_CHECK_MSG(g >= 0, "missing group %s", path);
+    if (g < 0) return;
+
+    VG_CHECK_INT_EQ(attr_num(g, "model.depth", H5T_STD_I64LE), c->model_depth);
+    VG_CHECK_MSG(!strcmp(attr_str(g, "model.activation", s, sizeof s), run_no % 2 ? "tanh" : "relu"),
+                 "model.activation %s", s);
+    CHECK_REAL(attr_num(g, "train.lr", H5T_IEEE_F64LE), c->train_lr, "train.lr");
+    VG_CHECK_MSG(!strcmp(attr_str(g, "id", s, sizeof s), c->id), "id %s", s);
+    VG_CHECK(attr_num(g, "seed", H5T_STD_U64LE) == (double)c->seed);
+    VG_CHECK_INT_EQ(attr_num(g, "repeat", H5T_STD_I64LE), c->repeat);
+    VG_CHECK_INT_EQ(attr_num(g, "index", H5T_STD_I64LE), index);
+    VG_CHECK_INT_EQ(attr_num(g, "n_layers", H5T_STD_I64LE), L);
+    VG_CHECK_INT_EQ(attr_num(g, "n_epochs", H5T_STD_I64LE), E);
+    VG_CHECK_INT_EQ(attr_num(g, "steps_per_epoch", H5T_STD_I64LE), 7);
+    VG_CHECK_MSG(!strcmp(attr_str(g, "status", s, sizeof s), r->status == VG_RUN_OK ? "ok" : "diverged"),
+                 "status %s", s);
+    VG_CHECK_MSG(!strcmp(attr_str(g, "message", s, sizeof s), r->message), "message %s", s);
+    VG_CHECK_INT_EQ(attr_num(g, "epochs_done", H5T_STD_I64LE), r->epochs_done);
+    CHECK_REAL(attr_num(g, "wall_seconds", H5T_IEEE_F64LE), 1.5 + run_no, "wall_seconds");
+
+    for (int t = 0; t < r->layout.n_tensors; t++) check_tensor(g, r, run_no, t);
+    for (int s2 = 0; s2 < N_SERIES; s2++) check_series(g, r, run_no, s2);
+    /* scales and layer shapes */
+    hid_t d;
+    hsize_t dcp[1] = {(hsize_t)E + 1}, dl[1] = {(hsize_t)L};
+    if (check_dataset(g, "checkpoint", H5T_STD_I64LE, 1, dcp, &d) >= 0) {
+        VG_CHECK(H5DSis_scale(d) > 0);
+        H5Dclose(d);
+    }
+    if (check_dataset(g, "fan_in", H5T_STD_I32LE, 1, dl, &d) >= 0) {
+        int v[MAX_LAYERS];
+        H5Dread(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+        for (int l = 0; l < L; l++) VG_CHECK_INT_EQ(v[l], r->fan_in[l]);
+        H5Dclose(d);
+    }
+    H5Gclose(g);
+}
+
+/* /index: one row per run in grid order. */
+typedef struct index_row {
+    char id[12], status[16];
+    int64_t depth;
+    char activation[16];
+} index_row;
+
+static void check_index(hid_t file, const fake_run *const *runs, int n) {
+    hid_t d = H5Dopen2(file, "/index", H5P_DEFAULT);
+    VG_CHECK(d >= 0);
+    if (d < 0) return;
+    hid_t t = H5Dget_type(d);
+    VG_CHECK_INT_EQ(H5Tget_class(t), H5T_COMPOUND);
+    static const char *const cols[] = {"id", "status", "model.depth", "model.activation", "repeat",
+                                       "epochs_done", "loss", "accuracy", "test_loss", "test_accuracy"};
+    VG_CHECK_INT_EQ(H5Tget_nmembers(t), 10);
+    for (int c = 0; c < 10 && c < H5Tget_nmembers(t); c++) {
+        char *name = H5Tget_member_name(t, (unsigned)c);
+        VG_CHECK_MSG(name && !strcmp(name, cols[c]), "column %d is %s, expected %s", c, name, cols[c]);
+        H5free_memory(name);
+    }
+    /* read id, status, depth and loss through a memory type of our own */
+    typedef struct row {
+        char id[12];
+        char status[16];
+        int64_t depth, epochs;
+        double loss;
+    } row;
+    hid_t mt = H5Tcreate(H5T_COMPOUND, sizeof(row));
+    hid_t s12 = H5Tcopy(H5T_C_S1), s16 = H5Tcopy(H5T_C_S1);
+    H5Tset_size(s12, 12);
+    H5Tset_strpad(s12, H5T_STR_NULLPAD);
+    H5Tset_size(s16, 16);
+    H5Tset_strpad(s16, H5T_STR_NULLPAD);
+    H5Tinsert(mt, "id", offsetof(row, id), s12);
+    H5Tinsert(mt, "status", offsetof(row, status), s16);
+    H5Tinsert(mt, "model.depth", offsetof(row, depth), H5T_NATIVE_INT64);
+    H5Tinsert(mt, "epochs_done", offsetof(row, epochs), H5T_NATIVE_INT64);
+    H5Tinsert(mt, "loss", offsetof(row, loss), H5T_NATIVE_DOUBLE);
+    row rows[8];
+    hid_t sp = H5Dget_space(d);
+    VG_CHECK_INT_EQ(H5Sget_simple_extent_npoints(sp), n);
+    VG_CHECK(H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) >= 0);
+    for (int i = 0; i < n; i++) {
+        const fake_run *r = runs[i];
+        VG_CHECK(!memcmp(rows[i].id, r->cfg.id, 12));
+        VG_CHECK(!strncmp(rows[i].status, r->status == VG_RUN_OK ? "ok" : "diverged", 16));
+        VG_CHECK_INT_EQ(rows[i].depth, r->cfg.model_depth);
+        VG_CHECK_INT_EQ(rows[i].epochs, r->epochs_done);
+    }
+    double walls[8];
+    hid_t a = H5Aopen(d, "wall_seconds", H5P_DEFAULT);
+    VG_CHECK(a >= 0 && H5Aread(a, H5T_NATIVE_DOUBLE, walls) >= 0);
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(s12);
+    H5Tclose(s16);
+    H5Tclose(mt);
+    H5Tclose(t);
+    H5Dclose(d);
+}
+
+static void check_root(hid_t file, int n_runs) {
+    char s[512];
+    VG_CHECK(!strcmp(attr_str(file, "format", s, sizeof s), "vgsweep"));
+    VG_CHECK_INT_EQ(attr_num(file, "format_version", H5T_STD_I64LE), VG_FORMAT_VERSION);
+    VG_CHECK_INT_EQ(attr_num(file, "n_runs", H5T_STD_I64LE), n_runs);
+    VG_CHECK(attr_num(file, "sweep_seed", H5T_STD_U64LE) == (double)UINT64_C(18446744073709551557));
+    VG_CHECK_STR_CONTAINS(attr_str(file, "libraries", s, sizeof s), "HDF5 1.");
+    VG_CHECK_STR_CONTAINS(attr_str(file, "libraries", s, sizeof s), "fakelib 1.0");
+    static const char *const names[] = {"program_version", "git_revision", "build_type", "compiler",
+                                        "compiler_flags", "host", "started", "finished",
+                                        "command_line", "sweep_file", "sweep_name", "sweep_text"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        VG_CHECK_MSG(strcmp(attr_str(file, names[i], s, sizeof s), "(missing)") != 0, "root %s", names[i]);
+}
+
+/* --- comparing files --------------------------------------------------------------------- */
+
+typedef struct dump {
+    char *text; /* "name:bytes-hash\n" for every dataset */
+    size_t len, cap;
+} dump;
+
+static herr_t dump_dset(hid_t g, const char *name, const H5L_info_t *info, void *data) {
+    (void)info;
+    dump *dp = data;
+    hid_t o = H5Oopen(g, name, H5P_DEFAULT);
+    if (H5Iget_type(o) == H5I_DATASET) {
+        hid_t t = H5Dget_type(o), s = H5Dget_space(o);
+        size_t n = (size_t)H5Sget_simple_extent_npoints(s) * H5Tget_size(t);
+        unsigned char *buf = calloc(1, n + 1);
+        if (n) H5Dread(o, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+        uint64_t h = 1469598103934665603u;
+        for (size_t i = 0; i < n; i++) h = (h ^ buf[i]) * 1099511628211u;
+        char line[400];
+        int len = snprintf(line, sizeof line, "%s:%zu:%016llx\n", name, n, (unsigned long long)h);
+        if (dp->len + (size_t)len + 1 > dp->cap) {
+            dp->cap = 2 * (dp->cap + (size_t)len + 1);
+            dp->text = realloc(dp->text, dp->cap);
+        }
+        memcpy(dp->text + dp->len, line, (size_t)len + 1);
+        dp->len += (size_t)len;
+        free(buf);
+        H5Tclose(t);
+        H5Sclose(s);
+    }
+    H5Oclose(o);
+    return 0;
+}
+
+/* Every dataset's name and a hash of its bytes, in name order. */
+static char *dump_file(const char *path) {
+    dump d = {calloc(1, 1), 0, 1};
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    VG_CHECK_MSG(f >= 0, "cannot open %s", path);
+    if (f >= 0) {
+        H5Lvisit(f, H5_INDEX_NAME, H5_ITER_INC, dump_dset, &d);
+        H5Fclose(f);
+    }
+    return d.text;
+}
+
+static void check_same_datasets(const char *a, const char *b) {
+    char *da = dump_file(a), *db = dump_file(b);
+    VG_CHECK_MSG(strcmp(da, db) == 0, "%s and %s hold different datasets", a, b);
+    VG_CHECK(strlen(da) > 1000);
+    free(da);
+    free(db);
+}
+
+static off_t file_size(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 ? sb.st_size : -1;
+}
+
+/* --- scenarios --------------------------------------------------------------------------- */
+
+static fake_run runs[4];
+static vg_run_config cfgs[4];
+
+/* Interrupted after two runs, refused without --resume, resumed: same datasets as `whole`. */
+static void check_interrupt_and_resume(const char *dir, const char *whole) {
+    char path[512], parts[600], part[700];
+    vg_error err;
+    vg_recorder *rec = NULL;
+    snprintf(path, sizeof path, "%s/resumed.h5", dir);
+    snprintf(parts, sizeof parts, "%s.parts", path);
+    vg_sweep_info info = sweep_info(cfgs, 3, VG_RECORD_NEW);
+    CHECK_OK(vg_recorder_create(path, &info, &rec, &err), &err);
+    if (!rec) return;
+    const int first_two[2] = {1, 0};
+    write_runs(rec, runs, first_two, 2, 1);
+    vg_recorder_abort(rec); /* the sweep stops here: its two runs stay */
+    VG_CHECK(!file_exists(path));
+    snprintf(part, sizeof part, "%s/%s.h5", parts, runs[0].cfg.id);
+    VG_CHECK(file_exists(part));
+    snprintf(part, sizeof part, "%s/%s.h5", parts, runs[2].cfg.id);
+    VG_CHECK(!file_exists(part));
+
+    /* a new sweep onto it: refused, naming both ways out */
+    rec = (vg_recorder *)&err;
+    VG_CHECK_INT_EQ(vg_recorder_create(path, &info, &rec, &err), VG_EUSAGE);
+    VG_CHECK(rec == NULL);
+    VG_CHECK_STR_CONTAINS(err.message, "--resume");
+    VG_CHECK_STR_CONTAINS(err.message, "--force");
+
+    /* closing with runs missing keeps the parts and says so */
+    info.mode = VG_RECORD_RESUME;
+    CHECK_OK(vg_recorder_create(path, &info, &rec, &err), &err);
+    if (!rec) return;
+    VG_CHECK_INT_EQ(vg_recorder_close(rec, &err), VG_EIO);
+    VG_CHECK_STR_CONTAINS(err.message, "2 of 3 runs");
+    VG_CHECK_STR_CONTAINS(err.message, "--resume");
+    VG_CHECK(file_exists(parts) && !file_exists(path));
+
+    /* another sweep (name) cannot resume it, and changes nothing */
+    vg_sweep_info other = info;
+    other.sweep_name = "another";
+    rec = (vg_recorder *)&err;
+    VG_CHECK_INT_EQ(vg_recorder_create(path, &other, &rec, &err), VG_EUSAGE);
+    VG_CHECK(rec == NULL);
+    VG_CHECK_STR_CONTAINS(err.message, "holds sweep \"fake\"");
+    snprintf(part, sizeof part, "%s/%s.h5", parts, runs[0].cfg.id);
+    VG_CHECK(file_exists(part));
+
+    /* resume: two reused, one to run; the result equals the uninterrupted sweep */
+    CHECK_OK(vg_recorder_create(path, &info, &rec, &err), &err);
+    if (!rec) return;
+    vg_record_stats rs;
+    vg_recorder_stats(rec, &rs);
+    VG_CHECK_INT_EQ(rs.n_reused, 2);
+    VG_CHECK_INT_EQ(rs.n_dropped, 0);
+    VG_CHECK(rs.resumed);
+    VG_CHECK(vg_recorder_run_done(rec, runs[0].cfg.id) && vg_recorder_run_done(rec, runs[1].cfg.id));
+    VG_CHECK(!vg_recorder_run_done(rec, runs[2].cfg.id));
+    vg_run_writer *w = (vg_run_writer *)&err;
+    VG_CHECK_INT_EQ(vg_recorder_begin_run(rec, &runs[0].cfg, &runs[0].layout, &w, &err), VG_EINTERNAL);
+    VG_CHECK(w == NULL);
+    const int last[1] = {2};
+    write_runs(rec, runs, last, 1, 0);
+    CHECK_OK(vg_recorder_close(rec, &err), &err);
+    VG_CHECK(file_exists(path) && !file_exists(parts));
+    check_same_datasets(whole, path);
+
+    /* a changed sweep resumed from the complete output: run 1 leaves, run 3 joins */
+    static vg_run_config changed[3];
+    changed[0] = runs[0].cfg, changed[1] = runs[3].cfg, changed[2] = runs[2].cfg;
+    vg_sweep_info info2 = sweep_info(changed, 3, VG_RECORD_RESUME);
+    off_t before = file_size(path);
+    CHECK_OK(vg_recorder_create(path, &info2, &rec, &err), &err);
+    if (!rec) return;
+    vg_recorder_stats(rec, &rs);
+    VG_CHECK_INT_EQ(rs.n_reused, 2);
+    VG_CHECK_INT_EQ(rs.n_dropped, 1);
+    VG_CHECK_INT_EQ(file_size(path), before); /* untouched until the new one replaces it */
+    const int newcomer[1] = {3};
+    write_runs(rec, runs, newcomer, 1, 0);
+    CHECK_OK(vg_recorder_close(rec, &err), &err);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    VG_CHECK(f >= 0);
+    if (f >= 0) {
+        char p1[64];
+        snprintf(p1, sizeof p1, "/runs/%s", runs[1].cfg.id);
+        VG_CHECK(H5Lexists(f, p1, H5P_DEFAULT) == 0);
+        check_run(f, &runs[0], 0, 0);
+        check_run(f, &runs[3], 3, 1);
+        check_run(f, &runs[2], 2, 2); /* index follows the new grid; scales re-attached */
+        const fake_run *order[3] = {&runs[0], &runs[3], &runs[2]};
+        check_index(f, order, 3);
+        H5Fclose(f);
+    }
+}
+
+static void check_errors(const char *dir) {
     vg_error err;
     vg_recorder *rec = (vg_recorder *)&err; /* must be reset to NULL on failure */
-    vg_sweep_info info = {.sweep_file = "x.yaml", .sweep_name = "x", .sweep_text = "",
-                          .n_runs = 1, .command_line = "vgsweep x.yaml"};
-    char path[512], tmp[600];
+    vg_sweep_info info = sweep_info(cfgs, 3, VG_RECORD_NEW);
+    char path[512];
 
     /* a directory that does not exist: the message names the path */
     snprintf(path, sizeof path, "%s/no-such-dir/out.h5", dir);
-    vg_error_clear(&err);
-    vg_status st = vg_recorder_create(path, &info, &rec, &err);
-    CHECK_INT(st, VG_EIO);
-    CHECK(rec == NULL);
-    if (!strstr(err.message, path)) {
-        fprintf(stderr, "message \"%s\" does not contain \"%s\"\n", err.message, path);
-        failures++;
-    }
-    snprintf(path, sizeof path, "%s/no-such-dir", dir);
-    CHECK(!file_exists(path));
+    VG_CHECK_INT_EQ(vg_recorder_create(path, &info, &rec, &err), VG_EIO);
+    VG_CHECK(rec == NULL);
+    VG_CHECK_STR_CONTAINS(err.message, path);
 
-    /* abort leaves nothing; a duplicate run id is refused */
-    snprintf(path, sizeof path, "%s/aborted.h5", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    /* two runs with one id */
+    static vg_run_config dup[2];
+    dup[0] = dup[1] = runs[0].cfg;
+    vg_sweep_info dinfo = sweep_info(dup, 2, VG_RECORD_NEW);
+    snprintf(path, sizeof path, "%s/dup.h5", dir);
+    VG_CHECK_INT_EQ(vg_recorder_create(path, &dinfo, &rec, &err), VG_EINTERNAL);
+    VG_CHECK_STR_CONTAINS(err.message, runs[0].cfg.id);
+
+    /* misuse of a writer: unknown run, tensor and slot out of range, run begun twice */
+    snprintf(path, sizeof path, "%s/misuse.h5", dir);
     CHECK_OK(vg_recorder_create(path, &info, &rec, &err), &err);
     if (!rec) return;
-    job j = {.rec = rec, .run = &runs[0], .run_no = 0};
-    write_run(&j);
-    CHECK_OK(j.st, &j.err);
-    vg_run_writer *w = (vg_run_writer *)&err;
-    st = vg_recorder_begin_run(rec, &runs[0].cfg, &runs[0].layout, &w, &err);
-    CHECK_INT(st, VG_EINTERNAL);
-    CHECK(w == NULL);
-    CHECK(strstr(err.message, runs[0].cfg.id) != NULL);
-    CHECK(file_exists(tmp));
+    vg_run_writer *w = NULL;
+    VG_CHECK_INT_EQ(vg_recorder_begin_run(rec, &runs[3].cfg, &runs[3].layout, &w, &err), VG_EINTERNAL);
+    VG_CHECK_STR_CONTAINS(err.message, "not one of the sweep's runs");
+    CHECK_OK(vg_recorder_begin_run(rec, &runs[0].cfg, &runs[0].layout, &w, &err), &err);
+    vg_run_writer *w2 = (vg_run_writer *)&err;
+    VG_CHECK_INT_EQ(vg_recorder_begin_run(rec, &runs[0].cfg, &runs[0].layout, &w2, &err), VG_EINTERNAL);
+    VG_CHECK(w2 == NULL);
+    float zeros[64] = {0};
+    VG_CHECK_INT_EQ(vg_run_writer_tensor(w, runs[0].layout.n_tensors, 0, zeros, &err), VG_EINTERNAL);
+    VG_CHECK_INT_EQ(vg_run_writer_tensor(w, 0, runs[0].specs[0].n_slots, zeros, &err), VG_EINTERNAL);
+    VG_CHECK_STR_CONTAINS(err.message, "grad_W");
+    vg_run_result res;
+    memset(&res, 0, sizeof res);
+    res.layout = runs[0].layout;
+    res.layout.n_epochs++; /* a result that does not match the run */
+    VG_CHECK_INT_EQ(vg_recorder_end_run(w, &res, &err), VG_EINTERNAL);
+    char part[700];
+    snprintf(part, sizeof part, "%s.parts/%s.h5", path, runs[0].cfg.id);
+    VG_CHECK(!file_exists(part)); /* a run that failed to end is not kept */
+    strcat(part, ".tmp");
+    VG_CHECK(!file_exists(part));
     vg_recorder_abort(rec);
-    CHECK(!file_exists(tmp));
-    CHECK(!file_exists(path));
+    info.mode = VG_RECORD_FORCE; /* clears the parts */
+    CHECK_OK(vg_recorder_create(path, &info, &rec, &err), &err);
+    vg_recorder_abort(rec);
+}
+
+/* The dry run's estimate against the real size of runs without tensors: the metadata and series
+ * terms of the model (the deflate ratio of real gradients is checked by test_format.py). */
+static void check_estimate(const char *dir) {
+    static fake_run bare[3];
+    char path[512];
+    snprintf(path, sizeof path, "%s/bare.h5", dir);
+    for (int i = 0; i < 3; i++) {
+        bare[i] = runs[i];
+        bare[i].layout.n_tensors = 0;
+    }
+    const int order[3] = {0, 1, 2};
+    write_file(path, bare, 3, order, 3, 0);
+    vg_run_result plan;
+    memset(&plan, 0, sizeof plan);
+    double est = 0;
+    for (int i = 0; i < 3; i++) {
+        vg_series series[N_SERIES];
+        for (int s = 0; s < N_SERIES; s++) series_shape(s, runs[i].layout.n_epochs, runs[i].layout.n_layers, &series[s]);
+        plan.layout = bare[i].layout;
+        plan.series = series;
+        plan.n_series = N_SERIES;
+        est += (double)vg_record_estimate_bytes(&runs[i].cfg, &plan);
+    }
+    vg_sweep_info info = sweep_info(cfgs, 3, VG_RECORD_NEW);
+    est += (double)vg_record_estimate_sweep_bytes(&info);
+    double real = (double)file_size(path);
+    printf("size estimate %.0f bytes, file %.0f bytes (%+.1f%%)\n", est, real, 100 * (est / real - 1));
+    VG_CHECK_LT(fabs(est / real - 1), 0.10);
 }
 
 static int h5dump_ok(const char *path) {
-    if (system("command -v h5dump >/dev/null 2>&1") != 0) {
-        printf("h5dump not found: skipping the h5dump check\n");
-        return 1;
-    }
+    if (system("command -v h5dump >/dev/null 2>&1") != 0) return 1;
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "h5dump -H '%s' >/dev/null", path);
+    snprintf(cmd, sizeof cmd, "h5dump '%s' >/dev/null", path);
     int rc = system(cmd);
-    if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0) {
-        fprintf(stderr, "%s failed: status %d\n", cmd, rc);
-        return 0;
-    }
-    return 1;
+    return rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0;
 }
 
 int main(void) {
@@ -617,43 +773,46 @@ int main(void) {
         perror("mkdtemp");
         return 1;
     }
-    /* keep_dir: set VG_KEEP=1 to look at the files afterwards */
-    int keep = getenv("VG_KEEP") != NULL;
-
-    static fake_run runs[3];
-    /* 0: ok, no tensors. 1: diverged after epoch 2, tensors for checkpoints 0..2 of 0..4.
-     * 2: 100 layers (three-digit names), no epochs, only checkpoint 0. */
-    fake_config(&runs[0], 0, "0a1b2c3d4e5f", 1, 3, 4, 3, 0);
-    fake_config(&runs[1], 1, "ffeeddccbbaa", 2, 4, 5, 4, 1);
+    /* 0: ok, depth 1. 1: diverged after epoch 2, slots 0..2 of 0..4 written. 2: 100 layers
+     * (three-digit names), no epochs. 3: joins the sweep later. */
+    fake_config(&runs[0], 0, "0a1b2c3d4e5f", 1, 30, 40, 3);
+    fake_config(&runs[1], 1, "ffeeddccbbaa", 2, 4, 5, 4);
     runs[1].status = VG_RUN_DIVERGED;
     runs[1].message = "loss is nan at epoch 3";
     runs[1].epochs_done = 2;
     runs[1].n_written = 3;
-    fake_config(&runs[2], 2, "000000000100", 99, 1, 2, 0, 1);
+    fake_config(&runs[2], 2, "000000000100", 99, 1, 2, 0);
+    fake_config(&runs[3], 3, "3333333333aa", 3, 6, 5, 2);
+    for (int i = 0; i < 4; i++) cfgs[i] = runs[i].cfg;
 
     char a[512], b[512];
     snprintf(a, sizeof a, "%s/sweep-a.h5", dir);
     snprintf(b, sizeof b, "%s/sweep-b.h5", dir);
     const int forward[3] = {0, 1, 2}, backward[3] = {2, 1, 0};
-    write_file(a, runs, forward, 3, 1);
-    write_file(b, runs, backward, 3, 0);
-    /* The same checks on both: the datasets do not depend on the order runs finished in. */
-    check_file(a, runs, 3);
-    check_file(b, runs, 3);
-    CHECK(h5dump_ok(a));
-    check_errors(dir, runs);
+    write_file(a, runs, 3, forward, 3, 1);
+    write_file(b, runs, 3, backward, 3, 0);
+    hid_t f = H5Fopen(a, H5F_ACC_RDONLY, H5P_DEFAULT);
+    VG_CHECK(f >= 0);
+    if (f >= 0) {
+        check_root(f, 3);
+        for (int i = 0; i < 3; i++) check_run(f, &runs[i], i, i);
+        const fake_run *order[3] = {&runs[0], &runs[1], &runs[2]};
+        check_index(f, order, 3);
+        H5Fclose(f);
+    }
+    /* the datasets do not depend on the order runs finished in */
+    check_same_datasets(a, b);
+    VG_CHECK(h5dump_ok(a));
+    check_estimate(dir);
+    check_interrupt_and_resume(dir, a);
+    check_errors(dir);
 
-    if (keep) {
+    if (getenv("VG_KEEP")) {
         printf("files kept in %s\n", dir);
     } else {
-        unlink(a);
-        unlink(b);
-        rmdir(dir);
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        VG_CHECK(system(cmd) == 0);
     }
-    if (failures) {
-        fprintf(stderr, "test_record: %d failure(s)\n", failures);
-        return 1;
-    }
-    printf("test_record: ok\n");
-    return 0;
+    return vg_test_finish("test_record");
 }

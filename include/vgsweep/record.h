@@ -1,11 +1,17 @@
 /* The HDF5 record: one file per sweep. This is the only module that calls HDF5. Every public
- * call takes the recorder's lock, so worker threads may call it directly: HDF5 is touched by
- * one thread at a time. The layout is documented in docs/FORMAT.md.
+ * call takes the recorder's lock around its HDF5 calls, so worker threads may call it directly:
+ * HDF5 is touched by one thread at a time. The layout is documented in docs/FORMAT.md.
  *
- *   /                      attrs: format, format_version, program_version, sweep_file,
- *                                 sweep_text, sweep_name, sweep_seed, n_runs
+ *   /                      attrs: format, format_version, provenance, the sweep file, ...
+ *   /index                 one row per run: id, status, the varying settings, final losses
  *   /runs/<id>/            attrs: every resolved setting, id, seed, repeat, index, status, ...
- *   /runs/<id>/loss ... grad_norm, delta_rms, layers/<NN>/grad_W, layers/<NN>/grad_b
+ *   /runs/<id>/<series>    every vg_series of the run's result (loss, grad_norm, ...)
+ *   /runs/<id>/<tensor>    every vg_tensor_spec of its layout (layers/<NN>/grad_W, ...)
+ *
+ * Crash safety: each run is written to its own part file, <output>.parts/<id>.h5.tmp, which is
+ * synced and renamed to <id>.h5 when the run ends. vg_recorder_close assembles the parts into
+ * <output>.tmp, syncs it and renames it to <output>. At no instant does a kill lose a finished
+ * run or leave a half-written file under a final name; VG_RECORD_RESUME picks up the parts.
  */
 #ifndef VGSWEEP_RECORD_H
 #define VGSWEEP_RECORD_H
@@ -17,7 +23,15 @@
 #include "vgsweep/train.h"
 
 #define VG_FORMAT_NAME "vgsweep"
-#define VG_FORMAT_VERSION 1
+#define VG_FORMAT_VERSION 2
+
+/* What vg_recorder_create does with an existing output or parts directory. */
+typedef enum vg_record_mode {
+    VG_RECORD_NEW = 0, /* refuse (VG_EUSAGE) an existing output or <output>.parts */
+    VG_RECORD_FORCE,   /* delete an existing output and its parts first */
+    VG_RECORD_RESUME   /* keep the finished runs of <output>.parts and of the existing output
+                        * whose ids are still in the sweep; start afresh when there are none */
+} vg_record_mode;
 
 typedef struct vg_sweep_info {
     const char *sweep_file; /* path as given */
@@ -26,31 +40,65 @@ typedef struct vg_sweep_info {
     uint64_t sweep_seed;
     int64_t n_runs;
     const char *command_line;
+    /* The expanded grid, (n_runs) in grid order: the runs the output will hold. Read until
+     * the recorder is closed. */
+    const vg_run_config *runs;
+    const int *varying; /* (n_varying) setting ids that vary across the grid: /index columns */
+    int n_varying;
+    /* Versions of the libraries the recorder cannot ask itself (it only calls HDF5 and zlib),
+     * e.g. "libyaml 0.2.5; OpenBLAS 0.3.21"; NULL: none. */
+    const char *libraries;
+    vg_record_mode mode;
 } vg_sweep_info;
+
+/* What vg_recorder_create found, for the CLI to report. */
+typedef struct vg_record_stats {
+    int64_t n_runs;    /* runs of the sweep */
+    int64_t n_reused;  /* already finished (parts or existing output): not run again */
+    int64_t n_dropped; /* finished runs whose ids are no longer in the sweep: left out */
+    int64_t n_broken;  /* part files that could not be read: their runs are run again */
+    int resumed;       /* VG_RECORD_RESUME found a parts directory or an output */
+} vg_record_stats;
 
 typedef struct vg_recorder vg_recorder;
 typedef struct vg_run_writer vg_run_writer;
 
-/* Creates the output. The file is written under "<path>.tmp" and renamed into place by
- * vg_recorder_close, so a reader never sees a half-made file under the final name. */
+/* Prepares the output <path>: checks that its directory is writable, applies info->mode to
+ * what is already there (an output or parts directory of another sweep, told apart by sweep
+ * name and seed, is an error that changes nothing) and creates <path>.parts. info and what it
+ * points to must stay valid until the recorder is closed. */
 vg_status vg_recorder_create(const char *path, const vg_sweep_info *info, vg_recorder **out,
                              vg_error *err);
-/* Finishes and renames the file; frees the recorder even on error. */
+void vg_recorder_stats(const vg_recorder *rec, vg_record_stats *out);
+/* Whether run `id` was finished before this session (resume): the scheduler skips it.
+ * Safe to call from any thread. */
+int vg_recorder_run_done(const vg_recorder *rec, const char *id);
+/* When every run of the sweep is recorded: assembles the output from the parts (and the runs
+ * reused from the old output), renames it into place and deletes the parts. Otherwise, or on
+ * error, the parts stay for VG_RECORD_RESUME and the error says so. Frees the recorder. */
 vg_status vg_recorder_close(vg_recorder *rec, vg_error *err);
-/* Closes and deletes the temporary file (after an error that must leave nothing behind). */
+/* Stops without assembling: the finished runs stay in <path>.parts for a later resume;
+ * nothing else is left behind. Frees the recorder. */
 void vg_recorder_abort(vg_recorder *rec);
 
-/* Opens /runs/<cfg->id>, writes the settings as attributes and creates the tensor datasets
- * for the layout (when cfg->record_tensors). */
+/* Starts the part file of run cfg->id (one of info->runs): writes the settings as attributes
+ * and creates the tensor datasets of the layout's tensor specs. */
 vg_status vg_recorder_begin_run(vg_recorder *rec, const vg_run_config *cfg,
                                 const vg_run_layout *layout, vg_run_writer **out,
                                 vg_error *err);
-/* Writes checkpoint k of the per-layer gradient tensors: grad_W[l] (fan_out, fan_in),
- * grad_b[l] (fan_out), float32. A no-op when the run does not record tensors. */
-vg_status vg_run_writer_checkpoint(vg_run_writer *w, int k, const float *const *grad_W,
-                                   const float *const *grad_b, vg_error *err);
-/* Writes the series and statistics of res, the status attributes, closes the run's group and
- * frees w (also on error). */
+/* Writes slot `slot` of tensor `tensor` (an index into the layout's tensor specs): data has
+ * the spec's dims, float32. Compresses outside the lock, so workers compress in parallel. */
+vg_status vg_run_writer_tensor(vg_run_writer *w, int tensor, int slot, const float *data,
+                               vg_error *err);
+/* Writes every series of res and the status attributes, then makes the part file durable
+ * (fsync, atomic rename): from then on the run survives any crash. Frees w (also on error; a
+ * run whose writer failed is not kept). */
 vg_status vg_recorder_end_run(vg_run_writer *w, const vg_run_result *res, vg_error *err);
+
+/* Bytes a run planned by vg_run_result_init adds to the file (compressed tensors included),
+ * for the dry run's size estimate; the model is in docs/FORMAT.md ("Size"). */
+int64_t vg_record_estimate_bytes(const vg_run_config *cfg, const vg_run_result *plan);
+/* Bytes the file holds besides its runs (superblock, root attributes with the sweep text). */
+int64_t vg_record_estimate_sweep_bytes(const vg_sweep_info *info);
 
 #endif

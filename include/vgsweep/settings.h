@@ -1,60 +1,122 @@
 /* The settings table: one row per setting a sweep file can set. Parsing, validation,
  * `vgsweep --list-settings`, the HDF5 run attributes and docs/SWEEP-FORMAT.md all come from
  * this one table, so they cannot disagree.
- *
- * Each enumerated setting has its own X-macro list of (C name, YAML spelling); the C enum and
- * the choice strings are both generated from it. */
+ */
 #ifndef VGSWEEP_SETTINGS_H
 #define VGSWEEP_SETTINGS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define VG_DATA_KINDS(X) X(CLUSTERS, "clusters")
+/* Each enumerated setting has an X-macro list of (C name, YAML spelling, parameter): the
+ * parameter is the dotted path of the setting that the mapping form `{choice: value}` sets,
+ * so `train.clip: {norm: 1.0}` means `train.clip: norm` with `train.clip_threshold: 1.0`
+ * (NULL: the choice takes no parameter). */
+#define VG_DATA_KINDS(X) X(CLUSTERS, "clusters", NULL)
 
 #define VG_ACTIVATIONS(X)                                                    \
-    X(SIGMOID, "sigmoid")                                                    \
-    X(TANH, "tanh")                                                          \
-    X(RELU, "relu")
+    X(SIGMOID, "sigmoid", NULL)                                              \
+    X(TANH, "tanh", NULL)                                                    \
+    X(RELU, "relu", NULL)                                                    \
+    X(LEAKY_RELU, "leaky_relu", "model.leaky_slope")                         \
+    X(ELU, "elu", "model.elu_alpha")                                         \
+    X(SELU, "selu", NULL)                                                    \
+    X(GELU, "gelu", NULL)                                                    \
+    X(SOFTSIGN, "softsign", NULL)                                            \
+    X(SWISH, "swish", NULL)                                                  \
+    X(LINEAR, "linear", NULL)
 
 #define VG_INITS(X)                                                          \
-    X(STANDARD, "standard")                                                  \
-    X(NORMAL, "normal")                                                      \
-    X(XAVIER_UNIFORM, "xavier_uniform")                                      \
-    X(HE_NORMAL, "he_normal")
+    X(STANDARD, "standard", NULL)                                            \
+    X(NORMAL, "normal", "model.init_std")                                    \
+    X(UNIFORM, "uniform", "model.init_limit")                                \
+    X(XAVIER_UNIFORM, "xavier_uniform", NULL)                                \
+    X(XAVIER_NORMAL, "xavier_normal", NULL)                                  \
+    X(HE_UNIFORM, "he_uniform", NULL)                                        \
+    X(HE_NORMAL, "he_normal", NULL)                                          \
+    X(LECUN_NORMAL, "lecun_normal", NULL)                                    \
+    X(ORTHOGONAL, "orthogonal", "model.init_gain")
 
-#define VG_OPTIMIZERS(X) X(SGD, "sgd")
+#define VG_NORMS(X)                                                          \
+    X(NONE, "none", NULL)                                                    \
+    X(BATCH, "batch", NULL)                                                  \
+    X(LAYER, "layer", NULL)
 
-typedef enum vg_data_kind {
-#define X(name, text) VG_DATA_##name,
-    VG_DATA_KINDS(X)
-#undef X
-        VG_DATA_KIND_COUNT
-} vg_data_kind;
-typedef enum vg_activation {
-#define X(name, text) VG_ACT_##name,
-    VG_ACTIVATIONS(X)
-#undef X
-        VG_ACT_COUNT
-} vg_activation;
-typedef enum vg_init {
-#define X(name, text) VG_INIT_##name,
-    VG_INITS(X)
-#undef X
-        VG_INIT_COUNT
-} vg_init;
-typedef enum vg_optimizer {
-#define X(name, text) VG_OPT_##name,
-    VG_OPTIMIZERS(X)
-#undef X
-        VG_OPT_COUNT
-} vg_optimizer;
+#define VG_OPTIMIZERS(X)                                                     \
+    X(SGD, "sgd", NULL)                                                      \
+    X(MOMENTUM, "momentum", "train.momentum")                                \
+    X(ADAM, "adam", NULL)                                                    \
+    X(RMSPROP, "rmsprop", NULL)                                              \
+    X(ADAGRAD, "adagrad", NULL)
+
+#define VG_SCHEDULES(X)                                                      \
+    X(CONSTANT, "constant", NULL)                                            \
+    X(STEP, "step", "train.step_every")                                      \
+    X(COSINE, "cosine", "train.lr_min")
+
+#define VG_CLIPS(X)                                                          \
+    X(NONE, "none", NULL)                                                    \
+    X(NORM, "norm", "train.clip_threshold")                                  \
+    X(LAYER_NORM, "layer_norm", "train.clip_threshold")                      \
+    X(VALUE, "value", "train.clip_threshold")
+
+#define VG_LOSSES(X)                                                         \
+    X(CROSS_ENTROPY, "cross_entropy", NULL)                                  \
+    X(MSE, "mse", NULL)
+
+#define VG_TENSOR_SETS(X)                                                    \
+    X(NONE, "none", NULL)                                                    \
+    X(ENDS, "ends", NULL)                                                    \
+    X(ALL, "all", NULL)
+
+#define VG_WEIGHT_SETS(X)                                                    \
+    X(NONE, "none", NULL)                                                    \
+    X(INIT, "init", NULL)                                                    \
+    X(ALL, "all", NULL)
+
+#define VG__ITEM_DATA(name, text, param) VG_DATA_##name,
+#define VG__ITEM_ACT(name, text, param) VG_ACT_##name,
+#define VG__ITEM_INIT(name, text, param) VG_INIT_##name,
+#define VG__ITEM_NORM(name, text, param) VG_NORM_##name,
+#define VG__ITEM_OPT(name, text, param) VG_OPT_##name,
+#define VG__ITEM_SCHED(name, text, param) VG_SCHED_##name,
+#define VG__ITEM_CLIP(name, text, param) VG_CLIP_##name,
+#define VG__ITEM_LOSS(name, text, param) VG_LOSS_##name,
+#define VG__ITEM_TENSORS(name, text, param) VG_TENSORS_##name,
+#define VG__ITEM_WEIGHTS(name, text, param) VG_WEIGHTS_##name,
+typedef enum vg_data_kind { VG_DATA_KINDS(VG__ITEM_DATA) VG_DATA_KIND_COUNT } vg_data_kind;
+typedef enum vg_activation { VG_ACTIVATIONS(VG__ITEM_ACT) VG_ACT_COUNT } vg_activation;
+typedef enum vg_init { VG_INITS(VG__ITEM_INIT) VG_INIT_COUNT } vg_init;
+typedef enum vg_norm { VG_NORMS(VG__ITEM_NORM) VG_NORM_COUNT } vg_norm;
+typedef enum vg_optimizer { VG_OPTIMIZERS(VG__ITEM_OPT) VG_OPT_COUNT } vg_optimizer;
+typedef enum vg_schedule { VG_SCHEDULES(VG__ITEM_SCHED) VG_SCHED_COUNT } vg_schedule;
+typedef enum vg_clip { VG_CLIPS(VG__ITEM_CLIP) VG_CLIP_COUNT } vg_clip;
+typedef enum vg_loss { VG_LOSSES(VG__ITEM_LOSS) VG_LOSS_COUNT } vg_loss;
+typedef enum vg_tensor_set { VG_TENSOR_SETS(VG__ITEM_TENSORS) VG_TENSORS_COUNT } vg_tensor_set;
+typedef enum vg_weight_set { VG_WEIGHT_SETS(VG__ITEM_WEIGHTS) VG_WEIGHTS_COUNT } vg_weight_set;
 
 /* NULL-terminated spellings, in enum order. */
 extern const char *const vg_data_kind_names[];
 extern const char *const vg_activation_names[];
 extern const char *const vg_init_names[];
 extern const char *const vg_optimizer_names[];
+extern const char *const vg_norm_names[];
+extern const char *const vg_schedule_names[];
+extern const char *const vg_clip_names[];
+extern const char *const vg_loss_names[];
+extern const char *const vg_tensor_set_names[];
+extern const char *const vg_weight_set_names[];
+/* Parallel to each names array: the setting path a choice's mapping form sets, or NULL. */
+extern const char *const vg_data_kind_params[];
+extern const char *const vg_activation_params[];
+extern const char *const vg_init_params[];
+extern const char *const vg_optimizer_params[];
+extern const char *const vg_norm_params[];
+extern const char *const vg_schedule_params[];
+extern const char *const vg_clip_params[];
+extern const char *const vg_loss_params[];
+extern const char *const vg_tensor_set_params[];
+extern const char *const vg_weight_set_params[];
 
 typedef enum vg_setting_type {
     VG_TYPE_INT,  /* stored as int */
@@ -68,10 +130,11 @@ typedef enum vg_setting_type {
 #define VG_HI_OPEN 2u
 #define VG_INF 1e300
 
-/* X(C field, "dotted.path", TYPE, lo, hi, bound flags, choices, "default", "help")
- * The field is the member of vg_run_config that holds the resolved value. */
+/* X(C field, "dotted.path", TYPE, lo, hi, bound flags, choice list, "default", "help")
+ * The field is the member of vg_run_config that holds the resolved value; the choice list of
+ * an ENUM names its vg_<list>_names and vg_<list>_params arrays. */
 #define VG_SETTINGS(X)                                                                           \
-    X(data_kind, "data.kind", ENUM, 0, 0, 0, vg_data_kind_names, "clusters",                     \
+    X(data_kind, "data.kind", ENUM, 0, 0, 0, vg_data_kind, "clusters",                           \
       "built-in data set; clusters: Gaussian blobs generated from the seed, no file needed")     \
     X(data_train_size, "data.train_size", INT, 1, 10000000, 0, NULL, "2000",                     \
       "number of training samples")                                                              \
@@ -86,22 +149,72 @@ typedef enum vg_setting_type {
     X(model_depth, "model.depth", INT, 1, 10000, 0, NULL, "5",                                   \
       "number of hidden layers (the net has depth + 1 dense layers)")                            \
     X(model_width, "model.width", INT, 1, 65536, 0, NULL, "64", "units per hidden layer")        \
-    X(model_activation, "model.activation", ENUM, 0, 0, 0, vg_activation_names, "relu",          \
+    X(model_activation, "model.activation", ENUM, 0, 0, 0, vg_activation, "relu",                \
       "activation of every hidden layer")                                                        \
-    X(model_init, "model.init", ENUM, 0, 0, 0, vg_init_names, "xavier_uniform",                  \
-      "weight initializer; biases start at zero")                                                \
+    X(model_leaky_slope, "model.leaky_slope", REAL, 0, VG_INF, 0, NULL, "0.01",                  \
+      "leaky_relu: slope for negative inputs")                                                   \
+    X(model_elu_alpha, "model.elu_alpha", REAL, 0, VG_INF, VG_LO_OPEN, NULL, "1",                \
+      "elu: alpha, the negative saturation value")                                               \
+    X(model_init, "model.init", ENUM, 0, 0, 0, vg_init, "xavier_uniform",                        \
+      "weight initializer (every dense layer)")                                                  \
     X(model_init_std, "model.init_std", REAL, 0, VG_INF, VG_LO_OPEN, NULL, "0.01",               \
-      "standard deviation of model.init: normal")                                                \
+      "normal: standard deviation")                                                              \
+    X(model_init_limit, "model.init_limit", REAL, 0, VG_INF, VG_LO_OPEN, NULL, "0.05",           \
+      "uniform: weights from U[-limit, limit]")                                                  \
+    X(model_init_gain, "model.init_gain", REAL, 0, VG_INF, VG_LO_OPEN, NULL, "1",                \
+      "multiplies the scale of every initializer (the gain of orthogonal)")                      \
+    X(model_bias_init, "model.bias_init", REAL, -VG_INF, VG_INF, 0, NULL, "0",                   \
+      "initial value of every bias")                                                             \
+    X(model_norm, "model.norm", ENUM, 0, 0, 0, vg_norm, "none",                                  \
+      "normalization between each hidden dense layer and its activation")                        \
+    X(model_norm_momentum, "model.norm_momentum", REAL, 0, 1, VG_LO_OPEN, NULL, "0.1",           \
+      "batch: weight of the newest batch in the running statistics")                             \
+    X(model_norm_eps, "model.norm_eps", REAL, 0, VG_INF, VG_LO_OPEN, NULL, "1e-05",              \
+      "batch/layer: added to the variance")                                                      \
+    X(model_skip_every, "model.skip.every", INT, 0, 2, 0, NULL, "0",                             \
+      "residual blocks of this many hidden layers with an identity shortcut (0: none)")          \
+    X(model_skip_scale, "model.skip.scale", REAL, 0, VG_INF, 0, NULL, "1",                       \
+      "residual blocks: output = input + scale * branch")                                        \
     X(train_epochs, "train.epochs", INT, 0, 1000000, 0, NULL, "10", "passes over the training set") \
     X(train_batch_size, "train.batch_size", INT, 1, 1000000, 0, NULL, "32",                      \
       "minibatch size (the last batch of an epoch may be smaller)")                              \
     X(train_lr, "train.lr", REAL, 0, VG_INF, VG_LO_OPEN, NULL, "0.1", "learning rate")           \
-    X(train_optimizer, "train.optimizer", ENUM, 0, 0, 0, vg_optimizer_names, "sgd",              \
-      "optimizer; sgd: w -= lr * grad")                                                          \
+    X(train_optimizer, "train.optimizer", ENUM, 0, 0, 0, vg_optimizer, "sgd", "optimizer")       \
+    X(train_momentum, "train.momentum", REAL, 0, 1, VG_HI_OPEN, NULL, "0.9",                     \
+      "momentum: the momentum coefficient")                                                      \
+    X(train_nesterov, "train.nesterov", BOOL, 0, 1, 0, NULL, "false",                            \
+      "momentum: use Nesterov's update")                                                         \
+    X(train_beta1, "train.beta1", REAL, 0, 1, VG_HI_OPEN, NULL, "0.9", "adam: first-moment decay") \
+    X(train_beta2, "train.beta2", REAL, 0, 1, VG_HI_OPEN, NULL, "0.999",                         \
+      "adam: second-moment decay")                                                               \
+    X(train_rms_alpha, "train.rms_alpha", REAL, 0, 1, VG_HI_OPEN, NULL, "0.99",                  \
+      "rmsprop: decay of the squared-gradient average")                                          \
+    X(train_eps, "train.eps", REAL, 0, VG_INF, VG_LO_OPEN, NULL, "1e-08",                        \
+      "adam/rmsprop/adagrad: added to the denominator")                                          \
+    X(train_weight_decay, "train.weight_decay", REAL, 0, VG_INF, 0, NULL, "0",                   \
+      "L2 penalty: weight_decay * w is added to every parameter's gradient")                     \
+    X(train_schedule, "train.schedule", ENUM, 0, 0, 0, vg_schedule, "constant",                  \
+      "learning-rate schedule, applied per epoch")                                               \
+    X(train_step_every, "train.step_every", INT, 1, 1000000, 0, NULL, "10",                      \
+      "step: multiply the rate by step_gamma every this many epochs")                            \
+    X(train_step_gamma, "train.step_gamma", REAL, 0, 1, VG_LO_OPEN, NULL, "0.1",                 \
+      "step: the factor")                                                                        \
+    X(train_lr_min, "train.lr_min", REAL, 0, VG_INF, 0, NULL, "0",                               \
+      "cosine: the rate reached at the last epoch")                                              \
+    X(train_clip, "train.clip", ENUM, 0, 0, 0, vg_clip, "none",                                  \
+      "gradient clipping before each update: global norm, per-layer norm, or by value")          \
+    X(train_clip_threshold, "train.clip_threshold", REAL, 0, VG_INF, VG_LO_OPEN, NULL, "1",      \
+      "clipping threshold (a norm, or the largest absolute value)")                              \
+    X(train_loss, "train.loss", ENUM, 0, 0, 0, vg_loss, "cross_entropy",                         \
+      "cross_entropy: softmax cross-entropy; mse: mean squared error of the logits to one-hot")  \
     X(record_probe, "record.probe", INT, 1, 1000000, 0, NULL, "128",                             \
       "probe batch: the first N training samples, on which gradients are recorded")             \
-    X(record_tensors, "record.tensors", BOOL, 0, 1, 0, NULL, "true",                             \
-      "write the full per-layer gradient tensors at every checkpoint")
+    X(record_tensors, "record.tensors", ENUM, 0, 0, 0, vg_tensor_set, "all",                     \
+      "layers whose full gradient tensors are written (ends: first and last)")                   \
+    X(record_tensor_every, "record.tensor_every", INT, 1, 1000000, 0, NULL, "1",                 \
+      "write full tensors at every N-th checkpoint (and always at the last)")                    \
+    X(record_weights, "record.weights", ENUM, 0, 0, 0, vg_weight_set, "init",                    \
+      "weights written: at initialization, at every tensor checkpoint, or none")
 
 typedef enum vg_setting_id {
 #define X(field, path, type, lo, hi, flags, choices, def, help) VG_SET_##field,
@@ -137,7 +250,8 @@ typedef struct vg_setting {
     size_t offset; /* of the value inside vg_run_config */
     double lo, hi;
     unsigned bound_flags;
-    const char *const *choices; /* ENUM only */
+    const char *const *choices; /* ENUM only: NULL-terminated spellings */
+    const char *const *choice_params; /* ENUM only: per choice, the setting {choice: v} sets */
     const char *default_text;
     const char *help;
 } vg_setting;

@@ -2,8 +2,9 @@
  *
  * Checkpoint k = 0 is at initialization, k = e after epoch e (k = 0..E). At each checkpoint the
  * gradients of the mean loss are computed on the probe batch (the first record.probe training
- * samples) without touching the weights, and handed to the checkpoint hook, which is how the
- * recorder streams full tensors to disk without the run holding E+1 copies of the model. */
+ * samples) without touching the weights. Full tensors (gradients, weights) go to the
+ * checkpoint hook as they are made, which is how the recorder streams them to disk without the
+ * run holding E+1 copies of the model; statistics accumulate in the run's series. */
 #ifndef VGSWEEP_TRAIN_H
 #define VGSWEEP_TRAIN_H
 
@@ -27,42 +28,78 @@ typedef enum vg_run_status {
 } vg_run_status;
 extern const char *const vg_run_status_names[];
 
+typedef enum vg_dtype { VG_F32, VG_F64, VG_I32, VG_I64 } vg_dtype;
+
+/* A named array a run produces, written when the run ends as the dataset
+ * /runs/<id>/<name>. Adding a statistic means adding a series; the recorder needs no change. */
+typedef struct vg_series {
+    const char *name; /* path inside the run's group: "loss", "clip/fraction", "probe/x" */
+    const char *doc;  /* one line: meaning and unit (the dataset's "doc" attribute) */
+    const char *axes; /* comma-separated axis names, e.g. "checkpoint,layer" (dimension scales) */
+    vg_dtype dtype;
+    int rank;         /* 1..3 */
+    int64_t dims[3];
+    void *data;       /* (dims[0], ..., dims[rank-1]) row-major, owned by the result */
+} vg_series;
+
+/* A tensor recorded at chosen checkpoints and streamed through the hook while the run trains:
+ * the float32 dataset /runs/<id>/<name> of shape (n_slots, dims...). Slots never written (a
+ * run that diverged first) read back as NaN. */
+typedef struct vg_tensor_spec {
+    char name[48];    /* path inside the run's group: "layers/03/grad_W" */
+    const char *doc;  /* one line: meaning */
+    int rank;         /* of one slot: 1 or 2 */
+    int64_t dims[2];  /* shape of one slot */
+    int n_slots;
+    int *checkpoints; /* (n_slots): the checkpoint k each slot holds (attribute "checkpoints") */
+    int source, layer; /* the producer's own: which buffer of which layer (the recorder ignores) */
+} vg_tensor_spec;
+
 /* Shapes of a run's record, known before training starts. */
 typedef struct vg_run_layout {
-    int n_epochs;      /* E */
-    int n_checkpoints; /* E + 1 */
-    int n_layers;      /* L = depth + 1 dense layers, input side first */
-    int *fan_in;       /* (L) */
-    int *fan_out;      /* (L) */
+    int n_epochs;            /* E */
+    int n_checkpoints;       /* E + 1 */
+    int n_layers;            /* L = depth + 1 dense layers, input side first */
+    int *fan_in;             /* (L) */
+    int *fan_out;            /* (L) */
+    int64_t steps_per_epoch; /* ceil(train_size / batch_size) */
+    int n_tensors;
+    vg_tensor_spec *tensors; /* (n_tensors) */
 } vg_run_layout;
 
-/* What a run produced besides the streamed tensors. Per-epoch series hold NaN for epochs that
- * were not reached (a diverged run keeps its shape). */
+/* What a run produced besides the streamed tensors: every series it writes at its end.
+ * Per-epoch and per-checkpoint values that were not reached hold NaN (a diverged run keeps its
+ * shapes). The typed pointers are views into the series, for the scheduler and tests. */
 typedef struct vg_run_result {
     vg_run_status status;
     char message[1024];     /* why it diverged or failed; empty when ok */
     int epochs_done;
     double wall_seconds;
     vg_run_layout layout;
+    int n_series;
+    vg_series *series;     /* (n_series) */
     double *loss;          /* (E) mean training loss over the epoch's steps */
     double *accuracy;      /* (E) training accuracy over the epoch's steps */
     double *test_loss;     /* (E) on the test set after the epoch */
     double *test_accuracy; /* (E) */
     double *grad_norm;     /* (E+1, L) Frobenius norm of dloss/dW on the probe batch */
     double *delta_rms;     /* (E+1, L) RMS of dloss/dz over probe samples and units */
+    void *storage;         /* the producer's own allocation behind the tensor specs */
 } vg_run_result;
 
-/* Called at each checkpoint k with the probe gradients, layer by layer:
- * grad_W[l] (fan_out, fan_in), grad_b[l] (fan_out). Views: valid only during the call. */
+/* The series of res named name, or NULL. */
+const vg_series *vg_run_result_find(const vg_run_result *res, const char *name);
+
+/* Called with slot `slot` of tensor `tensor` (an index into layout.tensors): data has the
+ * spec's dims. A view, valid only during the call. */
 typedef struct vg_checkpoint_hook {
     void *ctx;
-    vg_status (*fn)(void *ctx, int k, const float *const *grad_W, const float *const *grad_b,
-                    vg_error *err);
+    vg_status (*fn)(void *ctx, int tensor, int slot, const float *data, vg_error *err);
 } vg_checkpoint_hook;
 
-/* Allocates the result's arrays for cfg (NaN-filled) and its layout. */
-vg_status vg_run_result_init(vg_run_result *res, const vg_run_config *cfg, const vg_dataset *ds,
-                             vg_error *err);
+/* Allocates the layout, the tensor specs and every series of a run of cfg (NaN-filled), before
+ * anything is trained: the dry run sizes the output from this plan. */
+vg_status vg_run_result_init(vg_run_result *res, const vg_run_config *cfg, vg_error *err);
 void vg_run_result_free(vg_run_result *res);
 
 /* Trains one configuration. Divergence (a non-finite loss or gradient) is not an error: the
@@ -70,5 +107,9 @@ void vg_run_result_free(vg_run_result *res);
  * carried out (out of memory, a failing hook); res->status is then failed. */
 vg_status vg_train_run(const vg_run_config *cfg, const vg_dataset *ds, vg_run_result *res,
                        const vg_checkpoint_hook *hook, vg_error *err);
+
+/* Floating-point operations a run of cfg performs (training, evaluation and probes), for the
+ * dry run's cost estimate. */
+double vg_train_estimate_flops(const vg_run_config *cfg);
 
 #endif

@@ -32,6 +32,10 @@ vg_status vg__yaml_parse(const char *file, const char *text, size_t len, vg__are
 vg_status vg__node_error(vg_error *err, const vg_node *node, const char *fallback,
                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* Escapes newlines and other control characters in place ("\n", "\x09"): a message stays one
+ * line whatever a key or path holds. */
+void vg__one_line(char *text, size_t size);
+
 /* What a node is, for "got ...": `"abc"`, `-0.1`, `the string "5"`, `a list of 3 items`,
  * `a mapping`, `nothing (an empty value)`. Always one line. */
 const char *vg__node_describe(const vg_node *node, char *buf, size_t size);
@@ -43,6 +47,14 @@ const char *vg__suggest(const char *word, const char *const *candidates, size_t 
 /* Like vg_setting_parse, but names the value `key_path` in the message (e.g. a grid item). */
 vg_status vg__setting_parse(int setting, const vg_node *node, const char *key_path,
                             vg_run_config *cfg, vg_error *err);
+
+/* Strict number syntax shared by the setting parser and the run filter: the whole text, no
+ * spaces, no hex, finite; 1 on success. */
+int vg__parse_ll(const char *text, long long *out);
+int vg__parse_double(const char *text, double *out);
+
+/* Whether a filter looks at repeat or id (filter.c), so it must be matched per repeat. */
+int vg__filter_per_repeat(const vg_run_filter *filter);
 
 /* Value comparison for duplicate grid values: both configs hold a parsed value of setting. */
 int vg__setting_equal(int setting, const vg_run_config *a, const vg_run_config *b);

@@ -10,13 +10,33 @@
 
 #include "config/internal.h"
 
-#define VG__NAME(name, text) text,
-const char *const vg_data_kind_names[] = {VG_DATA_KINDS(VG__NAME) NULL};
-const char *const vg_activation_names[] = {VG_ACTIVATIONS(VG__NAME) NULL};
-const char *const vg_init_names[] = {VG_INITS(VG__NAME) NULL};
-const char *const vg_optimizer_names[] = {VG_OPTIMIZERS(VG__NAME) NULL};
+#define VG__NAME(name, text, param) text,
+#define VG__PARAM(name, text, param) param,
+#define VG__LISTS(L)                                                                              \
+    L(data_kind, VG_DATA_KINDS)                                                                   \
+    L(activation, VG_ACTIVATIONS)                                                                 \
+    L(init, VG_INITS)                                                                             \
+    L(norm, VG_NORMS)                                                                             \
+    L(optimizer, VG_OPTIMIZERS)                                                                   \
+    L(schedule, VG_SCHEDULES)                                                                     \
+    L(clip, VG_CLIPS)                                                                             \
+    L(loss, VG_LOSSES)                                                                            \
+    L(tensor_set, VG_TENSOR_SETS)                                                                 \
+    L(weight_set, VG_WEIGHT_SETS)
+#define VG__ARRAYS(list, xmacro)                                                                  \
+    const char *const vg_##list##_names[] = {xmacro(VG__NAME) NULL};                              \
+    const char *const vg_##list##_params[] = {xmacro(VG__PARAM) NULL};
+VG__LISTS(VG__ARRAYS)
+#undef VG__ARRAYS
+#undef VG__LISTS
+#undef VG__PARAM
 #undef VG__NAME
 
+/* An ENUM row names its choice list; other rows have NULL there. */
+#define VG__CHOICES_ENUM(list, what) list##_##what
+#define VG__CHOICES_INT(list, what) NULL
+#define VG__CHOICES_REAL(list, what) NULL
+#define VG__CHOICES_BOOL(list, what) NULL
 const vg_setting vg_settings[VG_SETTING_COUNT] = {
 #define X(field, path_, type_, lo_, hi_, flags_, choices_, def_, help_)                          \
     [VG_SET_##field] = {.path = path_,                                                           \
@@ -25,7 +45,8 @@ const vg_setting vg_settings[VG_SETTING_COUNT] = {
                         .lo = lo_,                                                               \
                         .hi = hi_,                                                               \
                         .bound_flags = flags_,                                                   \
-                        .choices = choices_,                                                     \
+                        .choices = VG__CHOICES_##type_(choices_, names),                         \
+                        .choice_params = VG__CHOICES_##type_(choices_, params),                  \
                         .default_text = def_,                                                    \
                         .help = help_},
     VG_SETTINGS(X)
@@ -95,8 +116,12 @@ void vg__setting_copy(int setting, vg_run_config *dst, const vg_run_config *src)
     dst->source[setting] = src->source[setting];
 }
 
-/* "an integer in [1, 10000]", "a number > 0", "a number in [0, 1000]". */
-static void vg__expected(const vg_setting *s, char *buf, size_t size) {
+/* "an integer in [1, 10000]", "a number > 0", "a number in [0, 1000]", "one of a, b". */
+void vg_setting_expected(int setting, char *buf, size_t size) {
+    if (!buf || size == 0) return;
+    buf[0] = '\0';
+    if (setting < 0 || setting >= VG_SETTING_COUNT) return;
+    const vg_setting *s = &vg_settings[setting];
     char lo[32], hi[32];
     if (s->type == VG_TYPE_INT) {
         snprintf(buf, size, "an integer in [%.0f, %.0f]", s->lo, s->hi);
@@ -115,14 +140,18 @@ static void vg__expected(const vg_setting *s, char *buf, size_t size) {
     vg__format_real(s->lo, lo, sizeof lo);
     vg__format_real(s->hi, hi, sizeof hi);
     int lo_open = (s->bound_flags & VG_LO_OPEN) != 0, hi_open = (s->bound_flags & VG_HI_OPEN) != 0;
-    if (s->hi >= VG_INF)
+    if (s->lo <= -VG_INF && s->hi >= VG_INF)
+        snprintf(buf, size, "a number");
+    else if (s->lo <= -VG_INF)
+        snprintf(buf, size, "a number %s %s", hi_open ? "<" : "<=", hi);
+    else if (s->hi >= VG_INF)
         snprintf(buf, size, "a number %s %s", lo_open ? ">" : ">=", lo);
     else
         snprintf(buf, size, "a number in %c%s, %s%c", lo_open ? '(' : '[', lo, hi, hi_open ? ')' : ']');
 }
 
 /* Strict integer: optional sign and decimal digits only, no spaces, no junk, no overflow. */
-static int vg__parse_ll(const char *text, long long *out) {
+int vg__parse_ll(const char *text, long long *out) {
     const char *p = text;
     if (*p == '+' || *p == '-') p++;
     if (!isdigit((unsigned char)*p)) return 0;
@@ -135,7 +164,7 @@ static int vg__parse_ll(const char *text, long long *out) {
 }
 
 /* Strict real: what strtod reads, all of it, finite, not hex ("0x1p3") and no spaces. */
-static int vg__parse_double(const char *text, double *out) {
+int vg__parse_double(const char *text, double *out) {
     const char *p = text;
     if (*p == '+' || *p == '-') p++;
     if (!isdigit((unsigned char)*p) && !(*p == '.' && isdigit((unsigned char)p[1]))) return 0;
@@ -144,7 +173,9 @@ static int vg__parse_double(const char *text, double *out) {
     errno = 0;
     double v = strtod(text, &end);
     if (*end != '\0' || !isfinite(v)) return 0;
-    *out = v; /* underflow to a denormal or zero is accepted: the text was a valid number */
+    /* Underflow to a denormal or zero is accepted: the text was a valid number. -0 reads as 0,
+     * so "-0" and "0" are one value (and one run id). */
+    *out = v == 0 ? 0.0 : v;
     return 1;
 }
 
@@ -205,15 +236,69 @@ const char *vg__node_describe(const vg_node *node, char *buf, size_t size) {
     return buf;
 }
 
+/* The mapping form of an ENUM value, `{choice: value}`: sets the setting to the choice and the
+ * choice's parameter setting (vg_setting.choice_params) to the value. */
+static vg_status vg__parse_choice_mapping(int setting, const vg_node *node, const char *key_path,
+                                          vg_run_config *cfg, vg_error *err) {
+    const vg_setting *s = &vg_settings[setting];
+    const char *file = node->file ? node->file : "(settings table default)";
+    char expected[256], got[128], with_param[256] = "";
+    vg_setting_expected(setting, expected, sizeof expected);
+    size_t n = 0, used = 0;
+    for (; s->choices[n]; n++)
+        if (s->choice_params && s->choice_params[n] && used < sizeof with_param)
+            used += (size_t)snprintf(with_param + used, sizeof with_param - used, "%s%s",
+                                     used ? ", " : "", s->choices[n]);
+    if (!used) /* no choice of this setting takes a parameter: a mapping is just wrong */
+        return vg__node_error(err, node, file, "%s: expected %s, got %s", key_path, expected,
+                              vg__node_describe(node, got, sizeof got));
+    if (node->count != 1)
+        return vg__node_error(err, node, file,
+                              "%s: expected %s, or a mapping {choice: value} with one key (for "
+                              "%s), got %s%s",
+                              key_path, expected, with_param,
+                              node->count ? "a mapping with " : "an empty mapping",
+                              node->count ? (node->count == 2 ? "2 keys" : "more than 2 keys") : "");
+    const vg_node *key = node->keys[0], *value = node->values[0];
+    size_t choice = 0;
+    while (choice < n && strcmp(key->scalar, s->choices[choice]) != 0) choice++;
+    if (choice == n) {
+        const char *hint = vg__suggest(key->scalar, s->choices, n);
+        char hint_text[96] = "";
+        if (hint) snprintf(hint_text, sizeof hint_text, " (did you mean \"%s\"?)", hint);
+        return vg__node_error(err, key, file, "%s: {choice: value}: expected a choice among %s, got %s%s",
+                              key_path, with_param, vg__node_describe(key, got, sizeof got),
+                              hint_text);
+    }
+    const char *param = s->choice_params ? s->choice_params[choice] : NULL;
+    int param_setting = vg_setting_find(param);
+    if (param_setting < 0)
+        return vg__node_error(err, key, file,
+                              "%s: the choice \"%s\" takes no parameter: write %s: %s (choices "
+                              "with a parameter: %s)",
+                              key_path, s->choices[choice], key_path, s->choices[choice],
+                              with_param);
+    char param_path[256];
+    snprintf(param_path, sizeof param_path, "%s: {%s: ...} sets %s", key_path,
+             s->choices[choice], vg_settings[param_setting].path);
+    vg_status st = vg__setting_parse(param_setting, value, param_path, cfg, err);
+    if (st) return st;
+    *vg__int_at(cfg, setting) = (int)choice;
+    cfg->source[setting] = node;
+    return VG_OK;
+}
+
 vg_status vg__setting_parse(int setting, const vg_node *node, const char *key_path,
                             vg_run_config *cfg, vg_error *err) {
     if (setting < 0 || setting >= VG_SETTING_COUNT || !node || !cfg)
         return vg_error_set(err, VG_EINTERNAL, "vg_setting_parse: bad argument");
     const vg_setting *s = &vg_settings[setting];
     char expected[256], got[128];
-    vg__expected(s, expected, sizeof expected);
+    vg_setting_expected(setting, expected, sizeof expected);
     const char *file = node->file ? node->file : "(settings table default)";
 
+    if (node->kind == VG_NODE_MAPPING && s->type == VG_TYPE_ENUM)
+        return vg__parse_choice_mapping(setting, node, key_path, cfg, err);
     if (node->kind != VG_NODE_SCALAR)
         return vg__node_error(err, node, file, "%s: expected %s, got %s", key_path, expected,
                               vg__node_describe(node, got, sizeof got));
@@ -239,7 +324,7 @@ vg_status vg__setting_parse(int setting, const vg_node *node, const char *key_pa
         double v;
         if (!vg__parse_double(text, &v)) break;
         int lo_open = (s->bound_flags & VG_LO_OPEN) != 0, hi_open = (s->bound_flags & VG_HI_OPEN) != 0;
-        if (lo_open ? !(v > s->lo) : !(v >= s->lo)) break;
+        if (s->lo > -VG_INF && (lo_open ? !(v > s->lo) : !(v >= s->lo))) break;
         if (s->hi < VG_INF && (hi_open ? !(v < s->hi) : !(v <= s->hi))) break;
         *vg__real_at(cfg, setting) = v;
         cfg->source[setting] = node;

@@ -14,6 +14,8 @@
 /* Deeper nesting than this is not a sweep file; the limit keeps the recursion off the edge of
  * the stack for hostile input. */
 #define VG__MAX_DEPTH 256
+/* A sweep file is a few kilobytes; this bounds what `extends: /dev/zero` could make us read. */
+#define VG__MAX_FILE_BYTES (16u << 20)
 
 /* --- arena --- */
 
@@ -67,6 +69,21 @@ char *vg__arena_strndup(vg__arena *arena, const char *text, size_t len) {
 
 /* --- messages --- */
 
+void vg__one_line(char *text, size_t size) {
+    char out[1024];
+    size_t used = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p && used + 5 < sizeof out; p++) {
+        if (*p == '\n')
+            used += (size_t)snprintf(out + used, sizeof out - used, "\\n");
+        else if (*p < 0x20 || *p == 0x7f)
+            used += (size_t)snprintf(out + used, sizeof out - used, "\\x%02x", *p);
+        else
+            out[used++] = (char)*p;
+    }
+    out[used] = '\0';
+    snprintf(text, size, "%s", out);
+}
+
 vg_status vg__node_error(vg_error *err, const vg_node *node, const char *fallback,
                          const char *fmt, ...) {
     char where[256], msg[sizeof err->message];
@@ -74,6 +91,7 @@ vg_status vg__node_error(vg_error *err, const vg_node *node, const char *fallbac
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    vg__one_line(msg, sizeof msg); /* keys and paths may hold newlines: the message may not */
     if (node && node->file)
         vg_node_where(node, where, sizeof where);
     else
@@ -95,6 +113,12 @@ vg_status vg__read_file(const char *path, char **text, size_t *len, vg_error *er
         return vg_error_set(err, VG_ENOMEM, "%s: cannot read: out of memory", path);
     }
     for (;;) {
+        if (n > VG__MAX_FILE_BYTES) {
+            free(buf);
+            fclose(f);
+            return vg_error_set(err, VG_ECONFIG, "%s: cannot read: larger than %u MiB, not a sweep file",
+                                path, VG__MAX_FILE_BYTES >> 20);
+        }
         if (cap - n < 2) {
             char *grown = cap > SIZE_MAX / 2 ? NULL : realloc(buf, cap * 2);
             if (!grown) {

@@ -4,5 +4,8 @@
 #define MLP_FN(name) vg_mlp_f32_##name
 #define GEMM cblas_sgemm
 #define EXP expf
+#define EXPM1 expm1f
 #define TANH tanhf
+#define ERF erff
+#define VG_MLP_FLOAT_KERNELS 1
 #include "nn/mlp_impl.h"

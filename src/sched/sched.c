@@ -15,14 +15,9 @@
  * matrix product must stay on its caller's thread. Weak, so another CBLAS links too. */
 void openblas_set_num_threads(int n) __attribute__((weak));
 
-typedef struct vg__hook_ctx {
-    vg_run_writer *writer;
-} vg__hook_ctx;
-
-static vg_status vg__write_checkpoint(void *ctx, int k, const float *const *grad_W,
-                                      const float *const *grad_b, vg_error *err) {
-    vg__hook_ctx *h = ctx;
-    return vg_run_writer_checkpoint(h->writer, k, grad_W, grad_b, err);
+static vg_status vg__write_tensor(void *ctx, int tensor, int slot, const float *data,
+                                  vg_error *err) {
+    return vg_run_writer_tensor(ctx, tensor, slot, data, err);
 }
 
 static double vg__now(void) {
@@ -31,38 +26,35 @@ static double vg__now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Runs one config end to end. A failure of the run itself (no memory for its data) is
- * recorded as a failed run; a recorder failure is returned and stops the sweep. */
+/* Runs one config end to end and records it, whatever happens to the run: a run that cannot be
+ * carried out (no memory for its data) is recorded with status failed and its reason. Only a
+ * recorder failure is returned, and it stops the sweep. */
 static vg_status vg__run_one(const vg_run_config *cfg, vg_recorder *rec, vg_run_result *res,
                              vg_error *run_err, vg_error *err) {
-    vg_dataset ds;
-    vg_status st = vg_dataset_make(cfg, &ds, run_err);
-    if (st != VG_OK) {
+    vg_status st = vg_run_result_init(res, cfg, run_err);
+    if (st != VG_OK) { /* not even the plan fits in memory: nothing to record it with */
         memset(res, 0, sizeof *res);
-        res->status = VG_RUN_FAILED;
-        snprintf(res->message, sizeof res->message, "%s", run_err->message);
-        return VG_OK; /* nothing to record without a layout; reported by the caller */
-    }
-    st = vg_run_result_init(res, cfg, &ds, run_err);
-    if (st != VG_OK) {
-        vg_dataset_free(&ds);
         res->status = VG_RUN_FAILED;
         snprintf(res->message, sizeof res->message, "%s", run_err->message);
         return VG_OK;
     }
     vg_run_writer *writer = NULL;
     st = vg_recorder_begin_run(rec, cfg, &res->layout, &writer, err);
+    if (st != VG_OK) return st;
+
+    vg_dataset ds;
+    st = vg_dataset_make(cfg, &ds, run_err);
     if (st != VG_OK) {
-        vg_dataset_free(&ds);
-        return st;
+        res->status = VG_RUN_FAILED;
+        snprintf(res->message, sizeof res->message, "%s", run_err->message);
+        return vg_recorder_end_run(writer, res, err);
     }
-    vg__hook_ctx ctx = {.writer = writer};
-    vg_checkpoint_hook hook = {.ctx = &ctx, .fn = vg__write_checkpoint};
+    vg_checkpoint_hook hook = {.ctx = writer, .fn = vg__write_tensor};
     vg_error train_err;
     vg_error_clear(&train_err);
     st = vg_train_run(cfg, &ds, res, &hook, &train_err);
     vg_dataset_free(&ds);
-    /* A checkpoint the recorder could not write is the recorder's failure, not the run's. */
+    /* A tensor the recorder could not write is the recorder's failure, not the run's. */
     int recorder_failed = st == VG_EHDF5 || st == VG_EIO;
     if (st != VG_OK && !recorder_failed) *run_err = train_err;
     vg_status end = vg_recorder_end_run(writer, res, err);
@@ -78,7 +70,9 @@ vg_status vg_sched_run(const vg_run_config *runs, int64_t n_runs, vg_recorder *r
     if (openblas_set_num_threads) openblas_set_num_threads(1);
     memset(summary, 0, sizeof *summary);
     double t0 = vg__now();
+    /* Runs recorded before this session (--resume) are skipped; progress counts them done. */
     int64_t finished = 0;
+    for (int64_t i = 0; i < n_runs; i++) finished += vg_recorder_run_done(rec, runs[i].id);
     int stop = 0; /* set when the recorder fails: the remaining runs are not started */
     vg_status first = VG_OK;
     vg_error first_err;
@@ -89,7 +83,7 @@ vg_status vg_sched_run(const vg_run_config *runs, int64_t n_runs, vg_recorder *r
         int skip;
 #pragma omp atomic read
         skip = stop;
-        if (skip) continue;
+        if (skip || vg_recorder_run_done(rec, runs[i].id)) continue;
         const vg_run_config *cfg = &runs[i];
         vg_run_result res;
         vg_error run_err, rec_err;

@@ -1,4 +1,6 @@
-/* The epoch loop of one run, its probe checkpoints and divergence detection. */
+/* One run: the epoch loop, clipping, the optimizer and its schedule, probe checkpoints with
+ * their statistics, and divergence detection. The plan of what a run records (series and
+ * tensor specs) is made here too, from the settings alone, so the dry run can size it. */
 #include "vgsweep/train.h"
 
 #include <math.h>
@@ -21,8 +23,22 @@ const char *const vg_run_status_names[] = {
 #define VG_INIT_STREAM 0x696e6974ULL    /* "init" */
 #define VG_SHUFFLE_STREAM 0x73687566ULL /* "shuf" */
 
-/* Rows evaluated per forward call on the test set. */
-#define VG_EVAL_CHUNK 256
+#define VG_EVAL_CHUNK 256 /* rows per forward call on the test set */
+
+/* Histogram of log10|dloss/dW|: bin 0 is [-inf, -20) (exact zeros included), bins 1..50 are
+ * [-20 + 0.5 (i-1), -20 + 0.5 i), bin 51 is [5, +inf). */
+#define VG_HIST_LO (-20.0)
+#define VG_HIST_STEP 0.5
+#define VG_HIST_BINS 52
+
+/* Saturated: phi'(u) below this fraction of phi's largest slope. */
+#define VG_SATURATION 0.05
+
+/* What a recorded tensor is a view of. */
+enum {
+    VG_SRC_GRAD_W, VG_SRC_GRAD_B, VG_SRC_GRAD_GAMMA, VG_SRC_GRAD_BETA,
+    VG_SRC_W, VG_SRC_B, VG_SRC_GAMMA, VG_SRC_BETA, VG_SRC_RUNNING_MEAN, VG_SRC_RUNNING_VAR,
+};
 
 static double vg__now(void) {
     struct timespec ts;
@@ -30,93 +46,392 @@ static double vg__now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-vg_status vg_run_result_init(vg_run_result *res, const vg_run_config *cfg, const vg_dataset *ds,
-                             vg_error *err) {
+/* ------------------------------------------------------------------ the plan */
+
+static int64_t vg__steps_per_epoch(const vg_run_config *cfg) {
+    return ((int64_t)cfg->data_train_size + cfg->train_batch_size - 1) / cfg->train_batch_size;
+}
+
+static int vg__probe_size(const vg_run_config *cfg) {
+    return cfg->record_probe < cfg->data_train_size ? cfg->record_probe : cfg->data_train_size;
+}
+
+/* Index of each series in res->series; the table below is the plan's single source. */
+enum {
+    S_LOSS, S_ACCURACY, S_TEST_LOSS, S_TEST_ACCURACY, S_LR,
+    S_CLIP_COUNT, S_CLIP_FRACTION, S_CLIP_NORM_MEAN, S_CLIP_NORM_MAX,
+    S_STEP_LOSS, S_STEP_GRAD_NORM,
+    S_PROBE_LOSS, S_PROBE_ACCURACY,
+    S_GRAD_NORM, S_DELTA_RMS, S_WEIGHT_NORM,
+    S_ACT_MEAN, S_ACT_STD, S_ACT_SATURATED, S_ACT_DEAD,
+    S_GRAD_HIST, S_GRAD_HIST_EDGES,
+    S_PROBE_X, S_PROBE_Y, S_DIVERGENCE,
+    S_COUNT
+};
+
+/* Axis lengths a series' shape is written in. */
+enum { A_E, A_K, A_L, A_D, A_S, A_BINS, A_EDGES, A_P, A_F, A_3 };
+
+static const struct {
+    const char *name, *axes, *doc;
+    vg_dtype dtype;
+    int rank, dims[3]; /* A_* */
+} vg__series_plan[S_COUNT] = {
+    [S_LOSS] = {"loss", "epoch", "mean training loss over the epoch's steps", VG_F64, 1, {A_E}},
+    [S_ACCURACY] = {"accuracy", "epoch", "training accuracy over the epoch's steps (weights as at each step)", VG_F64, 1, {A_E}},
+    [S_TEST_LOSS] = {"test_loss", "epoch", "mean loss on the test set after the epoch (batch norm: running statistics)", VG_F64, 1, {A_E}},
+    [S_TEST_ACCURACY] = {"test_accuracy", "epoch", "accuracy on the test set after the epoch", VG_F64, 1, {A_E}},
+    [S_LR] = {"lr", "epoch", "learning rate used during the epoch (after the schedule)", VG_F64, 1, {A_E}},
+    [S_CLIP_COUNT] = {"clip/count", "epoch", "steps of the epoch whose gradient was clipped", VG_I64, 1, {A_E}},
+    [S_CLIP_FRACTION] = {"clip/fraction", "epoch", "fraction of the epoch's steps whose gradient was clipped", VG_F64, 1, {A_E}},
+    [S_CLIP_NORM_MEAN] = {"clip/preclip_norm_mean", "epoch", "mean over the epoch's steps of the global gradient norm before clipping", VG_F64, 1, {A_E}},
+    [S_CLIP_NORM_MAX] = {"clip/preclip_norm_max", "epoch", "largest global gradient norm before clipping in the epoch", VG_F64, 1, {A_E}},
+    [S_STEP_LOSS] = {"train/loss", "step", "minibatch loss of every training step", VG_F64, 1, {A_S}},
+    [S_STEP_GRAD_NORM] = {"train/grad_norm", "step", "global gradient norm of every training step, before clipping and weight decay", VG_F64, 1, {A_S}},
+    [S_PROBE_LOSS] = {"probe/loss", "checkpoint", "mean loss on the probe batch at each checkpoint", VG_F64, 1, {A_K}},
+    [S_PROBE_ACCURACY] = {"probe/accuracy", "checkpoint", "accuracy on the probe batch at each checkpoint", VG_F64, 1, {A_K}},
+    [S_GRAD_NORM] = {"grad_norm", "checkpoint,layer", "Frobenius norm of dloss/dW per dense layer on the probe batch", VG_F64, 2, {A_K, A_L}},
+    [S_DELTA_RMS] = {"delta_rms", "checkpoint,layer", "root mean square over probe samples and units of dloss/dz, z the dense layer's output", VG_F64, 2, {A_K, A_L}},
+    [S_WEIGHT_NORM] = {"weight_norm", "checkpoint,layer", "Frobenius norm of W per dense layer", VG_F64, 2, {A_K, A_L}},
+    [S_ACT_MEAN] = {"act_mean", "checkpoint,hidden_layer", "mean of the activation outputs phi(u) over probe samples and units", VG_F64, 2, {A_K, A_D}},
+    [S_ACT_STD] = {"act_std", "checkpoint,hidden_layer", "standard deviation of the activation outputs over probe samples and units", VG_F64, 2, {A_K, A_D}},
+    [S_ACT_SATURATED] = {"act_saturated", "checkpoint,hidden_layer", "fraction of (sample, unit) entries with phi'(u) < 5% of phi's largest slope", VG_F64, 2, {A_K, A_D}},
+    [S_ACT_DEAD] = {"act_dead", "checkpoint,hidden_layer", "fraction of units with phi'(u) < 5% of phi's largest slope on every probe sample", VG_F64, 2, {A_K, A_D}},
+    [S_GRAD_HIST] = {"grad_hist", "checkpoint,layer,bin", "counts of log10|dloss/dW| per dense layer in the bins of grad_hist_edges", VG_I64, 3, {A_K, A_L, A_BINS}},
+    [S_GRAD_HIST_EDGES] = {"grad_hist_edges", "edge", "bin edges of grad_hist in log10 units; bin i is [edge i, edge i+1), exact zeros in bin 0", VG_F64, 1, {A_EDGES}},
+    [S_PROBE_X] = {"probe/x", "sample,feature", "the probe batch's inputs (the first record.probe training samples)", VG_F32, 2, {A_P, A_F}},
+    [S_PROBE_Y] = {"probe/y", "sample", "the probe batch's class labels", VG_I32, 1, {A_P}},
+    [S_DIVERGENCE] = {"divergence", "field", "epoch (1-based), step (0-based, counted over the run) and layer (1-based) where the run went non-finite; -1 when it did not", VG_I64, 1, {A_3}},
+};
+
+static size_t vg__dtype_size(vg_dtype t) { return t == VG_F32 || t == VG_I32 ? 4 : 8; }
+
+static void vg__layer_name(char *buf, size_t size, int L, int layer, const char *what) {
+    int digits = 1;
+    for (int n = L; n >= 10; n /= 10) digits++;
+    int n = snprintf(buf, size, "layers/%0*d/%s", digits > 2 ? digits : 2, layer + 1, what);
+    if (n < 0 || (size_t)n >= size) buf[size - 1] = '\0'; /* never at our sizes: L <= 10001 */
+}
+
+/* Tensor specs: gradients of the layers record.tensors selects at every record.tensor_every-th
+ * checkpoint (and the last), and all weights at the checkpoints record.weights selects. With
+ * specs == NULL only counts. */
+static int vg__plan_tensors(const vg_run_config *cfg, vg_tensor_spec *specs, int *ckpt_pool) {
+    int L = cfg->model_depth + 1, E = cfg->train_epochs, n = 0;
+    int normed = cfg->model_norm != VG_NORM_NONE, bn = cfg->model_norm == VG_NORM_BATCH;
+    /* checkpoint lists: [0] gradients, [1] weights */
+    int n_grad_k = 0, n_weight_k = 0;
+    int *grad_k = ckpt_pool, *weight_k = ckpt_pool ? ckpt_pool + (E + 1) : NULL;
+    for (int k = 0; k <= E; k++) {
+        if (k % cfg->record_tensor_every == 0 || k == E) {
+            if (grad_k) grad_k[n_grad_k] = k;
+            n_grad_k++;
+        }
+        if (cfg->record_weights == VG_WEIGHTS_ALL || (k == 0 && cfg->record_weights == VG_WEIGHTS_INIT)) {
+            if (weight_k) weight_k[n_weight_k] = k;
+            n_weight_k++;
+        }
+    }
+    static const struct { int src; const char *name, *doc; int is_grad, norm_only, bn_only, matrix; } kinds[] = {
+        {VG_SRC_GRAD_W, "grad_W", "dloss/dW on the probe batch at the checkpoints listed in the attribute checkpoints", 1, 0, 0, 1},
+        {VG_SRC_GRAD_B, "grad_b", "dloss/db on the probe batch", 1, 0, 0, 0},
+        {VG_SRC_GRAD_GAMMA, "grad_gamma", "dloss/dgamma of the layer's normalization", 1, 1, 0, 0},
+        {VG_SRC_GRAD_BETA, "grad_beta", "dloss/dbeta of the layer's normalization", 1, 1, 0, 0},
+        {VG_SRC_W, "W", "weights (fan_out, fan_in) at the checkpoints listed in the attribute checkpoints", 0, 0, 0, 1},
+        {VG_SRC_B, "b", "biases", 0, 0, 0, 0},
+        {VG_SRC_GAMMA, "gamma", "normalization scale", 0, 1, 0, 0},
+        {VG_SRC_BETA, "beta", "normalization shift", 0, 1, 0, 0},
+        {VG_SRC_RUNNING_MEAN, "running_mean", "batch norm running mean (used at test time)", 0, 1, 1, 0},
+        {VG_SRC_RUNNING_VAR, "running_var", "batch norm running variance (unbiased)", 0, 1, 1, 0},
+    };
+    for (int l = 0; l < L; l++) {
+        int fi = l == 0 ? cfg->data_features : cfg->model_width;
+        int fo = l == L - 1 ? cfg->data_classes : cfg->model_width;
+        int hidden = l < L - 1;
+        int grads_here = cfg->record_tensors == VG_TENSORS_ALL ||
+                         (cfg->record_tensors == VG_TENSORS_ENDS && (l == 0 || l == L - 1));
+        for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+            if (kinds[i].norm_only && !(normed && hidden)) continue;
+            if (kinds[i].bn_only && !bn) continue;
+            if (kinds[i].is_grad ? !grads_here : n_weight_k == 0) continue;
+            if (specs) {
+                vg_tensor_spec *t = &specs[n];
+                memset(t, 0, sizeof *t);
+                vg__layer_name(t->name, sizeof t->name, L, l, kinds[i].name);
+                t->doc = kinds[i].doc;
+                t->rank = kinds[i].matrix ? 2 : 1;
+                t->dims[0] = fo;
+                t->dims[1] = kinds[i].matrix ? fi : 0;
+                t->n_slots = kinds[i].is_grad ? n_grad_k : n_weight_k;
+                t->checkpoints = kinds[i].is_grad ? grad_k : weight_k;
+                t->source = kinds[i].src;
+                t->layer = l;
+            }
+            n++;
+        }
+    }
+    return n;
+}
+
+vg_status vg_run_result_init(vg_run_result *res, const vg_run_config *cfg, vg_error *err) {
     memset(res, 0, sizeof *res);
     res->status = VG_RUN_PENDING;
     vg_run_layout *lay = &res->layout;
     int E = lay->n_epochs = cfg->train_epochs;
     lay->n_checkpoints = E + 1;
     int L = lay->n_layers = cfg->model_depth + 1;
+    lay->steps_per_epoch = vg__steps_per_epoch(cfg);
     lay->fan_in = malloc((size_t)L * sizeof(int));
     lay->fan_out = malloc((size_t)L * sizeof(int));
-    double *series = malloc((size_t)(4 * E + 2 * (E + 1) * L + 1) * sizeof(double));
-    if (!lay->fan_in || !lay->fan_out || !series) {
-        free(series);
-        vg_run_result_free(res);
-        return vg_error_set(err, VG_ENOMEM, "out of memory for the run's record");
+    lay->n_tensors = vg__plan_tensors(cfg, NULL, NULL);
+    lay->tensors = calloc((size_t)lay->n_tensors + 1, sizeof *lay->tensors);
+    int *ckpt_pool = malloc(2 * (size_t)(E + 1) * sizeof(int));
+    res->series = calloc(S_COUNT, sizeof *res->series);
+    if (!lay->fan_in || !lay->fan_out || !lay->tensors || !ckpt_pool || !res->series) {
+        free(ckpt_pool);
+        goto oom;
     }
+    vg__plan_tensors(cfg, lay->tensors, ckpt_pool);
+    res->storage = ckpt_pool;
     for (int l = 0; l < L; l++) {
-        lay->fan_in[l] = l == 0 ? ds->features : cfg->model_width;
-        lay->fan_out[l] = l == L - 1 ? ds->classes : cfg->model_width;
+        lay->fan_in[l] = l == 0 ? cfg->data_features : cfg->model_width;
+        lay->fan_out[l] = l == L - 1 ? cfg->data_classes : cfg->model_width;
     }
-    int64_t n = 4 * E + 2 * (int64_t)(E + 1) * L;
-    for (int64_t i = 0; i < n; i++) series[i] = NAN;
-    res->loss = series;
-    res->accuracy = series + E;
-    res->test_loss = series + 2 * E;
-    res->test_accuracy = series + 3 * E;
-    res->grad_norm = series + 4 * E;
-    res->delta_rms = series + 4 * E + (int64_t)(E + 1) * L;
+
+    const int64_t axis[] = {[A_E] = E, [A_K] = E + 1, [A_L] = L, [A_D] = cfg->model_depth,
+                            [A_S] = (int64_t)E * lay->steps_per_epoch, [A_BINS] = VG_HIST_BINS,
+                            [A_EDGES] = VG_HIST_BINS + 1, [A_P] = vg__probe_size(cfg),
+                            [A_F] = cfg->data_features, [A_3] = 3};
+    res->n_series = S_COUNT;
+    for (int i = 0; i < S_COUNT; i++) {
+        vg_series *s = &res->series[i];
+        s->name = vg__series_plan[i].name;
+        s->doc = vg__series_plan[i].doc;
+        s->axes = vg__series_plan[i].axes;
+        s->dtype = vg__series_plan[i].dtype;
+        s->rank = vg__series_plan[i].rank;
+        int64_t count = 1;
+        for (int d = 0; d < s->rank; d++) count *= s->dims[d] = axis[vg__series_plan[i].dims[d]];
+        s->data = malloc((size_t)(count > 0 ? count : 1) * vg__dtype_size(s->dtype));
+        if (!s->data) goto oom;
+        for (int64_t j = 0; j < count; j++) {
+            switch (s->dtype) {
+            case VG_F64: ((double *)s->data)[j] = NAN; break;
+            case VG_F32: ((float *)s->data)[j] = NAN; break;
+            case VG_I64: ((int64_t *)s->data)[j] = i == S_DIVERGENCE ? -1 : 0; break;
+            case VG_I32: ((int32_t *)s->data)[j] = 0; break;
+            }
+        }
+    }
+    double *edges = res->series[S_GRAD_HIST_EDGES].data;
+    edges[0] = -INFINITY;
+    for (int i = 1; i < VG_HIST_BINS; i++) edges[i] = VG_HIST_LO + VG_HIST_STEP * (i - 1);
+    edges[VG_HIST_BINS] = INFINITY;
+
+    res->loss = res->series[S_LOSS].data;
+    res->accuracy = res->series[S_ACCURACY].data;
+    res->test_loss = res->series[S_TEST_LOSS].data;
+    res->test_accuracy = res->series[S_TEST_ACCURACY].data;
+    res->grad_norm = res->series[S_GRAD_NORM].data;
+    res->delta_rms = res->series[S_DELTA_RMS].data;
     return VG_OK;
+oom:
+    vg_run_result_free(res);
+    return vg_error_set(err, VG_ENOMEM, "out of memory for the run's record");
 }
 
 void vg_run_result_free(vg_run_result *res) {
-    free(res->loss); /* the block holding every series */
+    for (int i = 0; res->series && i < res->n_series; i++) free(res->series[i].data);
+    free(res->series);
+    free(res->storage);
+    free(res->layout.tensors);
     free(res->layout.fan_in);
     free(res->layout.fan_out);
     memset(res, 0, sizeof *res);
 }
 
-/* Everything a run allocates, once, before its first step. */
-typedef struct vg__run_state {
-    vg_mlp_f32 net;
-    float *batch_x;   /* (batch_size, features) gathered minibatch */
-    int32_t *batch_y; /* (batch_size) */
-    int32_t *order;   /* (n_train) sample order of the current epoch */
-} vg__run_state;
-
-/* First layer (1-based) whose weight or bias gradient holds a non-finite value, or 0. */
-static int vg__first_nonfinite_layer(const vg_mlp_f32 *net) {
-    for (int l = 0; l < net->n_layers; l++) {
-        int64_t nw = (int64_t)net->fan_out[l] * net->fan_in[l];
-        for (int64_t i = 0; i < nw; i++)
-            if (!isfinite(net->dW[l][i])) return l + 1;
-        for (int i = 0; i < net->fan_out[l]; i++)
-            if (!isfinite(net->db[l][i])) return l + 1;
-    }
-    return 0;
+const vg_series *vg_run_result_find(const vg_run_result *res, const char *name) {
+    for (int i = 0; i < res->n_series; i++)
+        if (strcmp(res->series[i].name, name) == 0) return &res->series[i];
+    return NULL;
 }
 
+double vg_train_estimate_flops(const vg_run_config *cfg) {
+    /* a dense layer costs 2 * in * out per row forward and twice that backward */
+    double per_row = 0;
+    int L = cfg->model_depth + 1;
+    for (int l = 0; l < L; l++) {
+        double fi = l == 0 ? cfg->data_features : cfg->model_width;
+        double fo = l == L - 1 ? cfg->data_classes : cfg->model_width;
+        per_row += 2 * fi * fo;
+    }
+    double E = cfg->train_epochs;
+    return E * cfg->data_train_size * 3 * per_row     /* training steps */
+           + E * cfg->data_test_size * per_row        /* test evaluation */
+           + (E + 1) * vg__probe_size(cfg) * 3 * per_row; /* probe checkpoints */
+}
+
+/* ------------------------------------------------------------------ the run */
+
+/* Everything a run allocates, once, before its first step. */
+typedef struct vg__run {
+    const vg_run_config *cfg;
+    const vg_dataset *ds;
+    vg_run_result *res;
+    const vg_checkpoint_hook *hook;
+    vg_mlp_f32 net;
+    vg_optim_f32 opt;
+    float *batch_x;     /* (batch_size, features) gathered minibatch */
+    int32_t *batch_y;   /* (batch_size) */
+    int32_t *order;     /* (n_train) sample order of the current epoch */
+    float *deriv;       /* (probe, width) phi'(u), for the saturation statistics */
+    float *ones;        /* (probe, width) */
+    double *layer_sq;   /* (L) squared gradient norm of each layer's parameters */
+    int *next_slot;     /* (n_tensors) the next slot each recorded tensor writes */
+    double max_slope;   /* of the activation */
+} vg__run;
+
+/* In double, in a fixed order (8 interleaved partial sums, then added in order): vectorizes,
+ * and depends only on v, never on the thread. */
 static double vg__sum_squares(const float *v, int64_t n) {
+    double p[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) p[j] += (double)v[i + j] * v[i + j];
     double s = 0;
-    for (int64_t i = 0; i < n; i++) s += (double)v[i] * v[i];
+    for (; i < n; i++) s += (double)v[i] * v[i];
+    for (int j = 0; j < 8; j++) s += p[j];
     return s;
 }
 
-/* Gradients on the probe batch, their statistics into row k, and the hook. Returns 1 when the
- * gradients are not finite (the caller marks the run diverged). */
-static vg_status vg__checkpoint(vg__run_state *st, const vg_run_config *cfg, const vg_dataset *ds,
-                                vg_run_result *res, int k, const vg_checkpoint_hook *hook,
-                                int *nonfinite, vg_error *err) {
-    vg_mlp_f32 *net = &st->net;
-    int P = cfg->record_probe < ds->n_train ? cfg->record_probe : (int)ds->n_train;
-    int L = net->n_layers;
-    vg_mlp_f32_zero_grad(net);
-    vg_mlp_f32_forward(net, ds->x_train, ds->y_train, P, NULL);
-    vg_mlp_f32_backward(net, ds->x_train, ds->y_train);
+static int vg__all_finite(const float *v, int64_t n) {
+    /* the sum of squares is non-finite iff some entry is (or the sum overflows double) */
+    return isfinite(vg__sum_squares(v, n));
+}
+
+/* 1-based index of the first layer (in computation order) holding a non-finite value, or 0:
+ * forward: the layer outputs z from the input side; backward: the gradients from the output
+ * side, where they start. */
+static int vg__nonfinite_forward_layer(const vg_mlp_f32 *net) {
+    for (int l = 0; l < net->n_layers; l++)
+        if (!vg__all_finite(net->z[l], (int64_t)net->batch * net->fan_out[l])) return l + 1;
+    return 0;
+}
+static int vg__nonfinite_grad_layer(const vg_mlp_f32 *net) {
+    for (int l = net->n_layers - 1; l >= 0; l--)
+        if (!vg__all_finite(net->grads + net->param_offset[l],
+                            net->param_offset[l + 1] - net->param_offset[l]))
+            return l + 1;
+    return 0;
+}
+
+static void vg__diverged(vg__run *r, const char *what, int epoch, int64_t step, int layer) {
+    vg_run_result *res = r->res;
+    res->status = VG_RUN_DIVERGED;
+    int64_t *where = res->series[S_DIVERGENCE].data;
+    where[0] = epoch, where[1] = step, where[2] = layer > 0 ? layer : -1;
+    if (layer > 0)
+        snprintf(res->message, sizeof res->message, "%s at epoch %d, step %lld, first in layer %d",
+                 what, epoch, (long long)step, layer);
+    else
+        snprintf(res->message, sizeof res->message, "%s at epoch %d, step %lld", what, epoch,
+                 (long long)step);
+}
+
+static const float *vg__tensor_source(const vg_mlp_f32 *net, const vg_tensor_spec *t) {
+    int l = t->layer;
+    switch (t->source) {
+    case VG_SRC_GRAD_W: return net->dW[l];
+    case VG_SRC_GRAD_B: return net->db[l];
+    case VG_SRC_GRAD_GAMMA: return net->dgamma[l];
+    case VG_SRC_GRAD_BETA: return net->dbeta[l];
+    case VG_SRC_W: return net->W[l];
+    case VG_SRC_B: return net->b[l];
+    case VG_SRC_GAMMA: return net->gamma[l];
+    case VG_SRC_BETA: return net->beta[l];
+    case VG_SRC_RUNNING_MEAN: return net->running_mean[l];
+    case VG_SRC_RUNNING_VAR: return net->running_var[l];
+    }
+    return NULL;
+}
+
+/* Activation statistics of hidden layer l from the probe forward, into row k. */
+static void vg__activation_stats(vg__run *r, int k, int l, int P) {
+    vg_mlp_f32 *net = &r->net;
+    vg_run_result *res = r->res;
+    int fo = net->fan_out[l], D = r->cfg->model_depth;
+    int64_t n = (int64_t)P * fo;
+    const float *a = net->a[l];
+    double sum = 0, sq = 0;
+    for (int64_t i = 0; i < n; i++) sum += a[i];
+    double mean = sum / n;
+    for (int64_t i = 0; i < n; i++) sq += (a[i] - mean) * (a[i] - mean);
+    double param = net->shape.activation == VG_ACT_LEAKY_RELU ? net->shape.leaky_slope
+                                                              : net->shape.elu_alpha;
+    vg_act_backward_f32(r->deriv, r->ones, net->u[l], a, n, net->shape.activation, param);
+    float threshold = (float)(VG_SATURATION * r->max_slope);
+    int64_t saturated = 0, dead = 0;
+    for (int64_t i = 0; i < n; i++) saturated += r->deriv[i] < threshold;
+    for (int j = 0; j < fo; j++) {
+        int alive = 0;
+        for (int p = 0; p < P && !alive; p++) alive = r->deriv[(int64_t)p * fo + j] >= threshold;
+        dead += !alive;
+    }
+    int64_t at = (int64_t)k * D + l;
+    ((double *)res->series[S_ACT_MEAN].data)[at] = mean;
+    ((double *)res->series[S_ACT_STD].data)[at] = sqrt(sq / n);
+    ((double *)res->series[S_ACT_SATURATED].data)[at] = (double)saturated / n;
+    ((double *)res->series[S_ACT_DEAD].data)[at] = (double)dead / fo;
+}
+
+static void vg__histogram(int64_t *bins, const float *g, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = g[i] < 0 ? -g[i] : g[i];
+        if (!(v == v)) continue; /* NaN: no bin */
+        int b;
+        if (v == 0) b = 0;
+        else {
+            double e = floor((log10((double)v) - VG_HIST_LO) / VG_HIST_STEP);
+            b = e < 0 ? 0 : e >= VG_HIST_BINS - 2 ? VG_HIST_BINS - 1 : 1 + (int)e;
+        }
+        bins[b]++;
+    }
+}
+
+/* Checkpoint k: gradients on the probe batch, their statistics into row k of the series, and
+ * the recorded tensors through the hook. Sets *nonfinite_layer when the probe gradients are
+ * not finite. */
+static vg_status vg__checkpoint(vg__run *r, int k, int *nonfinite_layer, vg_error *err) {
+    vg_mlp_f32 *net = &r->net;
+    vg_run_result *res = r->res;
+    const vg_dataset *ds = r->ds;
+    int P = vg__probe_size(r->cfg), L = net->n_layers;
+    int64_t correct = 0;
+    double loss = vg_mlp_f32_forward(net, ds->x_train, ds->y_train, P, VG_PASS_PROBE, &correct);
+    vg_mlp_f32_backward_set(net, ds->x_train, ds->y_train);
+    ((double *)res->series[S_PROBE_LOSS].data)[k] = loss;
+    ((double *)res->series[S_PROBE_ACCURACY].data)[k] = (double)correct / P;
     double *gn = res->grad_norm + (int64_t)k * L, *dr = res->delta_rms + (int64_t)k * L;
+    double *wn = (double *)res->series[S_WEIGHT_NORM].data + (int64_t)k * L;
+    int64_t *hist = (int64_t *)res->series[S_GRAD_HIST].data + (int64_t)k * L * VG_HIST_BINS;
     for (int l = 0; l < L; l++) {
         int64_t nw = (int64_t)net->fan_out[l] * net->fan_in[l];
         gn[l] = sqrt(vg__sum_squares(net->dW[l], nw));
+        wn[l] = sqrt(vg__sum_squares(net->W[l], nw));
         int64_t nz = (int64_t)P * net->fan_out[l];
         dr[l] = sqrt(vg__sum_squares(net->dz[l], nz) / (double)nz);
+        vg__histogram(hist + (int64_t)l * VG_HIST_BINS, net->dW[l], nw);
+        if (l < L - 1) vg__activation_stats(r, k, l, P);
     }
-    *nonfinite = vg__first_nonfinite_layer(net);
-    if (hook && hook->fn) {
-        vg_status s = hook->fn(hook->ctx, k, (const float *const *)net->dW,
-                               (const float *const *)net->db, err);
-        if (s != VG_OK) return s;
+    *nonfinite_layer = vg__nonfinite_grad_layer(net);
+    if (!r->hook || !r->hook->fn) return VG_OK;
+    for (int i = 0; i < res->layout.n_tensors; i++) {
+        const vg_tensor_spec *t = &res->layout.tensors[i];
+        int slot = r->next_slot[i];
+        if (slot >= t->n_slots || t->checkpoints[slot] != k) continue;
+        vg_status st = r->hook->fn(r->hook->ctx, i, slot, vg__tensor_source(net, t), err);
+        if (st != VG_OK) return st;
+        r->next_slot[i]++;
     }
     return VG_OK;
 }
@@ -127,122 +442,240 @@ static void vg__evaluate(vg_mlp_f32 *net, const vg_dataset *ds, double *loss, do
     for (int64_t r = 0; r < ds->n_test; r += VG_EVAL_CHUNK) {
         int B = (int)(ds->n_test - r < VG_EVAL_CHUNK ? ds->n_test - r : VG_EVAL_CHUNK);
         loss_sum += B * vg_mlp_f32_forward(net, ds->x_test + r * ds->features, ds->y_test + r, B,
-                                           &correct);
+                                           VG_PASS_EVAL, &correct);
     }
     *loss = loss_sum / (double)ds->n_test;
     *accuracy = (double)correct / (double)ds->n_test;
 }
 
-static void vg__set_diverged(vg_run_result *res, const char *what, int epoch, int64_t step,
-                             int layer) {
-    res->status = VG_RUN_DIVERGED;
-    if (layer > 0)
-        snprintf(res->message, sizeof res->message,
-                 "%s at epoch %d, step %lld: first non-finite gradient in layer %d", what, epoch,
-                 (long long)step, layer);
-    else
-        snprintf(res->message, sizeof res->message, "%s at epoch %d, step %lld", what, epoch,
-                 (long long)step);
+/* The rate of epoch e (0-based), as torch's StepLR / CosineAnnealingLR(T_max = E) stepped once
+ * per epoch. */
+static double vg__learning_rate(const vg_run_config *cfg, int e) {
+    double lr = cfg->train_lr;
+    switch (cfg->train_schedule) {
+    case VG_SCHED_STEP: return lr * pow(cfg->train_step_gamma, e / cfg->train_step_every);
+    case VG_SCHED_COSINE:
+        return cfg->train_lr_min +
+               (lr - cfg->train_lr_min) * (1 + cos(3.14159265358979323846 * e / cfg->train_epochs)) / 2;
+    }
+    return lr;
 }
 
-vg_status vg_train_run(const vg_run_config *cfg, const vg_dataset *ds, vg_run_result *res,
-                       const vg_checkpoint_hook *hook, vg_error *err) {
-    double t0 = vg__now();
-    vg__run_state st;
-    memset(&st, 0, sizeof st);
-    vg_status status = VG_OK;
-    int E = cfg->train_epochs, F = ds->features;
-    int bs = cfg->train_batch_size;
-    int P = cfg->record_probe < ds->n_train ? cfg->record_probe : (int)ds->n_train;
-    int max_batch = bs;
-    if (P > max_batch) max_batch = P;
-    if (ds->n_test > 0 && VG_EVAL_CHUNK > max_batch) max_batch = VG_EVAL_CHUNK;
+/* Clips the gradient in place as train.clip says; returns 1 when anything changed.
+ * layer_sq (L) holds each layer's squared gradient norm; total the global norm. Norm clipping
+ * follows torch.nn.utils.clip_grad_norm_: scale by threshold / (norm + 1e-6) when below 1. */
+static int vg__clip(vg__run *r, double total) {
+    vg_mlp_f32 *net = &r->net;
+    const double thr = r->cfg->train_clip_threshold;
+    int clipped = 0;
+    switch (r->cfg->train_clip) {
+    case VG_CLIP_NORM: {
+        double coef = thr / (total + 1e-6);
+        if (coef < 1) {
+            float c = (float)coef;
+            for (int64_t i = 0; i < net->n_params; i++) net->grads[i] *= c;
+            clipped = 1;
+        }
+        break;
+    }
+    case VG_CLIP_LAYER_NORM:
+        for (int l = 0; l < net->n_layers; l++) {
+            double coef = thr / (sqrt(r->layer_sq[l]) + 1e-6);
+            if (coef >= 1) continue;
+            float c = (float)coef, *g = net->grads + net->param_offset[l];
+            for (int64_t i = 0; i < net->param_offset[l + 1] - net->param_offset[l]; i++) g[i] *= c;
+            clipped = 1;
+        }
+        break;
+    case VG_CLIP_VALUE: {
+        float t = (float)thr;
+        for (int64_t i = 0; i < net->n_params; i++) {
+            float g = net->grads[i];
+            if (g > t) net->grads[i] = t, clipped = 1;
+            else if (g < -t) net->grads[i] = -t, clipped = 1;
+        }
+        break;
+    }
+    }
+    return clipped;
+}
 
+static vg_status vg__setup(vg__run *r, vg_error *err) {
+    const vg_run_config *cfg = r->cfg;
+    const vg_dataset *ds = r->ds;
+    int bs = cfg->train_batch_size, P = vg__probe_size(cfg), F = ds->features;
+    int max_batch = bs > P ? bs : P;
+    if (ds->n_test > 0 && VG_EVAL_CHUNK > max_batch) max_batch = VG_EVAL_CHUNK;
     vg_mlp_shape shape = {.n_inputs = F,
                           .depth = cfg->model_depth,
                           .width = cfg->model_width,
                           .n_outputs = ds->classes,
                           .activation = cfg->model_activation,
+                          .leaky_slope = cfg->model_leaky_slope,
+                          .elu_alpha = cfg->model_elu_alpha,
+                          .norm = cfg->model_norm,
+                          .norm_momentum = cfg->model_norm_momentum,
+                          .norm_eps = cfg->model_norm_eps,
+                          .skip_every = cfg->model_skip_every,
+                          .skip_scale = cfg->model_skip_scale,
+                          .loss = cfg->train_loss,
                           .max_batch = max_batch};
-    status = vg_mlp_f32_create(&st.net, &shape, err);
-    if (status != VG_OK) goto done;
-    st.batch_x = malloc((size_t)bs * F * sizeof(float));
-    st.batch_y = malloc((size_t)bs * sizeof(int32_t));
-    st.order = malloc((size_t)ds->n_train * sizeof(int32_t));
-    if (!st.batch_x || !st.batch_y || !st.order) {
-        status = vg_error_set(err, VG_ENOMEM, "out of memory for the training buffers");
-        goto done;
+    vg_status st = vg_mlp_f32_create(&r->net, &shape, err);
+    if (st != VG_OK) return st;
+    vg_optim_spec os = {.kind = cfg->train_optimizer,
+                        .momentum = cfg->train_momentum,
+                        .nesterov = cfg->train_nesterov,
+                        .beta1 = cfg->train_beta1,
+                        .beta2 = cfg->train_beta2,
+                        .rms_alpha = cfg->train_rms_alpha,
+                        .eps = cfg->train_eps,
+                        .weight_decay = cfg->train_weight_decay};
+    st = vg_optim_f32_create(&r->opt, &os, r->net.n_params, err);
+    if (st != VG_OK) return st;
+    int64_t nd = (int64_t)P * cfg->model_width;
+    r->batch_x = malloc((size_t)bs * F * sizeof(float));
+    r->batch_y = malloc((size_t)bs * sizeof(int32_t));
+    r->order = malloc((size_t)ds->n_train * sizeof(int32_t));
+    r->deriv = malloc((size_t)nd * sizeof(float));
+    r->ones = malloc((size_t)nd * sizeof(float));
+    r->layer_sq = malloc((size_t)r->net.n_layers * sizeof(double));
+    r->next_slot = calloc((size_t)r->res->layout.n_tensors + 1, sizeof(int));
+    if (!r->batch_x || !r->batch_y || !r->order || !r->deriv || !r->ones || !r->layer_sq ||
+        !r->next_slot)
+        return vg_error_set(err, VG_ENOMEM, "out of memory for the training buffers");
+    for (int64_t i = 0; i < nd; i++) r->ones[i] = 1;
+    r->max_slope = vg_act_max_slope(cfg->model_activation, cfg->model_activation == VG_ACT_LEAKY_RELU
+                                                               ? cfg->model_leaky_slope
+                                                               : cfg->model_elu_alpha);
+    /* the probe batch is part of the record, so the run can be rebuilt elsewhere */
+    memcpy(r->res->series[S_PROBE_X].data, ds->x_train, (size_t)P * F * sizeof(float));
+    memcpy(r->res->series[S_PROBE_Y].data, ds->y_train, (size_t)P * sizeof(int32_t));
+    return VG_OK;
+}
+
+static void vg__teardown(vg__run *r) {
+    vg_mlp_f32_free(&r->net);
+    vg_optim_f32_free(&r->opt);
+    free(r->batch_x);
+    free(r->batch_y);
+    free(r->order);
+    free(r->deriv);
+    free(r->ones);
+    free(r->layer_sq);
+    free(r->next_slot);
+}
+
+/* One epoch of minibatch steps; returns 0 when the run diverged. */
+static int vg__epoch(vg__run *r, vg_rng *shuffle, int e, double lr, int64_t *step) {
+    const vg_run_config *cfg = r->cfg;
+    const vg_dataset *ds = r->ds;
+    vg_run_result *res = r->res;
+    vg_mlp_f32 *net = &r->net;
+    int F = ds->features, bs = cfg->train_batch_size, L = net->n_layers;
+    double *step_loss = res->series[S_STEP_LOSS].data;
+    double *step_norm = res->series[S_STEP_GRAD_NORM].data;
+    double loss_sum = 0, norm_sum = 0, norm_max = 0;
+    int64_t correct = 0, clipped = 0, steps = 0;
+
+    vg_rng_shuffle_i32(shuffle, r->order, ds->n_train);
+    for (int64_t start = 0; start < ds->n_train; start += bs, (*step)++, steps++) {
+        int B = (int)(ds->n_train - start < bs ? ds->n_train - start : bs);
+        for (int i = 0; i < B; i++) {
+            int32_t idx = r->order[start + i];
+            memcpy(r->batch_x + (int64_t)i * F, ds->x_train + (int64_t)idx * F,
+                   (size_t)F * sizeof(float));
+            r->batch_y[i] = ds->y_train[idx];
+        }
+        double loss = vg_mlp_f32_forward(net, r->batch_x, r->batch_y, B, VG_PASS_TRAIN, &correct);
+        if (!isfinite(loss)) {
+            vg__diverged(r, "non-finite loss", e + 1, *step, vg__nonfinite_forward_layer(net));
+            return 0;
+        }
+        vg_mlp_f32_backward_set(net, r->batch_x, r->batch_y);
+        double total = 0;
+        for (int l = 0; l < L; l++) {
+            r->layer_sq[l] = vg__sum_squares(net->grads + net->param_offset[l],
+                                             net->param_offset[l + 1] - net->param_offset[l]);
+            total += r->layer_sq[l];
+        }
+        total = sqrt(total);
+        if (!isfinite(total)) {
+            vg__diverged(r, "non-finite gradient", e + 1, *step, vg__nonfinite_grad_layer(net));
+            return 0;
+        }
+        step_loss[*step] = loss;
+        step_norm[*step] = total;
+        norm_sum += total;
+        if (total > norm_max) norm_max = total;
+        clipped += vg__clip(r, total);
+        vg_optim_f32_step(&r->opt, net->params, net->grads, lr);
+        loss_sum += loss * B;
     }
+    res->loss[e] = loss_sum / (double)ds->n_train;
+    res->accuracy[e] = (double)correct / (double)ds->n_train;
+    ((int64_t *)res->series[S_CLIP_COUNT].data)[e] = clipped;
+    ((double *)res->series[S_CLIP_FRACTION].data)[e] = (double)clipped / steps;
+    ((double *)res->series[S_CLIP_NORM_MEAN].data)[e] = norm_sum / steps;
+    ((double *)res->series[S_CLIP_NORM_MAX].data)[e] = norm_max;
+    return 1;
+}
+
+vg_status vg_train_run(const vg_run_config *cfg, const vg_dataset *ds, vg_run_result *res,
+                       const vg_checkpoint_hook *hook, vg_error *err) {
+    double t0 = vg__now();
+    vg__run r;
+    memset(&r, 0, sizeof r);
+    r.cfg = cfg, r.ds = ds, r.res = res, r.hook = hook;
+    vg_status st = vg__setup(&r, err);
+    if (st != VG_OK) goto done;
 
     vg_rng init_rng, shuffle_rng;
     vg_rng_seed(&init_rng, vg_seed_mix(cfg->seed, VG_INIT_STREAM));
     vg_rng_seed(&shuffle_rng, vg_seed_mix(cfg->seed, VG_SHUFFLE_STREAM));
-    vg_init_spec init = {.kind = cfg->model_init, .std = cfg->model_init_std};
-    vg_mlp_f32_init(&st.net, &init, &init_rng);
-    for (int64_t i = 0; i < ds->n_train; i++) st.order[i] = (int32_t)i;
+    vg_init_spec init = {.kind = cfg->model_init,
+                         .std = cfg->model_init_std,
+                         .limit = cfg->model_init_limit,
+                         .gain = cfg->model_init_gain,
+                         .bias = cfg->model_bias_init};
+    vg_mlp_f32_init(&r.net, &init, &init_rng);
+    for (int64_t i = 0; i < ds->n_train; i++) r.order[i] = (int32_t)i;
 
     int bad_layer = 0;
-    status = vg__checkpoint(&st, cfg, ds, res, 0, hook, &bad_layer, err);
-    if (status != VG_OK) goto done;
+    st = vg__checkpoint(&r, 0, &bad_layer, err);
+    if (st != VG_OK) goto done;
     if (bad_layer) {
-        vg__set_diverged(res, "non-finite probe gradient at initialization", 0, 0, bad_layer);
+        vg__diverged(&r, "non-finite probe gradient at initialization", 0, 0, bad_layer);
         goto done;
     }
-
     int64_t step = 0;
-    for (int e = 0; e < E; e++) {
-        vg_rng_shuffle_i32(&shuffle_rng, st.order, ds->n_train);
-        double loss_sum = 0;
-        int64_t correct = 0;
-        for (int64_t start = 0; start < ds->n_train; start += bs, step++) {
-            int B = (int)(ds->n_train - start < bs ? ds->n_train - start : bs);
-            for (int r = 0; r < B; r++) {
-                int32_t idx = st.order[start + r];
-                memcpy(st.batch_x + (int64_t)r * F, ds->x_train + (int64_t)idx * F,
-                       (size_t)F * sizeof(float));
-                st.batch_y[r] = ds->y_train[idx];
-            }
-            vg_mlp_f32_zero_grad(&st.net);
-            double loss = vg_mlp_f32_forward(&st.net, st.batch_x, st.batch_y, B, &correct);
-            if (!isfinite(loss)) {
-                vg__set_diverged(res, "non-finite loss", e + 1, step, 0);
+    for (int e = 0; e < cfg->train_epochs; e++) {
+        double lr = vg__learning_rate(cfg, e);
+        ((double *)res->series[S_LR].data)[e] = lr;
+        if (!vg__epoch(&r, &shuffle_rng, e, lr, &step)) goto done;
+        if (ds->n_test > 0) {
+            vg__evaluate(&r.net, ds, &res->test_loss[e], &res->test_accuracy[e]);
+            if (!isfinite(res->test_loss[e])) {
+                res->epochs_done = e + 1;
+                vg__diverged(&r, "non-finite test loss", e + 1, step - 1, 0);
                 goto done;
             }
-            vg_mlp_f32_backward(&st.net, st.batch_x, st.batch_y);
-            if (!isfinite(vg__sum_squares(st.net.grads, st.net.n_params))) {
-                vg__set_diverged(res, "non-finite gradient", e + 1, step,
-                                 vg__first_nonfinite_layer(&st.net));
-                goto done;
-            }
-            vg_mlp_f32_sgd_step(&st.net, cfg->train_lr);
-            loss_sum += loss * B;
         }
-        res->loss[e] = loss_sum / (double)ds->n_train;
-        res->accuracy[e] = (double)correct / (double)ds->n_train;
-        if (ds->n_test > 0) vg__evaluate(&st.net, ds, &res->test_loss[e], &res->test_accuracy[e]);
         res->epochs_done = e + 1;
-        if (!isfinite(res->test_loss[e]) && ds->n_test > 0) {
-            vg__set_diverged(res, "non-finite test loss", e + 1, step, 0);
-            goto done;
-        }
-        status = vg__checkpoint(&st, cfg, ds, res, e + 1, hook, &bad_layer, err);
-        if (status != VG_OK) goto done;
+        st = vg__checkpoint(&r, e + 1, &bad_layer, err);
+        if (st != VG_OK) goto done;
         if (bad_layer) {
-            vg__set_diverged(res, "non-finite probe gradient", e + 1, step, bad_layer);
+            vg__diverged(&r, "non-finite probe gradient", e + 1, step - 1, bad_layer);
             goto done;
         }
     }
     res->status = VG_RUN_OK;
 
 done:
-    if (status != VG_OK) {
+    if (st != VG_OK) {
         res->status = VG_RUN_FAILED;
         snprintf(res->message, sizeof res->message, "%s", err ? err->message : "failed");
     }
     res->wall_seconds = vg__now() - t0;
-    vg_mlp_f32_free(&st.net);
-    free(st.batch_x);
-    free(st.batch_y);
-    free(st.order);
-    return status;
+    vg__teardown(&r);
+    return st;
 }

@@ -1,0 +1,201 @@
+/* The float matrix products of the training core (gemm.h). The nets vanishing-gradient studies
+ * use are narrow (widths 32..1024) with batches of 32..256: products too small for a BLAS's
+ * per-call overhead and blocking to pay, yet every step is made of them. This is a
+ * register-blocked AVX-512 kernel in the BLIS manner, reduced to what such shapes need:
+ *
+ *   for each panel of NR = 32 columns of C and each KC-deep slice of K:
+ *       pack op(B)'s (KC, NR) block contiguously (zero-padded; transposed when trans_b)
+ *       for each MR = 8 rows of C: an 8 x 32 tile of C lives in 16 zmm registers, and every
+ *           k costs 2 vector loads of B, 8 broadcasts of A and 16 FMAs
+ *
+ * op(A) is read in place (8 row pointers, or one pointer when trans_a), so only B is packed,
+ * into the caller's scratch. Edges: columns by masks, rows by repeating the last row (its
+ * results are not stored). On a CPU without AVX-512 every call goes to cblas_sgemm. */
+#include "nn/gemm.h"
+
+#include <cblas.h>
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#define MR 8
+#define NR 32
+#define KC 256
+
+/* a (KC, NR) panel, plus room to align it to 64 bytes */
+int64_t vg__sgemm_work_floats(void) { return (int64_t)KC * NR + 16; }
+
+/* ------------------------------------------------------------------ packing op(B) */
+
+/* dst (kc, NR) = op(B)(k0.., j0..) for op(B)(k, j) = B[k ldb + j]; columns past n are 0. */
+__attribute__((target("avx512f"))) static void pack_b_rows(float *dst, const float *B, int ldb,
+                                                           int kc, int n) {
+    __mmask16 m0 = n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
+    __mmask16 m1 = n >= 32 ? 0xFFFF : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
+    for (int k = 0; k < kc; k++) {
+        const float *s = B + (int64_t)k * ldb;
+        _mm512_store_ps(dst + k * NR, _mm512_maskz_loadu_ps(m0, s));
+        _mm512_store_ps(dst + k * NR + 16, _mm512_maskz_loadu_ps(m1, s + 16));
+    }
+}
+
+/* 8 x 8 transpose of rows r[0..7] (AVX). */
+#define VG__TRANSPOSE8(r)                                                                     \
+    do {                                                                                      \
+        __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);      \
+        __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);      \
+        __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);      \
+        __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);      \
+        __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);    \
+        __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);    \
+        __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);    \
+        __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);    \
+        r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);                                          \
+        r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);                                          \
+        r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);                                          \
+        r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);                                          \
+        r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);                                          \
+        r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);                                          \
+        r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);                                          \
+        r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);                                          \
+    } while (0)
+
+/* dst (kc, NR) = op(B)(k, j) = B[j ldb + k] (a transpose); columns past n are 0. */
+__attribute__((target("avx512f"))) static void pack_b_cols(float *dst, const float *B, int ldb,
+                                                           int kc, int n) {
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        int k = 0;
+        for (; k + 8 <= kc; k += 8) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(B + (int64_t)(j + i) * ldb + k);
+            VG__TRANSPOSE8(r);
+            for (int i = 0; i < 8; i++) _mm256_store_ps(dst + (k + i) * NR + j, r[i]);
+        }
+        for (; k < kc; k++)
+            for (int i = 0; i < 8; i++) dst[k * NR + j + i] = B[(int64_t)(j + i) * ldb + k];
+    }
+    for (; j < NR; j++)
+        for (int k = 0; k < kc; k++) dst[k * NR + j] = j < n ? B[(int64_t)j * ldb + k] : 0;
+}
+
+/* ------------------------------------------------------------------ the 8 x 32 kernel */
+
+/* c (m <= MR, n <= NR; ldc) = [c +] sum_k a(r, k) bp(k, :) [+ bias]; bp(k, :) at bp + k bs:
+ * a packed (kc, NR) panel (bs = NR) or op(B) in place. a(r, k) is read as ar[r][k * acs]. */
+#define VG__KERNEL_LOOP(LOAD_A)                                                               \
+    for (int k = 0; k < kc; k++) {                                                            \
+        __m512 b0 = _mm512_loadu_ps(bp + k * bs), b1 = _mm512_loadu_ps(bp + k * bs + 16);     \
+        _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {                                \
+            __m512 av = _mm512_set1_ps(LOAD_A);                                               \
+            acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);                                       \
+            acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);                                       \
+        }                                                                                     \
+    }
+
+__attribute__((target("avx512f"))) static void kernel(int kc, const float *a, int64_t ars,
+                                                      int64_t acs, int m, const float *bp,
+                                                      int64_t bs, float *c, int64_t ldc, int n,
+                                                      int accumulate, const float *bias) {
+    __m512 acc0[MR], acc1[MR];
+    _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc0[r] = acc1[r] = _mm512_setzero_ps();
+    if (acs == 1) { /* op(A) rows contiguous: 8 row pointers */
+        const float *ar[MR];
+        _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) ar[r] = a + (r < m ? r : m - 1) * ars;
+        VG__KERNEL_LOOP(ar[r][k])
+    } else if (ars == 1 && m == MR) { /* op(A) columns contiguous: one pointer */
+        const float *p = a;
+        for (int k = 0; k < kc; k++, p += acs) {
+            __m512 b0 = _mm512_loadu_ps(bp + k * bs), b1 = _mm512_loadu_ps(bp + k * bs + 16);
+            _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {
+                __m512 av = _mm512_set1_ps(p[r]);
+                acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
+                acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
+            }
+        }
+    } else {
+        const float *ar[MR];
+        _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) ar[r] = a + (r < m ? r : m - 1) * ars;
+        VG__KERNEL_LOOP(ar[r][k * acs])
+    }
+    __mmask16 m0 = n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
+    __mmask16 m1 = n >= 32 ? 0xFFFF : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
+    __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
+    if (bias) bias0 = _mm512_maskz_loadu_ps(m0, bias), bias1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+    _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {
+        if (r >= m) break;
+        float *cr = c + r * ldc;
+        __m512 v0 = acc0[r], v1 = acc1[r];
+        if (accumulate) {
+            v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), v0);
+            v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr + 16), v1);
+        } else {
+            v0 = _mm512_add_ps(v0, bias0);
+            v1 = _mm512_add_ps(v1, bias1);
+        }
+        _mm512_mask_storeu_ps(cr, m0, v0);
+        _mm512_mask_storeu_ps(cr + 16, m1, v1);
+    }
+}
+
+/* ------------------------------------------------------------------ driver */
+
+__attribute__((target("avx512f"))) static void sgemm_avx512(int trans_a, int trans_b, int M,
+                                                            int N, int K, const float *A, int lda,
+                                                            const float *B, int ldb,
+                                                            int accumulate, const float *bias,
+                                                            float *C, int ldc, float *work) {
+    int64_t ars = trans_a ? 1 : lda, acs = trans_a ? lda : 1;
+    work = (float *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
+    if (K == 0) { /* C = [C] + bias */
+        for (int i = 0; i < M && !accumulate; i++)
+            for (int j = 0; j < N; j++) C[(int64_t)i * ldc + j] = bias ? bias[j] : 0;
+        return;
+    }
+    for (int j0 = 0; j0 < N; j0 += NR) {
+        int n = N - j0 < NR ? N - j0 : NR;
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            int kc = K - k0 < KC ? K - k0 : KC;
+            /* op(B) rows are read in place when whole and close together (a long stride
+             * would map them onto few cache sets): packing then buys nothing */
+            const float *bp = work;
+            int64_t bs = NR;
+            if (!trans_b && n == NR && ldb <= 512)
+                bp = B + (int64_t)k0 * ldb + j0, bs = ldb;
+            else if (trans_b)
+                pack_b_cols(work, B + (int64_t)j0 * ldb + k0, ldb, kc, n);
+            else
+                pack_b_rows(work, B + (int64_t)k0 * ldb + j0, ldb, kc, n);
+            int acc = accumulate || k0 > 0;
+            const float *bb = k0 == 0 && bias ? bias + j0 : NULL;
+            for (int i0 = 0; i0 < M; i0 += MR) {
+                int m = M - i0 < MR ? M - i0 : MR;
+                kernel(kc, A + i0 * ars + k0 * acs, ars, acs, m, bp, bs, C + (int64_t)i0 * ldc + j0,
+                       ldc, n, acc, bb);
+            }
+        }
+    }
+}
+
+/* libgcc fills the CPU model before main; reading it is a load and a test. */
+static int vg__use_avx512(void) { return __builtin_cpu_supports("avx512f"); }
+
+const char *vg__sgemm_kernel_name(void) { return vg__use_avx512() ? "avx512" : "blas"; }
+
+void vg__sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda,
+               const float *B, int ldb, int accumulate, const float *bias, float *C, int ldc,
+               float *work) {
+    if (M <= 0 || N <= 0) return;
+    if (vg__use_avx512()) {
+        sgemm_avx512(trans_a, trans_b, M, N, K, A, lda, B, ldb, accumulate, bias, C, ldc, work);
+        return;
+    }
+    if (!accumulate)
+        for (int i = 0; i < M; i++) {
+            float *row = C + (int64_t)i * ldc;
+            if (bias) memcpy(row, bias, (size_t)N * sizeof *row);
+            else memset(row, 0, (size_t)N * sizeof *row);
+        }
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, M, N, K, 1, A, lda, B, ldb, 1, C, ldc);
+}

@@ -1,0 +1,188 @@
+"""docs/FORMAT.md against a produced file, both ways.
+
+Runs a small sweep that switches on every optional part of the record (normalization,
+clipping, residual blocks, weights at every checkpoint), then walks the file: every group,
+dataset and attribute must match a row of FORMAT.md's tables (path patterns with <id>, <NN>,
+<setting>, * and **), with the documented type; every row must match something in the file;
+the /index columns must be the documented ones; the h5py examples of the page must run on the
+file; and the dry run's size estimate must be within 25 % of the file's size.
+Usage: test_format.py PATH/TO/vgsweep
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+
+VGSWEEP = os.path.abspath(sys.argv[1])
+DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "FORMAT.md")
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what, file=sys.stderr)
+    return cond
+
+
+SWEEP = """\
+name: format
+seed: 4
+data: {train_size: 120, test_size: 40, features: 6, classes: 3}
+model: {width: 8, depth: 2}
+train: {epochs: 2, batch_size: 40, lr: 0.1}
+record: {probe: 16, weights: all, tensor_every: 2}
+grid:
+  model.norm: [none, batch]
+  train.clip: [none, {norm: 0.5}]
+  model.skip.every: [0, 1]
+"""
+
+PLACEHOLDERS = {"<id>": "[0-9a-f]{12}", "<NN>": "[0-9]{2,}", "<setting>": "[a-z0-9_]+(?:\\.[a-z0-9_]+)+"}
+
+
+def pattern(text):
+    """A FORMAT.md path or name pattern as a regex."""
+    out, i = "", 0
+    while i < len(text):
+        for ph, rx in PLACEHOLDERS.items():
+            if text.startswith(ph, i):
+                out += rx
+                i += len(ph)
+                break
+        else:
+            if text.startswith("**", i):
+                out, i = out + ".+", i + 2
+            elif text[i] == "*":
+                out, i = out + "[^/]+", i + 1
+            else:
+                out, i = out + re.escape(text[i]), i + 1
+    return re.compile(out + r"\Z")
+
+
+def cells(line):
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def ticked(cell):
+    m = re.match(r"`([^`]+)`", cell)
+    return m.group(1) if m else None
+
+
+def parse_doc(text):
+    """Objects (path, type), attributes (name, on, type) and /index columns of FORMAT.md."""
+    objects, attrs, columns = [], [], []
+    header = None
+    for line in text.splitlines():
+        if not line.startswith("|"):
+            header = None
+            continue
+        c = cells(line)
+        if header is None:
+            header = c
+            continue
+        if set(line) <= set("|-: "):
+            continue
+        if header[0] == "Path" and ticked(c[0]):
+            objects.append((ticked(c[0]), c[2].split()[0]))
+        elif header[:2] == ["Attribute", "On"] and ticked(c[0]):
+            attrs.append((ticked(c[0]), ticked(c[1]), c[2].split()[0]))
+        elif header[0] == "Column":
+            names = re.findall(r"`([^`]+)`", c[0]) or ["<setting>"]
+            columns += names
+    return objects, attrs, columns
+
+
+def dataset_type(obj):
+    if obj.dtype.names:
+        return "compound"
+    return {"<f8": "float64", "<f4": "float32", "<i8": "int64", "<i4": "int32", "<u8": "uint64"}.get(obj.dtype.str, obj.dtype.str)
+
+
+def attr_type(obj, name):
+    dt = obj.attrs.get_id(name).dtype
+    if h5py.check_string_dtype(dt):
+        return "string"
+    if dt == np.bool_ or h5py.check_enum_dtype(dt):
+        return "bool"
+    return {"<f8": "float64", "<i8": "int64", "<u8": "uint64", "<i4": "int32"}.get(dt.str, dt.str)
+
+
+def main():
+    with open(DOC) as f:
+        doc = f.read()
+    objects, attrs, columns = parse_doc(doc)
+    check(len(objects) > 30 and len(attrs) > 30, f"parsed {len(objects)} objects, {len(attrs)} attributes")
+    obj_rx = [(pattern(p), p, t) for p, t in objects]
+    attr_rx = [(pattern(n), pattern(on), n, on, t) for n, on, t in attrs]
+    used_obj, used_attr = set(), set()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(tmp, "s.yaml"), "w") as f:
+            f.write(SWEEP)
+        r = subprocess.run([VGSWEEP, "-q", "-o", "f.h5", "s.yaml"], cwd=tmp, capture_output=True, text=True)
+        if not check(r.returncode == 0, f"sweep: exit {r.returncode}: {r.stderr}"):
+            return 1
+        path = os.path.join(tmp, "f.h5")
+        with h5py.File(path, "r") as f:
+            items = [("/", f)]
+            f.visititems(lambda name, obj: items.append(("/" + name, obj)))
+            for name, obj in items:
+                is_group = isinstance(obj, h5py.Group)
+                kind = "group" if is_group else dataset_type(obj)
+                hits = [(p, t) for rx, p, t in obj_rx if rx.match(name)]
+                if check(hits, f"{name}: not documented in FORMAT.md"):
+                    used_obj.update(p for p, _ in hits)
+                    check(any(t == kind for _, t in hits), f"{name}: documented as {hits[0][1]}, is {kind}")
+                for a in obj.attrs:
+                    ah = [(n, on, t) for nrx, onrx, n, on, t in attr_rx if nrx.match(a) and onrx.match(name)]
+                    if not check(ah, f"{name}: attribute {a} not documented in FORMAT.md"):
+                        continue
+                    used_attr.update((n, on) for n, on, _ in ah)
+                    want = ah[0][2]
+                    if want not in ("setting", "HDF5"):
+                        check(want == attr_type(obj, a), f"{name}: attribute {a} documented as {want}, is {attr_type(obj, a)}")
+            # /index: the documented columns, in order, with one per varying setting
+            got = list(f["index"].dtype.names)
+            fixed = [c for c in columns if c != "<setting>"]
+            check([c for c in got if "." not in c] == fixed, f"/index columns {got} vs FORMAT.md {columns}")
+            check(set(c for c in got if "." in c) == {"model.norm", "train.clip", "train.clip_threshold", "model.skip.every"},
+                  f"/index has one column per varying setting: {got}")
+            check(len(f["index"]) == len(f["runs"]) == f.attrs["n_runs"], "one /index row per run")
+
+        for p, _ in objects:
+            check(p in used_obj, f"FORMAT.md documents {p}, which the file does not have")
+        for n, on, _ in attrs:
+            check((n, on) in used_attr, f"FORMAT.md documents attribute {n} on {on}, which the file does not have")
+
+        # The page's h5py examples run on the file.
+        for i, block in enumerate(re.findall(r"```python\n(.*?)```", doc, re.S)):
+            code = block.replace("results/sweep.h5", path)
+            try:
+                exec(compile(code, f"FORMAT.md python block {i + 1}", "exec"), {"print": lambda *a, **k: None})
+            except Exception as e:  # noqa: BLE001 - any failure is a doc bug
+                check(False, f"FORMAT.md python block {i + 1} fails: {type(e).__name__}: {e}")
+
+        # The dry run's size estimate.
+        r = subprocess.run([VGSWEEP, "-n", "-o", "g.h5", "s.yaml"], cwd=tmp, capture_output=True, text=True)
+        m = re.search(r"estimated output: ([\d.]+) ([kMG]?B)", r.stdout)
+        if m:
+            est = float(m.group(1)) * {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}[m.group(2)]
+            real = os.path.getsize(path)
+            print(f"size: estimated {est:.0f} B, file {real} B ({100 * (est / real - 1):+.1f}%)")
+            check(abs(est / real - 1) < 0.25, f"size estimate {est:.0f} B vs {real} B")
+        else:
+            print("the dry run prints no size estimate: not checked")
+
+    print(f"{len(objects)} objects and {len(attrs)} attributes documented; "
+          f"{len(items)} objects in the file")
+    print(f"test_format: {len(failures)} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
