@@ -3,7 +3,6 @@ status "diverged", the epoch, step and first layer recorded, everything before i
 other runs of the sweep go on and the sweep exits 0.
 Usage: test_divergence.py PATH/TO/vgsweep
 """
-import math
 import os
 import subprocess
 import sys
@@ -11,8 +10,8 @@ import tempfile
 
 import h5py
 import numpy as np
+from vgtest import VGSWEEP, check, failures  # noqa: E402
 
-VGSWEEP = os.path.abspath(sys.argv[1])
 SWEEP = """\
 seed: 1
 data: {train_size: 256, test_size: 64, features: 16, classes: 4}
@@ -23,13 +22,6 @@ grid:
   train.lr: [0.01, 1000]
   model.activation: [relu, tanh]
 """
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
 
 
 def main():

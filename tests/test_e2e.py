@@ -11,15 +11,7 @@ import tempfile
 
 import h5py
 import numpy as np
-
-VGSWEEP = os.path.abspath(sys.argv[1])
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
+from vgtest import VGSWEEP, check, datasets, failures  # noqa: E402
 
 
 SWEEP = """\
@@ -49,17 +41,6 @@ E, FEATURES, CLASSES, WIDTH = 2, 32, 5, 128
 
 def run(args, cwd):
     return subprocess.run([VGSWEEP] + args, cwd=cwd, capture_output=True, text=True, timeout=600)
-
-
-def datasets(path):
-    """Every dataset of the file as {name: bytes}, for bit-for-bit comparison."""
-    out = {}
-    with h5py.File(path, "r") as f:
-        def visit(name, obj):
-            if isinstance(obj, h5py.Dataset):
-                out[name] = (obj.dtype.str, obj.shape, obj[()].tobytes())
-        f.visititems(visit)
-    return out
 
 
 def check_record(path, sweep_text):

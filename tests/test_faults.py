@@ -17,16 +17,7 @@ import sys
 import tempfile
 
 import h5py
-
-VGSWEEP = os.path.abspath(sys.argv[1])
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
-    return cond
+from vgtest import VGSWEEP, check, datasets, failures  # noqa: E402
 
 
 # Grid order: the first key varies slowest, so the three small runs come first (-j 1).
@@ -49,16 +40,6 @@ def run(args, cwd, fsize=None):
         resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
     return subprocess.run([VGSWEEP] + args, cwd=cwd, capture_output=True, text=True, timeout=300,
                           preexec_fn=limit if fsize else None)
-
-
-def content(path):
-    out = {}
-    with h5py.File(path, "r") as f:
-        def visit(name, obj):
-            if isinstance(obj, h5py.Dataset):
-                out[name] = (obj.dtype.str, obj.shape, obj[()].tobytes())
-        f.visititems(visit)
-    return out
 
 
 def digest(path):
@@ -115,7 +96,7 @@ def main():
         r = run(["-q", "-j", "1", "-o", "ref.h5", "s.yaml"], tmp)
         if not check(r.returncode == 0, f"reference sweep: {r.stderr}"):
             return 1
-        ref = content(os.path.join(tmp, "ref.h5"))
+        ref = datasets(os.path.join(tmp, "ref.h5"))
         ref_size = os.path.getsize(os.path.join(tmp, "ref.h5"))
 
         # An existing output: refused without --force or --resume, untouched.
@@ -131,7 +112,7 @@ def main():
         r = run(["-q", "-j", "2", "--resume", "-o", "big.h5", "s.yaml"], tmp)
         check(r.returncode == 0 and f"{len(ids)} of 6 runs already recorded" in r.stderr, f"resume after the limit: {r.stderr!r}")
         if r.returncode == 0:
-            check(content(os.path.join(tmp, "big.h5")) == ref, "file-size limit, resumed == undisturbed")
+            check(datasets(os.path.join(tmp, "big.h5")) == ref, "file-size limit, resumed == undisturbed")
 
         # A limit above every part but below the output: assembly fails, every run stays.
         limit = int(ref_size * 0.6)
@@ -139,7 +120,7 @@ def main():
         r = run(["-q", "--resume", "-o", "asm.h5", "s.yaml"], tmp)
         check(r.returncode == 0 and "6 of 6 runs already recorded" in r.stderr, f"resume after assembly failed: {r.stderr!r}")
         if r.returncode == 0:
-            check(content(os.path.join(tmp, "asm.h5")) == ref, "assembly limit, resumed == undisturbed")
+            check(datasets(os.path.join(tmp, "asm.h5")) == ref, "assembly limit, resumed == undisturbed")
 
         # Another sweep (name and seed differ): its output and parts are refused, untouched.
         with open(os.path.join(tmp, "other.yaml"), "w") as f:
@@ -172,7 +153,7 @@ def main():
                 r = run(["-q", "--resume", "-o", "full.h5", "s.yaml"], mnt)
                 check(r.returncode == 0 and f"{len(ids)} of 6 runs already recorded" in r.stderr, f"resume after a full disk: {r.stderr!r}")
                 if r.returncode == 0:
-                    check(content(os.path.join(mnt, "full.h5")) == ref, "full disk, resumed == undisturbed")
+                    check(datasets(os.path.join(mnt, "full.h5")) == ref, "full disk, resumed == undisturbed")
             finally:
                 subprocess.run(["umount", mnt])
 

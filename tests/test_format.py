@@ -16,17 +16,9 @@ import tempfile
 
 import h5py
 import numpy as np
+from vgtest import VGSWEEP, check, failures  # noqa: E402
 
-VGSWEEP = os.path.abspath(sys.argv[1])
 DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "FORMAT.md")
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
-    return cond
 
 
 SWEEP = """\

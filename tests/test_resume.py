@@ -17,18 +17,9 @@ import tempfile
 import time
 
 import h5py
-import numpy as np
+from vgtest import VGSWEEP, check, datasets, failures  # noqa: E402
 
-VGSWEEP = os.path.abspath(sys.argv[1])
 KILLS = 10
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
-    return cond
 
 
 SWEEP = """\
@@ -50,22 +41,6 @@ def run(args, cwd, **kw):
     return subprocess.run([VGSWEEP] + args, cwd=cwd, capture_output=True, text=True, timeout=300, **kw)
 
 
-def content(path):
-    """What must not depend on interruptions: every dataset's type, shape and bytes, and every
-    run attribute except the wall time."""
-    out = {}
-    with h5py.File(path, "r") as f:
-        def visit(name, obj):
-            if isinstance(obj, h5py.Dataset):
-                out[name] = (obj.dtype.str, obj.shape, obj[()].tobytes())
-        f.visititems(visit)
-        for rid, g in f["runs"].items():
-            for k, v in g.attrs.items():
-                if k != "wall_seconds":
-                    out[f"runs/{rid}@{k}"] = repr(v)
-    return out
-
-
 def h5dump_ok(path):
     if not shutil.which("h5dump"):
         return True
@@ -77,7 +52,7 @@ def check_state(tmp, ref, what):
     """Invariants at any instant after a kill."""
     out = os.path.join(tmp, "out.h5")
     if os.path.exists(out):  # killed after the final rename: it must be complete
-        check(content(out) == ref, f"{what}: the output under its final name is complete")
+        check(datasets(out, run_attrs=True) == ref, f"{what}: the output under its final name is complete")
     parts = os.path.join(tmp, "out.h5.parts")
     if os.path.isdir(parts):
         for name in os.listdir(parts):
@@ -117,7 +92,7 @@ def main():
             t_ref = min(t_ref, time.monotonic() - t0)
             if not check(r.returncode == 0, f"reference sweep: exit {r.returncode}: {r.stderr}"):
                 return 1
-        ref = content(os.path.join(tmp, "ref.h5"))
+        ref = datasets(os.path.join(tmp, "ref.h5"), run_attrs=True)
         print(f"reference sweep: {len(ref)} datasets and attributes, {t_ref:.2f}s")
 
         interrupted = 0
@@ -135,7 +110,7 @@ def main():
                 continue
             out = os.path.join(tmp, "out.h5")
             check(h5dump_ok(out), f"kill {i}: h5dump -H passes")
-            got = content(out)
+            got = datasets(out, run_attrs=True)
             diff = sorted(k for k in set(ref) | set(got) if ref.get(k) != got.get(k))
             check(not diff, f"kill {i} at {d1:.3f}s/{d2:.3f}s: differs from the uninterrupted sweep: {diff[:5]}")
             check(not os.path.exists(out + ".parts") and not os.path.exists(out + ".tmp"),
@@ -153,7 +128,7 @@ def main():
         check("6 of 9 runs already recorded" in r.stderr and "3 recorded runs no longer in the sweep dropped" in r.stderr,
               f"--resume says what it reused and dropped: {r.stderr!r}")
         if r.returncode == 0:
-            a, b = content(os.path.join(tmp, "out.h5")), content(os.path.join(tmp, "changed_ref.h5"))
+            a, b = datasets(os.path.join(tmp, "out.h5"), run_attrs=True), datasets(os.path.join(tmp, "changed_ref.h5"), run_attrs=True)
             diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
             check(not diff, f"changed sweep resumed == changed sweep from scratch: {diff[:5]}")
 
@@ -161,7 +136,7 @@ def main():
         r = run(["-q", "--resume", "-o", "fresh.h5", "s.yaml"], tmp)
         check(r.returncode == 0 and "nothing recorded yet" in r.stderr, f"--resume from nothing: {r.returncode} {r.stderr!r}")
         if r.returncode == 0:
-            check(content(os.path.join(tmp, "fresh.h5")) == ref, "--resume from nothing == reference")
+            check(datasets(os.path.join(tmp, "fresh.h5"), run_attrs=True) == ref, "--resume from nothing == reference")
 
     print(f"test_resume: {len(failures)} failed")
     return 1 if failures else 0

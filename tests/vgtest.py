@@ -1,0 +1,34 @@
+"""What the Python tests share: the binary under test (argv[1]), checks that collect failures,
+and a file's datasets as bytes for bit-for-bit comparisons."""
+import os
+import sys
+
+import h5py
+
+VGSWEEP = os.path.abspath(sys.argv[1])
+failures = []
+
+
+def check(cond, what):
+    """Records a failure (and prints it) when cond is false; returns cond."""
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what, file=sys.stderr)
+    return cond
+
+
+def datasets(path, run_attrs=False):
+    """Every dataset of an HDF5 file as {name: (dtype, shape, bytes)}; with run_attrs, also every
+    attribute of every run except its wall time (what must not depend on -j or interruptions)."""
+    out = {}
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                out[name] = (obj.dtype.str, obj.shape, obj[()].tobytes())
+        f.visititems(visit)
+        if run_attrs:
+            for rid, g in f["runs"].items():
+                for k, v in g.attrs.items():
+                    if k != "wall_seconds":
+                        out[f"runs/{rid}@{k}"] = repr(v)
+    return out
