@@ -39,8 +39,9 @@ DEPTHS, ACTS, INITS = [2, 10], ["sigmoid", "relu"], ["standard", "he_normal"]
 E, FEATURES, CLASSES, WIDTH = 2, 32, 5, 128
 
 
-def run(args, cwd):
-    return subprocess.run([VGSWEEP] + args, cwd=cwd, capture_output=True, text=True, timeout=600)
+def run(args, cwd, env=None):
+    return subprocess.run([VGSWEEP] + args, cwd=cwd, capture_output=True, text=True, timeout=600,
+                          env=env)
 
 
 def check_record(path, sweep_text):
@@ -100,6 +101,11 @@ def main():
         r1 = run(["-j", "1", "-o", "one.h5", "e2e.yaml"], tmp)
         check(r1.returncode == 0, f"-j 1 exit {r1.returncode}: {r1.stderr}")
         r2 = run(["-j", "2", "-q", "-o", "two.h5", "e2e.yaml"], tmp)
+        check("on 1 thread " in r1.stderr, f"-j 1 runs on 1 thread: {r1.stderr.splitlines()[:1]}")
+        # without -j: OMP_NUM_THREADS decides
+        r3 = run(["-o", "three.h5", "e2e.yaml"], tmp, env=dict(os.environ, OMP_NUM_THREADS="1"))
+        check(r3.returncode == 0 and "on 1 thread " in r3.stderr,
+              f"OMP_NUM_THREADS=1 respected: {r3.returncode} {r3.stderr.splitlines()[:1]}")
         check(r2.returncode == 0, f"-j 2 exit {r2.returncode}: {r2.stderr}")
         if r1.returncode == 0 and r2.returncode == 0:
             check_record(os.path.join(tmp, "one.h5"), SWEEP)
