@@ -6,6 +6,10 @@ import subprocess
 import sys
 import time
 
+# One thread for every BLAS this process or its children load (torch's OpenBLAS has its own
+# thread pool, which torch.set_num_threads does not reach): set before anything imports torch.
+os.environ.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 

@@ -6,7 +6,7 @@ cross-entropy, SGD; a step is zero_grad + forward + backward + SGD update on one
 The two sides are measured alternately, round after round, in this one process's run; the
 ratio is the median over rounds of (vgsweep steps/s) / (PyTorch steps/s) of the same round.
 
-    /usr/bin/python3 bench/step_vs_torch.py [--rounds 3] [--seconds 0.4] [--quick]
+    /usr/bin/python3 bench/step_vs_torch.py [--rounds 5] [--seconds 0.3] [--quick]
 """
 import argparse
 import sys
@@ -59,8 +59,8 @@ def time_torch(step, seconds):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--seconds", type=float, default=0.4, help="per measurement")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=0.3, help="per measurement")
     ap.add_argument("--quick", action="store_true", help="relu, plain only")
     ap.add_argument("--build", help="build directory (default $VG_BUILD or build/)")
     a = ap.parse_args()

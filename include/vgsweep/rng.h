@@ -22,6 +22,9 @@ uint64_t vg_rng_u64(vg_rng *rng);
 double vg_rng_uniform(vg_rng *rng);                 /* [0, 1), 53 random bits */
 double vg_rng_uniform_range(vg_rng *rng, double lo, double hi);
 double vg_rng_normal(vg_rng *rng);                  /* N(0, 1) */
+/* n draws of N(0, 1), two per pair of uniforms (Marsaglia's polar method): the fast way to
+ * fill many, e.g. a data set. Its own sequence, not that of n calls of vg_rng_normal. */
+void vg_rng_normals(vg_rng *rng, double *out, int64_t n);
 uint64_t vg_rng_below(vg_rng *rng, uint64_t bound); /* uniform integer in [0, bound), unbiased */
 void vg_rng_shuffle_i32(vg_rng *rng, int32_t *items, int64_t n); /* Fisher-Yates */
 

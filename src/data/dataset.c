@@ -14,14 +14,16 @@
 /* Stream tags: every random stream of a run derives from its seed and a fixed tag. */
 #define VG_DATA_STREAM 0x64617461ULL /* "data" */
 
+/* noise (features) is scratch for one row's draws. */
 static void vg__fill_samples(float *x, int32_t *y, int64_t n, int features, int classes,
-                             const double *centres, vg_rng *rng) {
+                             const double *centres, double *noise, vg_rng *rng) {
     for (int64_t i = 0; i < n; i++) y[i] = (int32_t)(i % classes);
     vg_rng_shuffle_i32(rng, y, n);
     for (int64_t i = 0; i < n; i++) {
         const double *c = centres + (int64_t)y[i] * features;
         float *row = x + i * features;
-        for (int f = 0; f < features; f++) row[f] = (float)(c[f] + vg_rng_normal(rng));
+        vg_rng_normals(rng, noise, features);
+        for (int f = 0; f < features; f++) row[f] = (float)(c[f] + noise[f]);
     }
 }
 
@@ -39,7 +41,7 @@ vg_status vg_dataset_make(const vg_run_config *cfg, vg_dataset *ds, vg_error *er
     vg_rng_seed(&rng, vg_seed_mix(seed, VG_DATA_STREAM));
 
     int64_t F = ds->features;
-    double *centres = malloc((size_t)(ds->classes * F) * sizeof *centres);
+    double *centres = malloc((size_t)(ds->classes * F + F) * sizeof *centres);
     ds->x_train = malloc((size_t)(ds->n_train * F) * sizeof(float));
     ds->y_train = malloc((size_t)ds->n_train * sizeof(int32_t));
     ds->x_test = malloc((size_t)(ds->n_test * F + 1) * sizeof(float));
@@ -52,9 +54,13 @@ vg_status vg_dataset_make(const vg_run_config *cfg, vg_dataset *ds, vg_error *er
                             cfg->data_features);
     }
     double s = cfg->data_separation / sqrt(2.0 * (double)F);
-    for (int64_t i = 0; i < ds->classes * F; i++) centres[i] = s * vg_rng_normal(&rng);
-    vg__fill_samples(ds->x_train, ds->y_train, ds->n_train, ds->features, ds->classes, centres, &rng);
-    vg__fill_samples(ds->x_test, ds->y_test, ds->n_test, ds->features, ds->classes, centres, &rng);
+    double *noise = centres + ds->classes * F; /* (F) scratch after the centres */
+    vg_rng_normals(&rng, centres, ds->classes * F);
+    for (int64_t i = 0; i < ds->classes * F; i++) centres[i] *= s;
+    vg__fill_samples(ds->x_train, ds->y_train, ds->n_train, ds->features, ds->classes, centres,
+                     noise, &rng);
+    vg__fill_samples(ds->x_test, ds->y_test, ds->n_test, ds->features, ds->classes, centres,
+                     noise, &rng);
     free(centres);
     return VG_OK;
 }

@@ -178,10 +178,11 @@ static void SFX(dense_backward)(real *dinp, real *dW, real *db, const real *dout
 /* Training/probe: mean and biased variance over the B rows of z (B, N); out = gamma xhat + beta.
  * Eval: the running statistics instead. Training also moves the running statistics toward the
  * batch's (unbiased variance, as torch.nn.BatchNorm1d). mean (N) is scratch. */
-static void SFX(batchnorm_forward)(real *out, real *xhat, real *rstd, real *mean, real *run_mean,
-                                   real *run_var, const real *z, const real *gamma,
-                                   const real *beta, int B, int N, vg_pass pass, double momentum,
-                                   double eps) {
+static void SFX(batchnorm_forward)(real *restrict out, real *restrict xhat, real *restrict rstd,
+                                   real *restrict mean, real *run_mean, real *run_var,
+                                   const real *restrict z, const real *restrict gamma,
+                                   const real *restrict beta, int B, int N, vg_pass pass,
+                                   double momentum, double eps) {
     if (pass == VG_PASS_EVAL) {
         for (int j = 0; j < N; j++) {
             mean[j] = run_mean[j];
@@ -217,9 +218,11 @@ static void SFX(batchnorm_forward)(real *out, real *xhat, real *rstd, real *mean
 
 /* dz = rstd / B (B dxhat - sum dxhat - xhat sum(dxhat xhat)), dxhat = dout gamma;
  * dgamma += sum dout xhat; dbeta += sum dout (sums over rows). s1, s2 (N) are scratch. */
-static void SFX(batchnorm_backward)(real *dz, real *dgamma, real *dbeta, real *s1, real *s2,
-                                    const real *dout, const real *xhat, const real *rstd,
-                                    const real *gamma, int B, int N) {
+static void SFX(batchnorm_backward)(real *restrict dz, real *restrict dgamma,
+                                    real *restrict dbeta, real *restrict s1, real *restrict s2,
+                                    const real *restrict dout, const real *restrict xhat,
+                                    const real *restrict rstd, const real *restrict gamma, int B,
+                                    int N) {
     for (int j = 0; j < N; j++) s1[j] = 0, s2[j] = 0;
     for (int r = 0; r < B; r++)
         for (int j = 0; j < N; j++) {

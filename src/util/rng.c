@@ -60,6 +60,20 @@ double vg_rng_normal(vg_rng *rng) {
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586476925 * u2);
 }
 
+void vg_rng_normals(vg_rng *rng, double *out, int64_t n) {
+    for (int64_t i = 0; i < n; i += 2) {
+        double u, v, s;
+        do { /* a uniform point in the unit disc, not its centre */
+            u = 2 * vg_rng_uniform(rng) - 1;
+            v = 2 * vg_rng_uniform(rng) - 1;
+            s = u * u + v * v;
+        } while (s >= 1 || s == 0);
+        double f = sqrt(-2 * log(s) / s);
+        out[i] = u * f;
+        if (i + 1 < n) out[i + 1] = v * f;
+    }
+}
+
 uint64_t vg_rng_below(vg_rng *rng, uint64_t bound) {
     if (bound <= 1) return 0;
     uint64_t threshold = (0 - bound) % bound; /* 2^64 mod bound: reject to stay unbiased */
