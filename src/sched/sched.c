@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -65,9 +66,28 @@ static vg_status vg__run_one(const vg_run_config *cfg, vg_recorder *rec, vg_run_
     return end;
 }
 
+typedef struct vg__job {
+    double cost;   /* estimated FLOPs */
+    int64_t index; /* into runs */
+} vg__job;
+
+static int vg__longest_first(const void *a, const void *b) {
+    const vg__job *x = a, *y = b;
+    if (x->cost != y->cost) return x->cost < y->cost ? 1 : -1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
 vg_status vg_sched_run(const vg_run_config *runs, int64_t n_runs, vg_recorder *rec,
                        const vg_sched_options *opt, vg_sched_summary *summary, vg_error *err) {
     if (openblas_set_num_threads) openblas_set_num_threads(1);
+    /* With several threads the longest runs start first, so the sweep does not end with one
+     * thread finishing a long run while the others idle; with one, grid order. The order in
+     * which runs execute never changes what they compute. */
+    vg__job *jobs = malloc((size_t)(n_runs > 0 ? n_runs : 1) * sizeof *jobs);
+    if (!jobs) return vg_error_set(err, VG_ENOMEM, "out of memory for %lld runs", (long long)n_runs);
+    for (int64_t i = 0; i < n_runs; i++)
+        jobs[i].index = i, jobs[i].cost = opt->n_threads > 1 ? vg_train_estimate_flops(&runs[i]) : 0;
+    if (opt->n_threads > 1) qsort(jobs, (size_t)n_runs, sizeof *jobs, vg__longest_first);
     memset(summary, 0, sizeof *summary);
     double t0 = vg__now();
     /* Runs recorded before this session (--resume) are skipped; progress counts them done. */
@@ -79,7 +99,8 @@ vg_status vg_sched_run(const vg_run_config *runs, int64_t n_runs, vg_recorder *r
     vg_error_clear(&first_err);
 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(opt->n_threads)
-    for (int64_t i = 0; i < n_runs; i++) {
+    for (int64_t j = 0; j < n_runs; j++) {
+        int64_t i = jobs[j].index;
         int skip;
 #pragma omp atomic read
         skip = stop;
@@ -132,6 +153,7 @@ vg_status vg_sched_run(const vg_run_config *runs, int64_t n_runs, vg_recorder *r
         vg_run_result_free(&res);
     }
 
+    free(jobs);
     summary->wall_seconds = vg__now() - t0;
     if (first != VG_OK) {
         if (err) *err = first_err;
