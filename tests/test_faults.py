@@ -73,11 +73,11 @@ def one_line_error(r, *needles):
     return all(n in r.stderr for n in needles) and last.startswith("vgsweep: ")
 
 
-def check_disk_fault(tmp, out, ref, fsize, what, expect_parts, reason, extra=()):
+def check_disk_fault(tmp, out, ref, fsize, what, expect_parts, reason, extra=(), also=()):
     """A sweep that hits the fault; what it leaves."""
     r = run(["-q", "-j", "1", *extra, "-o", out, "s.yaml"], tmp, fsize=fsize)
     check(r.returncode == 1, f"{what}: exit {r.returncode}, expected 1: {r.stderr}")
-    check(one_line_error(r, reason, "--resume", out + ".parts"),
+    check(one_line_error(r, reason, "--resume", out + ".parts", *also),
           f"{what}: message names the cause, the parts and --resume: {r.stderr!r}")
     ids = finished_parts(os.path.join(tmp, out + ".parts"))
     check(len(ids) >= expect_parts, f"{what}: {len(ids)} finished runs kept, expected >= {expect_parts}")
@@ -154,6 +154,22 @@ def main():
                 check(r.returncode == 0 and f"{len(ids)} of 6 runs already recorded" in r.stderr, f"resume after a full disk: {r.stderr!r}")
                 if r.returncode == 0:
                     check(datasets(os.path.join(mnt, "full.h5")) == ref, "full disk, resumed == undisturbed")
+                # Room for every part but not for the output beside them: the output is
+                # assembled as runs finish, so a copy is refused part-way (before HDF5 writes);
+                # the runs after it are still recorded and --resume rebuilds the output.
+                subprocess.run(["umount", mnt], check=True)
+                subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={int(ref_size * 1.08)}", "tmpfs", mnt],
+                               check=True)
+                shutil.copy(os.path.join(tmp, "s.yaml"), mnt)
+                check_disk_fault(mnt, "asm.h5", ref, None, "full disk while assembling", 6,
+                                 "No space left on device", extra=["--force"],
+                                 also=["cannot assemble the output"])
+                subprocess.run(["mount", "-o", "remount,size=16m", mnt], check=True)
+                r = run(["-q", "-j", "2", "--resume", "-o", "asm.h5", "s.yaml"], mnt)
+                check(r.returncode == 0 and "6 of 6 runs already recorded" in r.stderr,
+                      f"resume after the disk filled while assembling: {r.stderr!r}")
+                if r.returncode == 0:
+                    check(datasets(os.path.join(mnt, "asm.h5")) == ref, "full disk while assembling, resumed == undisturbed")
             finally:
                 subprocess.run(["umount", mnt])
 

@@ -9,9 +9,11 @@
  *   /runs/<id>/<tensor>    every vg_tensor_spec of its layout (layers/<NN>/grad_W, ...)
  *
  * Crash safety: each run is written to its own part file, <output>.parts/<id>.h5.tmp, which is
- * synced and renamed to <id>.h5 when the run ends. vg_recorder_close assembles the parts into
- * <output>.tmp, syncs it and renames it to <output>. At no instant does a kill lose a finished
- * run or leave a half-written file under a final name; VG_RECORD_RESUME picks up the parts.
+ * synced and renamed to <id>.h5 when the run ends; end_run then copies the run into
+ * <output>.tmp, the output being assembled. vg_recorder_close adds what needs every run
+ * (/index, the root attributes), syncs <output>.tmp and renames it to <output>. At no instant
+ * does a kill lose a finished run or leave a half-written file under a final name;
+ * VG_RECORD_RESUME picks up the parts and rebuilds <output>.tmp from them.
  */
 #ifndef VGSWEEP_RECORD_H
 #define VGSWEEP_RECORD_H
@@ -73,9 +75,11 @@ void vg_recorder_stats(const vg_recorder *rec, vg_record_stats *out);
 /* Whether run `id` was finished before this session (resume): the scheduler skips it.
  * Safe to call from any thread. */
 int vg_recorder_run_done(const vg_recorder *rec, const char *id);
-/* When every run of the sweep is recorded: assembles the output from the parts (and the runs
- * reused from the old output), renames it into place and deletes the parts. Otherwise, or on
- * error, the parts stay for VG_RECORD_RESUME and the error says so. Frees the recorder. */
+/* When every run of the sweep is recorded: completes the output (copies the runs not yet in
+ * it, among them those reused from the old output; writes /index and the root attributes),
+ * renames it into place and deletes the parts. Otherwise, or on error (also one of an earlier
+ * copy into the output), the parts stay for VG_RECORD_RESUME and the error says so. Frees the
+ * recorder. */
 vg_status vg_recorder_close(vg_recorder *rec, vg_error *err);
 /* Stops without assembling: the finished runs stay in <path>.parts for a later resume;
  * nothing else is left behind. Frees the recorder. */
@@ -87,12 +91,16 @@ vg_status vg_recorder_begin_run(vg_recorder *rec, const vg_run_config *cfg,
                                 const vg_run_layout *layout, vg_run_writer **out,
                                 vg_error *err);
 /* Writes slot `slot` of tensor `tensor` (an index into the layout's tensor specs): data has
- * the spec's dims, float32. Compresses outside the lock, so workers compress in parallel. */
+ * the spec's dims, float32. Compresses outside the lock, so workers compress in parallel; when
+ * the lock is taken the compressed slot may wait in w for a later call (an error writing it is
+ * then returned by that call or by end_run). */
 vg_status vg_run_writer_tensor(vg_run_writer *w, int tensor, int slot, const float *data,
                                vg_error *err);
 /* Writes every series of res and the status attributes, then makes the part file durable
- * (fsync, atomic rename): from then on the run survives any crash. Frees w (also on error; a
- * run whose writer failed is not kept). */
+ * (fsync, atomic rename): from then on the run survives any crash. Then copies the run into the
+ * output being assembled (with a share of the runs reused from before this session); a failure
+ * there does not fail the run: the output is dropped and vg_recorder_close reports it. Frees w
+ * (also on error; a run whose writer failed is not kept). */
 vg_status vg_recorder_end_run(vg_run_writer *w, const vg_run_result *res, vg_error *err);
 
 /* Bytes a run planned by vg_run_result_init adds to the file (compressed tensors included),

@@ -4,7 +4,9 @@
  * per file), so one lock guards every HDF5 call this module makes, whichever file it is for.
  * Every public function takes it; worker threads call begin_run/tensor/end_run directly.
  * Tensor slots are shuffled and deflated by the calling worker outside the lock and handed to
- * HDF5 as finished chunks (H5Dwrite_chunk), so compression runs in parallel.
+ * HDF5 as finished chunks (H5Dwrite_chunk), so compression runs in parallel; a worker that
+ * finds the lock taken keeps its compressed slots (up to VG__PENDING_MAX) and goes on training,
+ * writing them at its next call or at end_run.
  *
  * Files, and why a kill -9 at any instant loses no finished run:
  *   <out>.parts/manifest.h5       which sweep the parts belong to (name, seed, start time)
@@ -15,6 +17,17 @@
  * The parts directory is itself created as <out>.parts.tmp and renamed once its manifest is
  * durable, so a directory named <out>.parts always says which sweep it holds.
  *
+ * Assembly is incremental: once a run's part is durable, the worker that finished it copies it
+ * into <out>.tmp (created by the first copy) under the lock, attaches its dimension scales and
+ * reads its /index row, while the other workers train. Runs finished before this session
+ * (--resume) are copied the same way, a share at each end_run. vg_recorder_close copies
+ * whatever is left, writes the root attributes and /index (grid order), closes, fsyncs and
+ * renames. <out>.tmp is disposable: it is never read back, a --resume deletes whatever a kill
+ * left of it and starts a fresh one, and when a copy fails (every copy first checks the free
+ * space and the file-size limit against the part's size: HDF5 1.10 can crash when a write fails
+ * inside H5Ocopy) it is deleted, the sweep goes on recording parts, and close reports the error.
+ * A run's datasets do not depend on the order in which runs are copied.
+ *
  * Every HDF5 call is checked; a failure becomes one line naming the file and the object:
  *   results/x.h5.parts/0a1b2c3d4e5f.h5.tmp: /runs/0a1b2c3d4e5f/layers/03/grad_W: cannot
  *   write slot 4 (No space left on device)
@@ -23,6 +36,7 @@
  *
  * Datasets hold nothing that depends on time or on the order in which runs finish: the
  * datasets of a sweep are bit-identical at any -j and after a resume. */
+#define _GNU_SOURCE /* sync_file_range */
 #include "vgsweep/record.h"
 
 #include <dirent.h>
@@ -104,6 +118,14 @@ typedef struct vg__run_ref {
     int64_t pos; /* in info->runs */
 } vg__run_ref;
 
+/* The /index row of one run: what it shows beside the settings. */
+typedef struct vg__row {
+    char status[VG__STATUS_LEN];
+    int64_t epochs_done;
+    double loss, accuracy, test_loss, test_accuracy;
+    double wall_seconds;
+} vg__row;
+
 struct vg_recorder {
     char *path;       /* final name; what messages show */
     char *tmp_path;   /* "<path>.tmp": the output being assembled */
@@ -119,7 +141,31 @@ struct vg_recorder {
     int raw_chunks;         /* write pre-compressed chunks (deflate, float is F32LE) */
     int open_runs;          /* writers not yet ended */
     hid_t fapl;             /* strong close, 1.10 format */
+    /* The output being assembled, <tmp_path>: each run is copied into it as soon as its part
+     * is durable (by the worker that finished it), or, for runs finished before this session,
+     * a few at a time by the workers and the rest at close. Disposable: the parts are the
+     * truth. Only touched under the lock. */
+    hid_t out, out_runs;    /* the open <tmp_path> and its /runs, or H5I_INVALID_HID */
+    hid_t old;              /* the existing output, open to copy its reused runs from */
+    unsigned char *copied;  /* (n_runs) the run is in <tmp_path> */
+    vg__row *rows;          /* (n_runs) their /index rows, read as they are copied */
+    int64_t n_unfinished;   /* runs neither reused nor recorded yet in this session */
+    int64_t n_reused_left;  /* reused runs not yet copied */
+    int64_t reuse_cursor;   /* the reused runs before it (grid order) are copied */
+    int out_failed;         /* a copy failed: <tmp_path> is gone; close reports out_err */
+    vg_error out_err;
 };
+
+/* A compressed slot not yet written (vg_run_writer_tensor). */
+typedef struct vg__pending {
+    int tensor, slot;
+    uint32_t mask; /* H5Dwrite_chunk's filter mask */
+    size_t len;
+    unsigned char *bytes;
+} vg__pending;
+
+/* At most this many bytes of compressed slots wait per writer; beyond, it waits for the lock. */
+#define VG__PENDING_MAX ((size_t)64 << 20)
 
 typedef struct vg__tensor {
     hid_t dset;
@@ -144,6 +190,11 @@ struct vg_run_writer {
     unsigned char *zbuf;   /* (zcap) deflated */
     size_t zcap;
     int failed;            /* a write failed: the part is not kept */
+    /* Compressed slots waiting for the lock: a worker that finds it taken (another worker is
+     * copying its run into the output, say) keeps training and writes them at its next call. */
+    struct vg__pending *pending;
+    int n_pending, pending_cap;
+    size_t pending_bytes;
 };
 
 /* An object in a file, for messages: "<file>: <path>". */
@@ -744,18 +795,29 @@ static vg_status vg__open_same_sweep(const vg_recorder *rec, const char *file, c
 
 /* --- creating the recorder --------------------------------------------------------------- */
 
+/* Closes what the recorder holds open of <tmp_path> and of the old output, ignoring errors
+ * (the caller deletes <tmp_path> or has already closed it). Must hold the lock. */
+static void vg__out_close_quietly(vg_recorder *rec) {
+    if (rec->out_runs >= 0) H5Gclose(rec->out_runs);
+    if (rec->out >= 0) H5Fclose(rec->out);
+    if (rec->old >= 0) H5Fclose(rec->old);
+    rec->out_runs = rec->out = rec->old = H5I_INVALID_HID;
+    H5Eclear2(H5E_DEFAULT);
+}
+
 static void vg__recorder_free(vg_recorder *rec) {
     if (!rec) return;
-    if (rec->fapl >= 0) {
-        pthread_mutex_lock(&vg__hdf5_lock);
-        H5Pclose(rec->fapl);
-        pthread_mutex_unlock(&vg__hdf5_lock);
-    }
+    pthread_mutex_lock(&vg__hdf5_lock);
+    vg__out_close_quietly(rec);
+    if (rec->fapl >= 0) H5Pclose(rec->fapl);
+    pthread_mutex_unlock(&vg__hdf5_lock);
     free(rec->path);
     free(rec->tmp_path);
     free(rec->parts);
     free(rec->by_id);
     free(rec->state);
+    free(rec->copied);
+    free(rec->rows);
     free(rec->dropped);
     free(rec);
 }
@@ -914,15 +976,18 @@ vg_status vg_recorder_create(const char *path, const vg_sweep_info *info, vg_rec
 
     rec = calloc(1, sizeof *rec);
     if (rec) {
-        rec->fapl = H5I_INVALID_HID;
+        rec->fapl = rec->out = rec->out_runs = rec->old = H5I_INVALID_HID;
         rec->info = *info;
         rec->path = vg__strcat2(path, "");
         rec->tmp_path = vg__strcat2(path, ".tmp");
         rec->parts = vg__strcat2(path, ".parts");
         rec->by_id = malloc((size_t)(n ? n : 1) * sizeof *rec->by_id);
         rec->state = calloc((size_t)(n ? n : 1), 1);
+        rec->copied = calloc((size_t)(n ? n : 1), 1);
+        rec->rows = calloc((size_t)(n ? n : 1), sizeof *rec->rows);
     }
-    if (!rec || !rec->path || !rec->tmp_path || !rec->parts || !rec->by_id || !rec->state) {
+    if (!rec || !rec->path || !rec->tmp_path || !rec->parts || !rec->by_id || !rec->state ||
+        !rec->copied || !rec->rows) {
         vg__recorder_free(rec);
         return vg_error_set(err, VG_ENOMEM, "%s: out of memory", path);
     }
@@ -1021,6 +1086,8 @@ vg_status vg_recorder_create(const char *path, const vg_sweep_info *info, vg_rec
     if (have_parts) st = vg__clear_parts(rec->parts, 1, path, err);
     else st = vg__make_parts_dir(rec, err);
     if (st != VG_OK) goto fail;
+    rec->n_reused_left = rec->stats.n_reused;
+    rec->n_unfinished = n - rec->stats.n_reused;
     *out = rec;
     return VG_OK;
 fail:
@@ -1060,6 +1127,8 @@ static vg_status vg__writer_close(vg_run_writer *w, vg_error *err) {
 
 static void vg__writer_free(vg_run_writer *w) {
     if (!w) return;
+    for (int i = 0; i < w->n_pending; i++) free(w->pending[i].bytes);
+    free(w->pending);
     free(w->part);
     free(w->part_tmp);
     free(w->fan_in);
@@ -1247,6 +1316,51 @@ vg_status vg_recorder_begin_run(vg_recorder *rec, const vg_run_config *cfg,
     return VG_OK;
 }
 
+/* Writes one compressed slot (must hold the lock). */
+static vg_status vg__write_chunk(vg_run_writer *w, int tensor, int slot, uint32_t mask,
+                                 size_t len, const void *buf, vg_error *err) {
+    vg__tensor *t = &w->tensors[tensor];
+    hsize_t offset[3] = {(hsize_t)slot, 0, 0};
+    if (H5Dwrite_chunk(t->dset, H5P_DEFAULT, mask, offset, len, buf) >= 0) return VG_OK;
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", w->where, t->name);
+    vg__obj o = {t->dset, w->part_tmp, path};
+    w->failed = 1;
+    return vg__fail(err, &o, "cannot write slot %d", slot);
+}
+
+/* Writes the slots that waited for the lock, in order (must hold the lock). */
+static vg_status vg__flush_pending(vg_run_writer *w, vg_error *err) {
+    vg_status st = VG_OK;
+    for (int i = 0; i < w->n_pending; i++) {
+        vg__pending *p = &w->pending[i];
+        if (st == VG_OK) st = vg__write_chunk(w, p->tensor, p->slot, p->mask, p->len, p->bytes, err);
+        free(p->bytes);
+    }
+    w->n_pending = 0;
+    w->pending_bytes = 0;
+    return st;
+}
+
+/* Keeps a compressed slot for later; 0 when it cannot (memory, or enough already waits). */
+static int vg__defer_chunk(vg_run_writer *w, int tensor, int slot, uint32_t mask, size_t len,
+                           const void *buf) {
+    if (w->pending_bytes + len > VG__PENDING_MAX) return 0;
+    if (w->n_pending == w->pending_cap) {
+        int cap = w->pending_cap ? 2 * w->pending_cap : 16;
+        void *p = realloc(w->pending, (size_t)cap * sizeof *w->pending);
+        if (!p) return 0;
+        w->pending = p;
+        w->pending_cap = cap;
+    }
+    unsigned char *bytes = malloc(len ? len : 1);
+    if (!bytes) return 0;
+    memcpy(bytes, buf, len);
+    w->pending[w->n_pending++] = (vg__pending){tensor, slot, mask, len, bytes};
+    w->pending_bytes += len;
+    return 1;
+}
+
 vg_status vg_run_writer_tensor(vg_run_writer *w, int tensor, int slot, const float *data,
                                vg_error *err) {
     vg_status st = VG_OK;
@@ -1259,6 +1373,9 @@ vg_status vg_run_writer_tensor(vg_run_writer *w, int tensor, int slot, const flo
     if (slot < 0 || (hsize_t)slot >= t->dims[0])
         return vg_error_set(err, VG_EINTERNAL, "%s: %s: slot %d out of range 0..%llu",
                             w->rec->path, path, slot, (unsigned long long)t->dims[0] - 1);
+    if (w->failed)
+        return vg_error_set(err, VG_EIO, "%s: %s: not kept: writing one of its tensors failed",
+                            w->rec->path, w->where);
     hsize_t offset[3] = {(hsize_t)slot, 0, 0};
     vg__obj o = {t->dset, w->part_tmp, path};
 
@@ -1275,9 +1392,14 @@ vg_status vg_run_writer_tensor(vg_run_writer *w, int tensor, int slot, const flo
             zlen = (uLongf)t->slot_bytes;
             mask = 1u << 1; /* filter 1 of the pipeline (deflate) not applied */
         }
-        pthread_mutex_lock(&vg__hdf5_lock);
-        if (H5Dwrite_chunk(t->dset, H5P_DEFAULT, mask, offset, (size_t)zlen, buf) < 0)
-            st = vg__fail(err, &o, "cannot write slot %d", slot);
+        /* The lock is taken (another worker copies a finished run into the output): keep the
+         * slot and go on training rather than wait; it is written at the next call. */
+        if (pthread_mutex_trylock(&vg__hdf5_lock) != 0) {
+            if (vg__defer_chunk(w, tensor, slot, mask, (size_t)zlen, buf)) return VG_OK;
+            pthread_mutex_lock(&vg__hdf5_lock);
+        }
+        st = vg__flush_pending(w, err);
+        if (st == VG_OK) st = vg__write_chunk(w, tensor, slot, mask, (size_t)zlen, buf, err);
         pthread_mutex_unlock(&vg__hdf5_lock);
     } else {
         hsize_t count[3] = {1, 1, 1};
@@ -1432,12 +1554,15 @@ static vg_status vg__end_part(vg_run_writer *w, const vg_run_result *res, vg_err
     return st;
 }
 
+static void vg__copy_finished(vg_recorder *rec, int64_t pos);
+
 vg_status vg_recorder_end_run(vg_run_writer *w, const vg_run_result *res, vg_error *err) {
     vg_status st = VG_OK;
     vg_recorder *rec = w->rec;
 
     pthread_mutex_lock(&vg__hdf5_lock);
-    if (w->failed)
+    if (!w->failed) st = vg__flush_pending(w, err);
+    else
         st = vg_error_set(err, VG_EIO, "%s: %s: not kept: writing one of its tensors failed",
                           rec->path, w->where);
     if (st == VG_OK) st = vg__end_part(w, res, err);
@@ -1452,6 +1577,12 @@ vg_status vg_recorder_end_run(vg_run_writer *w, const vg_run_result *res, vg_err
     pthread_mutex_lock(&vg__hdf5_lock);
     rec->state[w->pos] = st == VG_OK ? VG__DONE : VG__TODO;
     rec->open_runs--;
+    if (st == VG_OK) {
+        rec->n_unfinished--;
+        /* Into the output being assembled, while the other workers train. A failure there
+         * loses nothing (the part is durable): close reports it. */
+        vg__copy_finished(rec, w->pos);
+    }
     pthread_mutex_unlock(&vg__hdf5_lock);
     vg__writer_free(w);
     return st;
@@ -1552,14 +1683,6 @@ static vg_status vg__attach_scales(const vg__obj *o, vg_error *err) {
         if (scale[s] >= 0) H5Dclose(scale[s]);
     return st;
 }
-
-/* The /index row of one run: what it shows beside the settings. */
-typedef struct vg__row {
-    char status[VG__STATUS_LEN];
-    int64_t epochs_done;
-    double loss, accuracy, test_loss, test_accuracy;
-    double wall_seconds;
-} vg__row;
 
 /* series[epochs_done - 1] of a 1-D float series, or NaN. */
 static double vg__final_value(hid_t g, const char *name, int64_t epochs_done) {
@@ -1785,134 +1908,215 @@ static vg_status vg__write_root(vg_recorder *rec, hid_t file, vg_error *err) {
     return st;
 }
 
-/* Builds <path>.tmp from the parts and the reused runs of the old output. Must hold the lock;
- * closes every HDF5 object it opened. */
-static vg_status vg__assemble(vg_recorder *rec, vg_error *err) {
-    vg_status st = VG_OK;
-    hid_t file = H5I_INVALID_HID, runs = H5I_INVALID_HID, old = H5I_INVALID_HID;
-    vg__row *rows = calloc((size_t)(rec->info.n_runs ? rec->info.n_runs : 1), sizeof *rows);
-    vg__obj root = {H5I_INVALID_HID, rec->tmp_path, "/"};
-    if (!rows) return vg_error_set(err, VG_ENOMEM, "%s: out of memory", rec->path);
+/* Bytes of an object and everything under it in an HDF5 file (headers, attributes, indexes,
+ * data): what copying it adds to the output. */
+static herr_t vg__add_object_bytes(hid_t obj, const char *name, const H5O_info_t *info,
+                                   void *data) {
+    double *sum = data;
+    *sum += (double)info->hdr.space.total + (double)info->meta_size.obj.index_size +
+            (double)info->meta_size.obj.heap_size + (double)info->meta_size.attr.index_size +
+            (double)info->meta_size.attr.heap_size;
+    if (info->type == H5O_TYPE_DATASET) {
+        hid_t d = H5Dopen2(obj, name, H5P_DEFAULT);
+        if (d >= 0) {
+            *sum += (double)H5Dget_storage_size(d);
+            H5Dclose(d);
+        }
+    }
+    return 0;
+}
 
-    file = H5Fcreate(rec->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, rec->fapl);
-    if (file < 0) {
-        st = vg__fail(err, &root, "cannot create");
-        goto done;
-    }
-    root.id = file;
-    st = vg__write_root(rec, file, err);
-    if (st != VG_OK) goto done;
-    runs = H5Gcreate2(file, "runs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (runs < 0) {
-        root.path = "/runs";
-        st = vg__fail(err, &root, "cannot create group");
-        goto done;
-    }
-    for (int64_t r = 0; r < rec->info.n_runs && st == VG_OK; r++) {
-        const char *id = rec->info.runs[r].id;
-        char where[32];
-        snprintf(where, sizeof where, "/runs/%s", id);
-        hid_t src = H5I_INVALID_HID;
-        char *part = NULL;
-        if (rec->state[r] == VG__IN_OUTPUT) {
-            if (old < 0) {
-                old = H5Fopen(rec->path, H5F_ACC_RDONLY, H5P_DEFAULT);
-                vg__obj oo = {H5I_INVALID_HID, rec->path, "/"};
-                if (old < 0) {
-                    st = vg__fail(err, &oo, "cannot open to copy its runs");
-                    break;
-                }
-            }
-            src = old;
-        } else {
-            part = vg__part_path(rec, id, 0);
-            if (!part) {
-                st = vg_error_set(err, VG_ENOMEM, "%s: out of memory", rec->path);
-                break;
-            }
-            src = H5Fopen(part, H5F_ACC_RDONLY, H5P_DEFAULT);
-            if (src < 0) {
-                vg__obj po = {H5I_INVALID_HID, part, "/"};
-                st = vg__fail(err, &po, "cannot open");
-                free(part);
-                break;
-            }
-        }
-        vg__obj o = {runs, rec->tmp_path, where};
-        if (H5Ocopy(src, where, runs, id, H5P_DEFAULT, H5P_DEFAULT) < 0)
-            st = vg__fail(err, &o, "cannot copy from %s", part ? part : rec->path);
-        if (src != old) H5Fclose(src);
-        free(part);
-        if (st != VG_OK) break;
-        hid_t g = H5Gopen2(runs, id, H5P_DEFAULT);
-        if (g < 0) {
-            st = vg__fail(err, &o, "cannot open");
-            break;
-        }
-        o.id = g;
-        st = vg__attr_i64(&o, "index", r, err); /* the grid may have changed since */
-        if (st == VG_OK) st = vg__attach_scales(&o, err);
-        if (st == VG_OK) vg__read_row(g, &rows[r]);
-        H5Gclose(g);
-    }
-    if (st == VG_OK) st = vg__write_index(rec, file, rows, err);
-done:
-    if (old >= 0) H5Fclose(old);
-    if (runs >= 0) H5Gclose(runs);
-    if (file >= 0 && H5Fclose(file) < 0 && st == VG_OK) {
-        root.path = "/";
-        st = vg__fail(err, &root, "cannot close");
-    }
-    free(rows);
+/* Refuses to write `bytes` more into <tmp_path> when the free space or the file-size limit
+ * (ulimit -f) cannot hold them: HDF5 1.10 can crash when a write fails inside H5Ocopy, so
+ * every copy is checked first. what: "run <id>", "the index" for the message. Must hold the
+ * lock. */
+static vg_status vg__check_room(const vg_recorder *rec, const char *what, double bytes,
+                                vg_error *err) {
+    struct stat sb;
+    hsize_t size = 0;
+    double need = bytes + 65536, allocated = 0, written = 0;
+    /* HDF5 allocates file space before it writes metadata out: what it has allocated and not
+     * yet written is owed too. */
+    if (rec->out >= 0 && H5Fget_filesize(rec->out, &size) >= 0) allocated = (double)size;
+    H5Eclear2(H5E_DEFAULT);
+    if (stat(rec->tmp_path, &sb) == 0) written = (double)sb.st_size;
+    if (allocated < written) allocated = written;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (double)rl.rlim_cur < allocated + need)
+        return vg_error_set(err, VG_EIO,
+                            "%s: cannot assemble the output: %s would grow %s to about %.0f "
+                            "bytes, over the file-size limit (ulimit -f) of %.0f bytes (File too "
+                            "large)",
+                            rec->path, what, rec->tmp_path, allocated + need,
+                            (double)rl.rlim_cur);
+    char *dir = vg__dirname(rec->path);
+    struct statvfs vfs;
+    double avail = dir && statvfs(dir, &vfs) == 0 ? (double)vfs.f_bavail * (double)vfs.f_frsize
+                                                  : -1;
+    vg_status st = VG_OK;
+    if (avail >= 0 && avail < allocated - written + need)
+        st = vg_error_set(err, VG_EIO,
+                          "%s: cannot assemble the output: %s needs about %.0f bytes, %.0f are "
+                          "free in %s (No space left on device)",
+                          rec->path, what, allocated - written + need, avail, dir);
+    free(dir);
     return st;
 }
 
-/* The output takes about the bytes of its sources: refuses to start an assembly that the free
- * space or the file-size limit (ulimit -f) cannot hold. */
-static vg_status vg__check_room(const vg_recorder *rec, vg_error *err) {
-    struct stat sb;
-    double need = 65536;
-    int from_output = 0;
-    for (int64_t r = 0; r < rec->info.n_runs; r++) {
-        if (rec->state[r] == VG__IN_OUTPUT) {
-            from_output = 1;
-            continue;
-        }
-        char *part = vg__part_path(rec, rec->info.runs[r].id, 0);
-        if (part && stat(part, &sb) == 0) need += (double)sb.st_size;
-        free(part);
+/* Creates <tmp_path> and its /runs. Must hold the lock. */
+static vg_status vg__out_create(vg_recorder *rec, vg_error *err) {
+    vg__obj root = {H5I_INVALID_HID, rec->tmp_path, "/"};
+    rec->out = H5Fcreate(rec->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, rec->fapl);
+    if (rec->out < 0) return vg__fail(err, &root, "cannot create");
+    rec->out_runs = H5Gcreate2(rec->out, "runs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (rec->out_runs < 0) {
+        root.path = "/runs";
+        return vg__fail(err, &root, "cannot create group");
     }
-    if (from_output && stat(rec->path, &sb) == 0) need += (double)sb.st_size;
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-        (double)rl.rlim_cur < need)
-        return vg_error_set(err, VG_EIO,
-                            "%s: cannot assemble the output: it needs about %.0f bytes, over the "
-                            "file-size limit (ulimit -f) of %.0f bytes (File too large)",
-                            rec->path, need, (double)rl.rlim_cur);
-    char *dir = vg__dirname(rec->path);
-    struct statvfs vfs;
-    if (dir && statvfs(dir, &vfs) == 0 && (double)vfs.f_bavail * (double)vfs.f_frsize < need) {
-        vg_status st = vg_error_set(err, VG_EIO,
-                                    "%s: cannot assemble the output: it needs about %.0f bytes, "
-                                    "%.0f are free in %s (No space left on device)",
-                                    rec->path, need, (double)vfs.f_bavail * (double)vfs.f_frsize,
-                                    dir);
-        free(dir);
-        return st;
-    }
-    free(dir);
     return VG_OK;
+}
+
+/* Copies finished run r (its part, or its group in the old output) into <tmp_path> as
+ * /runs/<id>, sets its index, attaches its dimension scales and reads its /index row. The
+ * copy is the same whatever the order runs are copied in. Must hold the lock. */
+static vg_status vg__copy_run(vg_recorder *rec, int64_t r, vg_error *err) {
+    const char *id = rec->info.runs[r].id;
+    char where[32], what[40];
+    vg_status st = VG_OK;
+    hid_t src = H5I_INVALID_HID;
+    char *part = NULL;
+    double bytes = 0;
+    snprintf(where, sizeof where, "/runs/%s", id);
+    snprintf(what, sizeof what, "run %s", id);
+
+    if (rec->out < 0 && (st = vg__out_create(rec, err)) != VG_OK) return st;
+    if (rec->state[r] == VG__IN_OUTPUT) {
+        if (rec->old < 0) {
+            rec->old = H5Fopen(rec->path, H5F_ACC_RDONLY, H5P_DEFAULT);
+            vg__obj oo = {H5I_INVALID_HID, rec->path, "/"};
+            if (rec->old < 0) return vg__fail(err, &oo, "cannot open to copy its runs");
+        }
+        src = rec->old;
+        hid_t g = H5Gopen2(src, where, H5P_DEFAULT);
+        if (g < 0 || H5Ovisit2(g, H5_INDEX_NAME, H5_ITER_NATIVE, vg__add_object_bytes, &bytes,
+                               H5O_INFO_BASIC | H5O_INFO_HDR | H5O_INFO_META_SIZE) < 0) {
+            vg__obj oo = {g, rec->path, where};
+            st = vg__fail(err, &oo, "cannot measure it");
+        }
+        if (g >= 0) H5Gclose(g);
+        if (st != VG_OK) return st;
+    } else {
+        struct stat sb;
+        part = vg__part_path(rec, id, 0);
+        if (!part) return vg_error_set(err, VG_ENOMEM, "%s: out of memory", rec->path);
+        if (stat(part, &sb) != 0) {
+            st = vg_error_set(err, VG_EIO, "%s: cannot assemble the output: %s: %s", rec->path,
+                              part, strerror(errno));
+            free(part);
+            return st;
+        }
+        bytes = (double)sb.st_size;
+    }
+    st = vg__check_room(rec, what, bytes, err);
+    if (st == VG_OK && src < 0) {
+        src = H5Fopen(part, H5F_ACC_RDONLY, H5P_DEFAULT);
+        vg__obj po = {H5I_INVALID_HID, part, "/"};
+        if (src < 0) st = vg__fail(err, &po, "cannot open");
+    }
+    vg__obj o = {rec->out_runs, rec->tmp_path, where};
+    if (st == VG_OK && H5Ocopy(src, where, rec->out_runs, id, H5P_DEFAULT, H5P_DEFAULT) < 0)
+        st = vg__fail(err, &o, "cannot copy from %s", part ? part : rec->path);
+    if (src >= 0 && src != rec->old) H5Fclose(src);
+    free(part);
+    if (st != VG_OK) return st;
+    hid_t g = H5Gopen2(rec->out_runs, id, H5P_DEFAULT);
+    if (g < 0) return vg__fail(err, &o, "cannot open");
+    o.id = g;
+    st = vg__attr_i64(&o, "index", r, err); /* the grid may have changed since */
+    if (st == VG_OK) st = vg__attach_scales(&o, err);
+    if (st == VG_OK) vg__read_row(g, &rec->rows[r]);
+    H5Gclose(g);
+    if (st != VG_OK) return st;
+    /* Write its metadata now and start writing it all out, while the other workers train, so
+     * that closing and syncing the output at the end have little left to do (durability still
+     * comes from that fsync alone). */
+    void *handle = NULL;
+    H5Fflush(rec->out, H5F_SCOPE_LOCAL);
+    if (H5Fget_vfd_handle(rec->out, H5P_DEFAULT, &handle) >= 0 && handle)
+        sync_file_range(*(int *)handle, 0, 0, SYNC_FILE_RANGE_WRITE);
+    H5Eclear2(H5E_DEFAULT);
+    rec->copied[r] = 1;
+    if (rec->state[r] == VG__IN_PARTS || rec->state[r] == VG__IN_OUTPUT) rec->n_reused_left--;
+    return VG_OK;
+}
+
+/* A copy failed: <tmp_path> is dropped for the rest of the session (the runs keep being
+ * recorded in their parts) and close reports the error. Must hold the lock. */
+static void vg__out_fail(vg_recorder *rec) {
+    rec->out_failed = 1;
+    vg__out_close_quietly(rec);
+    unlink(rec->tmp_path);
+}
+
+/* Called by the worker whose run pos just became durable: copies it into <tmp_path> while the
+ * other workers train, and with it its share of the runs reused from before this session
+ * (spread evenly over the runs still to finish and close). Errors are kept for close. Must
+ * hold the lock. */
+static void vg__copy_finished(vg_recorder *rec, int64_t pos) {
+    if (rec->out_failed) return;
+    if (vg__copy_run(rec, pos, &rec->out_err) != VG_OK) {
+        vg__out_fail(rec);
+        return;
+    }
+    int64_t share = (rec->n_reused_left + rec->n_unfinished) / (rec->n_unfinished + 1);
+    for (; share > 0 && rec->n_reused_left > 0; share--) {
+        int64_t r = rec->reuse_cursor;
+        while (r < rec->info.n_runs && (rec->copied[r] || (rec->state[r] != VG__IN_PARTS &&
+                                                           rec->state[r] != VG__IN_OUTPUT)))
+            r++;
+        rec->reuse_cursor = r;
+        if (r == rec->info.n_runs) break;
+        if (vg__copy_run(rec, r, &rec->out_err) != VG_OK) {
+            vg__out_fail(rec);
+            return;
+        }
+    }
+}
+
+/* Completes <tmp_path>: copies the runs not yet in it, writes the root's attributes and
+ * /index (grid order) and closes it. Must hold the lock; on error the caller drops it. */
+static vg_status vg__finish_output(vg_recorder *rec, vg_error *err) {
+    vg_status st = VG_OK;
+    for (int64_t r = 0; r < rec->info.n_runs && st == VG_OK; r++)
+        if (!rec->copied[r]) st = vg__copy_run(rec, r, err);
+    if (st == VG_OK && rec->out < 0) st = vg__out_create(rec, err);
+    if (st != VG_OK) return st;
+    const vg_sweep_info *info = &rec->info;
+    double bytes = 8192 + 256.0 * (double)info->n_runs +
+                   (info->sweep_text ? (double)strlen(info->sweep_text) : 0) +
+                   (info->command_line ? (double)strlen(info->command_line) : 0);
+    st = vg__check_room(rec, "the index", bytes, err);
+    if (st == VG_OK) st = vg__write_root(rec, rec->out, err);
+    if (st == VG_OK) st = vg__write_index(rec, rec->out, rec->rows, err);
+    if (st != VG_OK) return st;
+    if (rec->old >= 0) H5Fclose(rec->old); /* read-only: nothing to lose */
+    rec->old = H5I_INVALID_HID;
+    vg__obj root = {rec->out_runs, rec->tmp_path, "/runs"};
+    if (H5Gclose(rec->out_runs) < 0) st = vg__fail(err, &root, "cannot close");
+    rec->out_runs = H5I_INVALID_HID;
+    root.path = "/";
+    if (H5Fclose(rec->out) < 0 && st == VG_OK) st = vg__fail(err, &root, "cannot close");
+    rec->out = H5I_INVALID_HID;
+    return st;
 }
 
 vg_status vg_recorder_close(vg_recorder *rec, vg_error *err) {
     vg_status st = VG_OK;
     if (!rec) return VG_OK;
-    int64_t n_done = 0, n_new = 0;
-    for (int64_t r = 0; r < rec->info.n_runs; r++) {
+    int64_t n_done = 0;
+    for (int64_t r = 0; r < rec->info.n_runs; r++)
         n_done += rec->state[r] != VG__TODO && rec->state[r] != VG__RUNNING;
-        n_new += rec->state[r] == VG__DONE;
-    }
     if (rec->open_runs > 0)
         st = vg_error_set(err, VG_EINTERNAL, "%s: closed with %d run(s) still being written",
                           rec->path, rec->open_runs);
@@ -1926,13 +2130,15 @@ vg_status vg_recorder_close(vg_recorder *rec, vg_error *err) {
         return st;
     }
 
-    /* HDF5 1.10 can crash when a write fails inside H5Ocopy: check the room first. */
-    st = vg__check_room(rec, err);
-    if (st == VG_OK) {
-        pthread_mutex_lock(&vg__hdf5_lock);
-        st = vg__assemble(rec, err);
-        pthread_mutex_unlock(&vg__hdf5_lock);
+    pthread_mutex_lock(&vg__hdf5_lock);
+    if (rec->out_failed) { /* a copy failed earlier: <tmp_path> is already gone */
+        st = rec->out_err.code;
+        if (err) *err = rec->out_err;
+    } else {
+        st = vg__finish_output(rec, err);
     }
+    if (st != VG_OK) vg__out_close_quietly(rec);
+    pthread_mutex_unlock(&vg__hdf5_lock);
     /* On failure nothing takes the final name; the old output (if any) and the parts stay. */
     if (st == VG_OK) st = vg__commit(rec->tmp_path, rec->path, rec->path, err);
     if (st != VG_OK) {
@@ -1947,7 +2153,6 @@ vg_status vg_recorder_close(vg_recorder *rec, vg_error *err) {
     }
     /* The output holds every run: the parts are no longer needed. A failure to delete them
      * loses nothing, and the next --resume or --force deals with them. */
-    (void)n_new;
     if (vg__clear_parts(rec->parts, 0, rec->path, NULL) == VG_OK)
         vg__fsync_dir_of(rec->parts, rec->path, NULL);
     vg__recorder_free(rec);
@@ -1956,6 +2161,9 @@ vg_status vg_recorder_close(vg_recorder *rec, vg_error *err) {
 
 void vg_recorder_abort(vg_recorder *rec) {
     if (!rec) return;
+    pthread_mutex_lock(&vg__hdf5_lock);
+    vg__out_close_quietly(rec);
+    pthread_mutex_unlock(&vg__hdf5_lock);
     unlink(rec->tmp_path);
     vg__recorder_free(rec);
 }
