@@ -7,15 +7,14 @@ recursion q_{l+1} = sigma_w^2 * n * E[phi(z)^2]. vgsweep's delta_rms at checkpoi
 Usage: test_theory.py PATH/TO/vgsweep
 """
 import math
-import os
-import subprocess
 import sys
 import tempfile
 
 import h5py
 import numpy as np
 
-VGSWEEP = os.path.abspath(sys.argv[1])
+from vgtest import run_sweep  # noqa: E402
+
 WIDTH, FEATURES, SEPARATION = 256, 64, 5.0
 
 SWEEP = f"""\
@@ -68,13 +67,8 @@ def predicted_ratio(depth, activation, init):
 def main():
     failures = checked = 0
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "theory.yaml")
-        with open(path, "w") as f:
-            f.write(SWEEP)
-        out = os.path.join(tmp, "theory.h5")
-        r = subprocess.run([VGSWEEP, "-q", "-o", out, path], capture_output=True, text=True)
-        if r.returncode != 0:
-            print(f"vgsweep: exit {r.returncode}: {r.stderr}", file=sys.stderr)
+        out = run_sweep(tmp, "theory", SWEEP)
+        if out is None:
             print("test_theory: 0 passed, 1 failed")
             return 1
         with h5py.File(out, "r") as f:

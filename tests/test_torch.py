@@ -6,7 +6,6 @@ to a relative error below 1e-4 in float32.
 Usage: test_torch.py PATH/TO/vgsweep
 """
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -16,8 +15,8 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 import vgsweep_torch  # noqa: E402
+from vgtest import run_sweep  # noqa: E402
 
-VGSWEEP = os.path.abspath(sys.argv[1])
 TOLERANCE = 1e-4
 
 BASE = """\
@@ -89,13 +88,8 @@ def main():
     failures, checked, worst_all = 0, 0, 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for name, text in SWEEPS.items():
-            path = os.path.join(tmp, name + ".yaml")
-            with open(path, "w") as f:
-                f.write(text)
-            out = os.path.join(tmp, name + ".h5")
-            r = subprocess.run([VGSWEEP, "-q", "-o", out, path], capture_output=True, text=True)
-            if r.returncode != 0:
-                print(f"vgsweep {name}: exit {r.returncode}: {r.stderr}", file=sys.stderr)
+            out = run_sweep(tmp, name, text)
+            if out is None:
                 failures += 1
                 continue
             with h5py.File(out, "r") as f:

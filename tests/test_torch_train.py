@@ -6,7 +6,6 @@ step's pre-clip gradient norm must agree to a relative error below 1e-4.
 Usage: test_torch_train.py PATH/TO/vgsweep
 """
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -16,8 +15,8 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 import vgsweep_torch  # noqa: E402
+from vgtest import run_sweep  # noqa: E402
 
-VGSWEEP = os.path.abspath(sys.argv[1])
 TOLERANCE = 1e-4
 N = 48
 
@@ -128,13 +127,8 @@ def main():
     failures = checked = 0
     worst_all = 0.0
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "optim.yaml")
-        with open(path, "w") as f:
-            f.write(SWEEP)
-        out = os.path.join(tmp, "optim.h5")
-        r = subprocess.run([VGSWEEP, "-q", "-o", out, path], capture_output=True, text=True)
-        if r.returncode != 0:
-            print(f"vgsweep: exit {r.returncode}: {r.stderr}", file=sys.stderr)
+        out = run_sweep(tmp, "optim", SWEEP)
+        if out is None:
             print("test_torch_train: 0 passed, 1 failed")
             return 1
         with h5py.File(out, "r") as f:

@@ -32,3 +32,14 @@ def datasets(path, run_attrs=False):
                     if k != "wall_seconds":
                         out[f"runs/{rid}@{k}"] = repr(v)
     return out
+
+
+def run_sweep(tmp, name, text, *args):
+    """Writes text to tmp/name.yaml and runs vgsweep -q on it into tmp/name.h5; returns the
+    output's path, or None (with the failure recorded) when vgsweep did not exit 0."""
+    import subprocess
+    path, out = os.path.join(tmp, name + ".yaml"), os.path.join(tmp, name + ".h5")
+    with open(path, "w") as f:
+        f.write(text)
+    r = subprocess.run([VGSWEEP, "-q", "-o", out, *args, path], capture_output=True, text=True)
+    return out if check(r.returncode == 0, f"vgsweep {name}: exit {r.returncode}: {r.stderr.strip()}") else None
