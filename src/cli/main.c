@@ -194,9 +194,11 @@ static void vg__list_settings(int markdown) {
 /* --- dry-run estimates --- */
 
 #define VG_MAX_RUNS_UNFORCED 100000
-/* The time estimate divides FLOPs by this rate per thread: a round figure for small dense
- * layers with single-threaded OpenBLAS on a current x86 core, not a measurement. */
-#define VG_ASSUMED_GFLOPS_PER_THREAD 5.0
+/* The time estimate divides FLOPs by this rate per thread: a round, conservative figure for
+ * whole runs (training, probes, statistics, recording) with the AVX-512 core on a current x86
+ * core: bench/sweep.yaml and sweeps/depth_vs_act.yaml measured 80-100 GFLOP/s per thread on
+ * the development machine (2026-12); without AVX-512 expect less. Not a measurement here. */
+#define VG_ASSUMED_GFLOPS_PER_THREAD 50.0
 
 static const char *vg__human(double x, const char *unit, char *buf, size_t size) {
     static const char *const prefix[] = {"", "k", "M", "G", "T", "P", "E"};
