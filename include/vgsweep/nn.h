@@ -129,6 +129,9 @@ void vg_act_backward_f32(float *du, const float *da, const float *u, const float
 void vg_act_forward_f64(double *a, const double *u, int64_t n, int activation, double param);
 void vg_act_backward_f64(double *du, const double *da, const double *u, const double *a,
                          int64_t n, int activation, double param);
+/* The parameter the shape's activation takes: leaky_relu's slope, else elu's alpha (ignored by
+ * the others). */
+double vg_act_param(const vg_mlp_shape *shape);
 /* The largest value phi' takes (the reference for "saturated": phi' < 5 % of it). */
 double vg_act_max_slope(int activation, double param);
 

@@ -9,6 +9,10 @@
 #define ERF erf
 #include "nn/mlp_impl.h"
 
+double vg_act_param(const vg_mlp_shape *shape) {
+    return shape->activation == VG_ACT_LEAKY_RELU ? shape->leaky_slope : shape->elu_alpha;
+}
+
 /* Sampled on [-20, 20] with the double kernel: exact enough for a 5 % threshold, and the same
  * formula as the backward it describes. */
 double vg_act_max_slope(int activation, double param) {

@@ -553,15 +553,11 @@ void MLP_FN(init)(MLP *m, const vg_init_spec *init, vg_rng *rng) {
     }
 }
 
-static double SFX(act_param)(const vg_mlp_shape *s) {
-    return s->activation == VG_ACT_LEAKY_RELU ? s->leaky_slope : s->elu_alpha;
-}
-
 double MLP_FN(forward)(MLP *m, const real *x, const int32_t *y, int B, vg_pass pass,
                        int64_t *n_correct) {
     const vg_mlp_shape *s = &m->shape;
     int L = m->n_layers;
-    double param = SFX(act_param)(s);
+    double param = vg_act_param(s);
     m->batch = B;
     const real *inp = x;
     for (int l = 0; l < L; l++) {
@@ -599,7 +595,7 @@ void MLP_FN(zero_grad)(MLP *m) { memset(m->grads, 0, (size_t)m->n_params * sizeo
 static void SFX(backward_impl)(MLP *m, const real *x, const int32_t *y, int overwrite) {
     const vg_mlp_shape *s = &m->shape;
     int L = m->n_layers, B = m->batch, k = s->skip_every;
-    double param = SFX(act_param)(s);
+    double param = vg_act_param(s);
     int V = m->fan_out[L - 1];
     if (s->loss == VG_LOSS_MSE)
         SFX(mse_backward)(m->dz[L - 1], m->z[L - 1], y, B, V);

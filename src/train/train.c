@@ -366,9 +366,8 @@ static void vg__activation_stats(vg__run *r, int k, int l, int P) {
     for (int64_t i = 0; i < n; i++) sum += a[i];
     double mean = sum / n;
     for (int64_t i = 0; i < n; i++) sq += (a[i] - mean) * (a[i] - mean);
-    double param = net->shape.activation == VG_ACT_LEAKY_RELU ? net->shape.leaky_slope
-                                                              : net->shape.elu_alpha;
-    vg_act_backward_f32(r->deriv, r->ones, net->u[l], a, n, net->shape.activation, param);
+    vg_act_backward_f32(r->deriv, r->ones, net->u[l], a, n, net->shape.activation,
+                        vg_act_param(&net->shape));
     float threshold = (float)(VG_SATURATION * r->max_slope);
     int64_t saturated = 0, dead = 0;
     for (int64_t i = 0; i < n; i++) saturated += r->deriv[i] < threshold;
@@ -544,9 +543,7 @@ static vg_status vg__setup(vg__run *r, vg_error *err) {
         !r->next_slot)
         return vg_error_set(err, VG_ENOMEM, "out of memory for the training buffers");
     for (int64_t i = 0; i < nd; i++) r->ones[i] = 1;
-    r->max_slope = vg_act_max_slope(cfg->model_activation, cfg->model_activation == VG_ACT_LEAKY_RELU
-                                                               ? cfg->model_leaky_slope
-                                                               : cfg->model_elu_alpha);
+    r->max_slope = vg_act_max_slope(cfg->model_activation, vg_act_param(&r->net.shape));
     /* the probe batch is part of the record, so the run can be rebuilt elsewhere */
     memcpy(r->res->series[S_PROBE_X].data, ds->x_train, (size_t)P * F * sizeof(float));
     memcpy(r->res->series[S_PROBE_Y].data, ds->y_train, (size_t)P * sizeof(int32_t));
