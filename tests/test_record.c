@@ -599,9 +599,9 @@ static void check_interrupt_and_resume(const char *dir, const char *whole) {
     write_runs(rec, runs, first_two, 2, 1);
     vg_recorder_abort(rec); /* the sweep stops here: its two runs stay */
     VG_CHECK(!file_exists(path));
-    snprintf(part, sizeof part, "%s/%s.h5", parts, runs[0].cfg.id);
+    snprintf(part, sizeof part, "%s/%s.part", parts, runs[0].cfg.id);
     VG_CHECK(file_exists(part));
-    snprintf(part, sizeof part, "%s/%s.h5", parts, runs[2].cfg.id);
+    snprintf(part, sizeof part, "%s/%s.part", parts, runs[2].cfg.id);
     VG_CHECK(!file_exists(part));
 
     /* a new sweep onto it: refused, naming both ways out */
@@ -627,7 +627,7 @@ static void check_interrupt_and_resume(const char *dir, const char *whole) {
     VG_CHECK_INT_EQ(vg_recorder_create(path, &other, &rec, &err), VG_EUSAGE);
     VG_CHECK(rec == NULL);
     VG_CHECK_STR_CONTAINS(err.message, "holds sweep \"fake\"");
-    snprintf(part, sizeof part, "%s/%s.h5", parts, runs[0].cfg.id);
+    snprintf(part, sizeof part, "%s/%s.part", parts, runs[0].cfg.id);
     VG_CHECK(file_exists(part));
 
     /* resume: two reused, one to run; the result equals the uninterrupted sweep */
@@ -719,7 +719,7 @@ static void check_errors(const char *dir) {
     res.layout.n_epochs++; /* a result that does not match the run */
     VG_CHECK_INT_EQ(vg_recorder_end_run(w, &res, &err), VG_EINTERNAL);
     char part[700];
-    snprintf(part, sizeof part, "%s.parts/%s.h5", path, runs[0].cfg.id);
+    snprintf(part, sizeof part, "%s.parts/%s.part", path, runs[0].cfg.id);
     VG_CHECK(!file_exists(part)); /* a run that failed to end is not kept */
     strcat(part, ".tmp");
     VG_CHECK(!file_exists(part));

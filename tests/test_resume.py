@@ -16,8 +16,7 @@ import sys
 import tempfile
 import time
 
-import h5py
-from vgtest import VGSWEEP, check, datasets, failures  # noqa: E402
+from vgtest import VGSWEEP, check, datasets, failures, read_part  # noqa: E402
 
 KILLS = 10
 
@@ -56,13 +55,12 @@ def check_state(tmp, ref, what):
     parts = os.path.join(tmp, "out.h5.parts")
     if os.path.isdir(parts):
         for name in os.listdir(parts):
-            if not name.endswith(".h5") or name == "manifest.h5":
+            if not name.endswith(".part"):
                 continue
             try:
-                with h5py.File(os.path.join(parts, name), "r") as f:
-                    rid = name[:-3]
-                    status = f[f"runs/{rid}"].attrs["status"]
-                    check(status in ("ok", "diverged", "failed"), f"{what}: part {name} status {status}")
+                part = read_part(os.path.join(parts, name))
+                check(part["id"] == name[:-5] and part.get("status") in ("ok", "diverged", "failed"),
+                      f"{what}: part {name}: run {part.get('id')} status {part.get('status')}")
             except Exception as e:  # noqa: BLE001 - any failure to read is the bug
                 check(False, f"{what}: finished part {name} unreadable: {e}")
 

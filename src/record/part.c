@@ -1,0 +1,226 @@
+/* The run part file: an append-only journal (part.h). Plain POSIX I/O and zlib's CRC-32. */
+#define _GNU_SOURCE /* O_CLOEXEC */
+#include "part.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <zlib.h>
+
+/* --- writing ---------------------------------------------------------------------------- */
+
+int vg_part_create(vg_part_writer *w, const char *path) {
+    w->crc = (uint32_t)crc32(0L, Z_NULL, 0);
+    w->bytes = 0;
+    w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    return w->fd < 0 ? errno : 0;
+}
+
+/* Writes all of iov (short writes and EINTR resumed). */
+static int vg__write_all(int fd, struct iovec *iov, int n) {
+    while (n > 0) {
+        ssize_t k = writev(fd, iov, n);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        while (n > 0 && (size_t)k >= iov->iov_len) {
+            k -= (ssize_t)iov->iov_len;
+            iov++, n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + k;
+            iov->iov_len -= (size_t)k;
+        }
+    }
+    return 0;
+}
+
+/* zlib's crc32 takes a uInt length: feed it in pieces. */
+static uint32_t vg__crc(uint32_t crc, const void *p, uint64_t n) {
+    const Bytef *b = p;
+    while (n > 0) {
+        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        crc = (uint32_t)crc32(crc, b, k);
+        b += k, n -= k;
+    }
+    return crc;
+}
+
+int vg_part_append(vg_part_writer *w, uint32_t type, uint32_t a, uint32_t b, uint32_t c,
+                   const void *payload, uint64_t len) {
+    if (w->fd < 0) return EBADF;
+    static const unsigned char zeros[8] = {0};
+    vg_part_rec rec = {type, a, b, c, len};
+    size_t pad = (size_t)(-len & 7); /* every record starts 8-byte aligned */
+    struct iovec iov[3] = {{&rec, sizeof rec}, {(void *)payload, (size_t)len}, {(void *)zeros, pad}};
+    int rc = vg__write_all(w->fd, iov, 3);
+    if (rc) return rc;
+    w->crc = vg__crc(w->crc, &rec, sizeof rec);
+    w->crc = vg__crc(w->crc, payload, len);
+    w->crc = vg__crc(w->crc, zeros, pad);
+    w->bytes += sizeof rec + len + pad;
+    return 0;
+}
+
+int vg_part_finish(vg_part_writer *w) {
+    unsigned char end[12];
+    uint32_t crc = w->crc;
+    uint64_t bytes = w->bytes;
+    memcpy(end, &crc, 4);
+    memcpy(end + 4, &bytes, 8);
+    int rc = vg_part_append(w, VG_PART_END, 0, 0, 0, end, sizeof end);
+    if (!rc && fsync(w->fd) != 0) rc = errno;
+    if (close(w->fd) != 0 && !rc) rc = errno;
+    w->fd = -1;
+    return rc;
+}
+
+void vg_part_close(vg_part_writer *w) {
+    if (w->fd >= 0) close(w->fd);
+    w->fd = -1;
+}
+
+/* --- reading ---------------------------------------------------------------------------- */
+
+int vg_part_open(vg_part_reader *r, const char *path, int verify) {
+    struct stat sb;
+    memset(r, 0, sizeof *r);
+    r->crc = (uint32_t)crc32(0L, Z_NULL, 0);
+    r->verify = verify;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+    if (fd < 0) return errno;
+    if (fstat(fd, &sb) != 0) rc = errno;
+    else if (sb.st_size > 0) {
+        void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED) rc = errno;
+        else r->map = m, r->size = (size_t)sb.st_size;
+    }
+    close(fd);
+    return rc;
+}
+
+int vg_part_next(vg_part_reader *r, vg_part_rec *rec, const unsigned char **payload) {
+    if (r->ended) return 0;
+    if (r->size - r->at < sizeof *rec) return -1; /* ends without END: incomplete */
+    const unsigned char *h = r->map + r->at;
+    memcpy(rec, h, sizeof *rec);
+    if (rec->len > r->size - r->at - sizeof *rec) return -1;
+    uint64_t padded = rec->len + (-rec->len & 7);
+    if (padded > r->size - r->at - sizeof *rec) return -1;
+    const unsigned char *p = h + sizeof *rec;
+    if (rec->type == VG_PART_END) {
+        uint32_t crc;
+        uint64_t bytes;
+        if (rec->len != 12 || r->at + sizeof *rec + padded != r->size) return -1;
+        memcpy(&crc, p, 4);
+        memcpy(&bytes, p + 4, 8);
+        if (bytes != r->at || (r->verify && crc != r->crc)) return -1;
+        r->ended = 1;
+        return 0;
+    }
+    if (r->verify) r->crc = vg__crc(r->crc, h, sizeof *rec + padded);
+    r->at += sizeof *rec + padded;
+    *payload = p;
+    return 1;
+}
+
+void vg_part_reader_close(vg_part_reader *r) {
+    if (r->map) munmap((void *)r->map, r->size);
+    memset(r, 0, sizeof *r);
+}
+
+/* --- payloads ---------------------------------------------------------------------------- */
+
+void vg_buf_put(vg_buf *b, const void *p, size_t n) {
+    if (b->oom) return;
+    if (b->n + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + n) cap *= 2;
+        void *q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q, b->cap = cap;
+    }
+    if (n) memcpy(b->p + b->n, p, n);
+    b->n += n;
+}
+
+void vg_buf_u32(vg_buf *b, uint32_t v) { vg_buf_put(b, &v, sizeof v); }
+void vg_buf_i64(vg_buf *b, int64_t v) { vg_buf_put(b, &v, sizeof v); }
+void vg_buf_f64(vg_buf *b, double v) { vg_buf_put(b, &v, sizeof v); }
+
+void vg_buf_str(vg_buf *b, const char *s) {
+    size_t n = s ? strlen(s) : 0;
+    vg_buf_u32(b, (uint32_t)n);
+    vg_buf_put(b, s, n);
+}
+
+void vg_buf_free(vg_buf *b) {
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
+const void *vg_cur_bytes(vg_cursor *c, size_t n) {
+    if (c->bad || n > c->n - c->at) {
+        c->bad = 1;
+        return NULL;
+    }
+    const void *p = c->p + c->at;
+    c->at += n;
+    return p;
+}
+
+uint32_t vg_cur_u32(vg_cursor *c) {
+    uint32_t v = 0;
+    const void *p = vg_cur_bytes(c, sizeof v);
+    if (p) memcpy(&v, p, sizeof v);
+    return v;
+}
+
+int64_t vg_cur_i64(vg_cursor *c) {
+    int64_t v = 0;
+    const void *p = vg_cur_bytes(c, sizeof v);
+    if (p) memcpy(&v, p, sizeof v);
+    return v;
+}
+
+double vg_cur_f64(vg_cursor *c) {
+    double v = 0;
+    const void *p = vg_cur_bytes(c, sizeof v);
+    if (p) memcpy(&v, p, sizeof v);
+    return v;
+}
+
+void vg_cur_str(vg_cursor *c, char *buf, size_t size) {
+    uint32_t n = vg_cur_u32(c);
+    const char *p = vg_cur_bytes(c, n);
+    if (!p || n >= size) {
+        c->bad = 1;
+        if (size) buf[0] = '\0';
+        return;
+    }
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+}
+
+char *vg_cur_strdup(vg_cursor *c, int *oom) {
+    uint32_t n = vg_cur_u32(c);
+    const char *p = vg_cur_bytes(c, n);
+    if (!p) return NULL;
+    char *s = malloc((size_t)n + 1);
+    if (!s) {
+        *oom = 1;
+        return NULL;
+    }
+    memcpy(s, p, n);
+    s[n] = '\0';
+    return s;
+}
