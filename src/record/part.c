@@ -68,17 +68,13 @@ int vg_part_append(vg_part_writer *w, uint32_t type, uint32_t a, uint32_t b, uin
     return 0;
 }
 
-int vg_part_finish(vg_part_writer *w) {
+int vg_part_end(vg_part_writer *w) {
     unsigned char end[12];
     uint32_t crc = w->crc;
     uint64_t bytes = w->bytes;
     memcpy(end, &crc, 4);
     memcpy(end + 4, &bytes, 8);
-    int rc = vg_part_append(w, VG_PART_END, 0, 0, 0, end, sizeof end);
-    if (!rc && fsync(w->fd) != 0) rc = errno;
-    if (close(w->fd) != 0 && !rc) rc = errno;
-    w->fd = -1;
-    return rc;
+    return vg_part_append(w, VG_PART_END, 0, 0, 0, end, sizeof end);
 }
 
 void vg_part_close(vg_part_writer *w) {

@@ -46,8 +46,8 @@ typedef struct vg_part_writer {
 int vg_part_create(vg_part_writer *w, const char *path);
 int vg_part_append(vg_part_writer *w, uint32_t type, uint32_t a, uint32_t b, uint32_t c,
                    const void *payload, uint64_t len);
-/* Appends the END record, fsyncs and closes. */
-int vg_part_finish(vg_part_writer *w);
+/* Appends the END record (the caller then syncs and closes w->fd, or hands it over). */
+int vg_part_end(vg_part_writer *w);
 /* Closes without finishing (the caller deletes the file). */
 void vg_part_close(vg_part_writer *w);
 

@@ -10,7 +10,8 @@
  * Files, and why a kill -9 at any instant loses no finished run:
  *   <out>.parts/manifest.h5       which sweep the parts belong to (name, seed, start time)
  *   <out>.parts/<id>.part.tmp     a run being written; ignored (and rewritten) on resume
- *   <out>.parts/<id>.part         a finished run: fsync'ed before the atomic rename
+ *   <out>.parts/<id>.part         a finished run: fsync'ed before the atomic rename (by the
+ *                                 committer thread, so that workers never wait for the disk)
  *   <out>.tmp                     the output being assembled from the parts
  *   <out>                         the output: fsync'ed <out>.tmp renamed; then the parts go
  * The parts directory is itself created as <out>.parts.tmp and renamed once its manifest is
@@ -111,11 +112,20 @@ static pthread_mutex_t vg__hdf5_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Where each run of the sweep stands. */
 enum {
     VG__TODO = 0,   /* to be run in this session */
-    VG__IN_PARTS,   /* finished before this session: <parts>/<id>.h5 */
+    VG__IN_PARTS,   /* finished before this session: <parts>/<id>.part */
     VG__IN_OUTPUT,  /* finished before: /runs/<id> of the existing output */
     VG__RUNNING,    /* a writer is open */
-    VG__DONE,       /* finished in this session: <parts>/<id>.h5 */
+    VG__SYNCING,    /* ended: <parts>/<id>.part.tmp complete, waiting for the committer */
+    VG__DONE,       /* finished in this session: <parts>/<id>.part */
 };
+
+/* A finished part the committer makes durable: fsync, close, rename, fsync the directory. */
+typedef struct vg__ended {
+    int fd;
+    char *tmp, *final;
+    int64_t pos;
+    struct vg__ended *next;
+} vg__ended;
 
 typedef struct vg__run_ref {
     char id[VG_RUN_ID_LEN + 1];
@@ -158,6 +168,17 @@ struct vg_recorder {
     int64_t reuse_cursor;   /* the reused runs before it (grid order) are copied */
     int out_failed;         /* a copy failed: <tmp_path> is gone; close reports out_err */
     vg_error out_err;
+    /* The committer: a thread that makes ended parts durable while their workers go on (an
+     * fsync waits for the disk; a worker would leave its core idle meanwhile). Its queue is
+     * guarded by commit_lock; run states by the HDF5 lock. */
+    pthread_t committer;
+    int committer_started;
+    pthread_mutex_t commit_lock;
+    pthread_cond_t commit_cond;
+    vg__ended *commit_head, *commit_tail;
+    int commit_stop;
+    int commit_failed;      /* a part could not be made durable: its run is lost */
+    vg_error commit_err;
 };
 
 typedef struct vg__tensor {
@@ -819,6 +840,100 @@ static vg_status vg__open_same_sweep(const vg_recorder *rec, const char *file, c
     return VG_OK;
 }
 
+/* --- the committer ---------------------------------------------------------------------- */
+
+/* Makes one ended part durable under its final name: fsync, close, rename. The directory is
+ * synced by the caller. Frees nothing. */
+static vg_status vg__commit_part(vg_recorder *rec, vg__ended *c, vg_error *err) {
+    vg_status st = VG_OK;
+    if (fsync(c->fd) != 0)
+        st = vg_error_set(err, VG_EIO, "%s: cannot sync %s: %s", rec->path, c->tmp,
+                          strerror(errno));
+    if (close(c->fd) != 0 && st == VG_OK)
+        st = vg_error_set(err, VG_EIO, "%s: cannot close %s: %s", rec->path, c->tmp,
+                          strerror(errno));
+    c->fd = -1;
+    if (st == VG_OK && rename(c->tmp, c->final) != 0)
+        st = vg_error_set(err, VG_EIO, "%s: cannot rename %s to %s: %s", rec->path, c->tmp,
+                          c->final, strerror(errno));
+    if (st != VG_OK) unlink(c->tmp);
+    return st;
+}
+
+/* Commits a batch of parts (one directory sync for all), then marks their runs done, or lost
+ * (to be run again by a --resume; close reports the first such error). Frees the batch. */
+static void vg__commit_batch(vg_recorder *rec, vg__ended *batch) {
+    vg_error err, dir_err;
+    vg_status first = VG_OK, dir_st = VG_OK;
+    int renamed = 0;
+    for (vg__ended *c = batch; c; c = c->next) {
+        vg_status st = vg__commit_part(rec, c, &err);
+        if (st == VG_OK) renamed = 1;
+        else if (first == VG_OK) first = st;
+        c->fd = st == VG_OK; /* reused: 1 when committed */
+    }
+    /* The renames are durable once the directory is. */
+    if (renamed) dir_st = vg__fsync_path(rec->parts, 1, rec->path, &dir_err);
+    pthread_mutex_lock(&vg__hdf5_lock);
+    for (vg__ended *c = batch; c; c = c->next) {
+        int ok = c->fd == 1 && dir_st == VG_OK;
+        rec->state[c->pos] = ok ? VG__DONE : VG__TODO;
+    }
+    if ((first != VG_OK || dir_st != VG_OK) && !rec->commit_failed) {
+        rec->commit_failed = 1;
+        rec->commit_err = first != VG_OK ? err : dir_err;
+    }
+    pthread_mutex_unlock(&vg__hdf5_lock);
+    while (batch) {
+        vg__ended *next = batch->next;
+        free(batch->tmp);
+        free(batch->final);
+        free(batch);
+        batch = next;
+    }
+}
+
+static void *vg__committer_main(void *arg) {
+    vg_recorder *rec = arg;
+    for (;;) {
+        pthread_mutex_lock(&rec->commit_lock);
+        while (!rec->commit_head && !rec->commit_stop)
+            pthread_cond_wait(&rec->commit_cond, &rec->commit_lock);
+        vg__ended *batch = rec->commit_head;
+        rec->commit_head = rec->commit_tail = NULL;
+        pthread_mutex_unlock(&rec->commit_lock);
+        if (!batch) return NULL; /* stopped, and nothing left */
+        vg__commit_batch(rec, batch);
+    }
+}
+
+/* Hands an ended part to the committer (or commits it here when there is none). */
+static void vg__commit_later(vg_recorder *rec, vg__ended *c) {
+    if (!rec->committer_started) {
+        vg__commit_batch(rec, c);
+        return;
+    }
+    pthread_mutex_lock(&rec->commit_lock);
+    if (rec->commit_tail) rec->commit_tail->next = c;
+    else rec->commit_head = c;
+    rec->commit_tail = c;
+    pthread_cond_signal(&rec->commit_cond);
+    pthread_mutex_unlock(&rec->commit_lock);
+}
+
+/* Waits until every ended part is committed and stops the committer. */
+static void vg__committer_stop(vg_recorder *rec) {
+    if (!rec->committer_started) return;
+    pthread_mutex_lock(&rec->commit_lock);
+    rec->commit_stop = 1;
+    pthread_cond_signal(&rec->commit_cond);
+    pthread_mutex_unlock(&rec->commit_lock);
+    pthread_join(rec->committer, NULL);
+    pthread_cond_destroy(&rec->commit_cond);
+    pthread_mutex_destroy(&rec->commit_lock);
+    rec->committer_started = 0;
+}
+
 /* --- creating the recorder --------------------------------------------------------------- */
 
 /* Closes what the recorder holds open of <tmp_path> and of the old output, ignoring errors
@@ -833,6 +948,7 @@ static void vg__out_close_quietly(vg_recorder *rec) {
 
 static void vg__recorder_free(vg_recorder *rec) {
     if (!rec) return;
+    vg__committer_stop(rec);
     pthread_mutex_lock(&vg__hdf5_lock);
     vg__out_close_quietly(rec);
     if (rec->fapl >= 0) H5Pclose(rec->fapl);
@@ -1118,6 +1234,15 @@ vg_status vg_recorder_create(const char *path, const vg_sweep_info *info, vg_rec
     if (st != VG_OK) goto fail;
     rec->n_reused_left = rec->stats.n_reused;
     rec->n_unfinished = n - rec->stats.n_reused;
+    /* Without a thread, parts are committed by their workers. */
+    if (pthread_mutex_init(&rec->commit_lock, NULL) == 0) {
+        if (pthread_cond_init(&rec->commit_cond, NULL) == 0) {
+            rec->committer_started =
+                pthread_create(&rec->committer, NULL, vg__committer_main, rec) == 0;
+            if (!rec->committer_started) pthread_cond_destroy(&rec->commit_cond);
+        }
+        if (!rec->committer_started) pthread_mutex_destroy(&rec->commit_lock);
+    }
     *out = rec;
     return VG_OK;
 fail:
@@ -1490,34 +1615,39 @@ vg_status vg_recorder_end_run(vg_run_writer *w, const vg_run_result *res, vg_err
         st = vg_error_set(err, VG_EIO, "%s: %s: not kept: writing one of its tensors failed",
                           rec->path, w->where);
     if (st == VG_OK) st = vg__check_result(w, res, err);
+    vg__ended *c = st == VG_OK ? calloc(1, sizeof *c) : NULL;
+    if (st == VG_OK && !c) st = vg_error_set(err, VG_ENOMEM, "%s: out of memory", rec->path);
     if (st == VG_OK) {
         vg_buf b = {0};
         vg__result_payload(w, res, &b);
         int rc = b.oom ? ENOMEM : vg_part_append(&w->pw, VG_PART_RESULT, 0, 0, 0, b.p, b.n);
         vg_buf_free(&b);
-        /* Durable, then under its final name: from here the run survives any crash. */
-        if (!rc) rc = vg_part_finish(&w->pw);
+        if (!rc) rc = vg_part_end(&w->pw);
         if (rc) st = vg__part_fail(w, rc, "cannot write its result", err);
     }
-    if (st == VG_OK && rename(w->part_tmp, w->part) != 0)
-        st = vg_error_set(err, VG_EIO, "%s: cannot rename %s to %s: %s", rec->path, w->part_tmp,
-                          w->part, strerror(errno));
-    if (st == VG_OK) st = vg__fsync_dir_of(w->part, rec->path, err);
     if (st != VG_OK) {
+        free(c);
         vg_part_close(&w->pw);
         unlink(w->part_tmp);
     }
 
     pthread_mutex_lock(&vg__hdf5_lock);
-    rec->state[w->pos] = st == VG_OK ? VG__DONE : VG__TODO;
+    rec->state[w->pos] = st == VG_OK ? VG__SYNCING : VG__TODO;
     rec->open_runs--;
     if (st == VG_OK) {
         rec->n_unfinished--;
         /* Into the output being assembled, while the other workers train. A failure there
-         * loses nothing (the part is durable): close reports it. */
+         * loses nothing (the part is complete; the output is disposable): close reports it. */
         vg__copy_finished(rec, w->pos);
     }
     pthread_mutex_unlock(&vg__hdf5_lock);
+    if (st == VG_OK) {
+        /* Durable, then under its final name, by the committer: from then on the run survives
+         * any crash. Until then a kill loses it (a --resume runs it again), never more. */
+        c->fd = w->pw.fd, c->tmp = w->part_tmp, c->final = w->part, c->pos = w->pos;
+        w->pw.fd = -1, w->part_tmp = w->part = NULL;
+        vg__commit_later(rec, c);
+    }
     vg__writer_free(w);
     return st;
 }
@@ -2263,7 +2393,7 @@ static vg_status vg__copy_run(vg_recorder *rec, int64_t r, vg_error *err) {
     if (rec->out < 0 && (st = vg__out_create(rec, err)) != VG_OK) return st;
     if (rec->state[r] != VG__IN_OUTPUT) {
         struct stat sb;
-        char *part = vg__part_path(rec, id, 0);
+        char *part = vg__part_path(rec, id, rec->state[r] == VG__SYNCING);
         if (!part) return vg_error_set(err, VG_ENOMEM, "%s: out of memory", rec->path);
         if (stat(part, &sb) != 0)
             st = vg_error_set(err, VG_EIO, "%s: cannot assemble the output: %s: %s", rec->path,
@@ -2376,13 +2506,23 @@ static vg_status vg__finish_output(vg_recorder *rec, vg_error *err) {
 vg_status vg_recorder_close(vg_recorder *rec, vg_error *err) {
     vg_status st = VG_OK;
     if (!rec) return VG_OK;
+    vg__committer_stop(rec); /* every ended part durable (or lost) */
     int64_t n_done = 0;
     for (int64_t r = 0; r < rec->info.n_runs; r++)
         n_done += rec->state[r] != VG__TODO && rec->state[r] != VG__RUNNING;
     if (rec->open_runs > 0)
         st = vg_error_set(err, VG_EINTERNAL, "%s: closed with %d run(s) still being written",
                           rec->path, rec->open_runs);
-    else if (n_done < rec->info.n_runs)
+    else if (rec->commit_failed) {
+        st = rec->commit_err.code;
+        if (err) {
+            *err = rec->commit_err;
+            const char *kept = "; that run is lost, the other finished ones are kept: run "
+                               "again with --resume";
+            if (strlen(err->message) + strlen(kept) < sizeof err->message)
+                strcat(err->message, kept);
+        }
+    } else if (n_done < rec->info.n_runs)
         st = vg_error_set(err, VG_EIO,
                           "%s: only %lld of %lld runs are recorded; the finished ones are kept in "
                           "%s: run again with --resume to complete it",
@@ -2423,6 +2563,7 @@ vg_status vg_recorder_close(vg_recorder *rec, vg_error *err) {
 
 void vg_recorder_abort(vg_recorder *rec) {
     if (!rec) return;
+    vg__committer_stop(rec); /* the runs that ended are kept */
     pthread_mutex_lock(&vg__hdf5_lock);
     vg__out_close_quietly(rec);
     pthread_mutex_unlock(&vg__hdf5_lock);
