@@ -93,7 +93,7 @@ int vg_part_open(vg_part_reader *r, const char *path, int verify) {
     if (fd < 0) return errno;
     if (fstat(fd, &sb) != 0) rc = errno;
     else if (sb.st_size > 0) {
-        void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
         if (m == MAP_FAILED) rc = errno;
         else r->map = m, r->size = (size_t)sb.st_size;
     }

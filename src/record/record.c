@@ -517,7 +517,8 @@ static vg_status vg__dataset(const vg__obj *o, const char *name, hid_t file_type
     space = H5Screate_simple(rank, dims, NULL);
     dcpl = H5Pcreate(H5P_DATASET_CREATE);
     lcpl = vg__lcpl();
-    if (space < 0 || dcpl < 0 || lcpl < 0) {
+    /* no access/modification times: less to write, and files that differ only by content */
+    if (space < 0 || dcpl < 0 || lcpl < 0 || H5Pset_obj_track_times(dcpl, 0) < 0) {
         st = vg__fail(err, o, "%s: cannot create dataspace or property lists", name);
         goto done;
     }
@@ -564,7 +565,8 @@ static vg_status vg__create_tensor(const vg__obj *o, vg__tensor *t, int deflate,
         st = vg__fail(err, o, "cannot create dataspace or property lists");
         goto done;
     }
-    if (H5Pset_chunk(dcpl, t->rank, chunk) < 0 || H5Pset_shuffle(dcpl) < 0 ||
+    if (H5Pset_chunk(dcpl, t->rank, chunk) < 0 || H5Pset_obj_track_times(dcpl, 0) < 0 ||
+        H5Pset_shuffle(dcpl) < 0 ||
         (deflate && H5Pset_deflate(dcpl, VG__DEFLATE_LEVEL) < 0) ||
         H5Pset_fill_value(dcpl, H5T_NATIVE_FLOAT, &nan) < 0 ||
         H5Pset_fill_time(dcpl, H5D_FILL_TIME_IFSET) < 0 ||
@@ -1713,7 +1715,8 @@ static vg_status vg__emit_layout(vg__emit *e, const vg_part_rec *h, const unsign
      * --resume copies runs out of this file) crashes copying variable-length strings out of
      * dense attribute storage. */
     hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
-    e->group = gcpl >= 0 && H5Pset_attr_phase_change(gcpl, 65535, 0) >= 0
+    e->group = gcpl >= 0 && H5Pset_attr_phase_change(gcpl, 65535, 0) >= 0 &&
+                       H5Pset_obj_track_times(gcpl, 0) >= 0
                    ? H5Gcreate2(rec->out_runs, cfg->id, H5P_DEFAULT, gcpl, H5P_DEFAULT)
                    : H5I_INVALID_HID;
     if (gcpl >= 0) H5Pclose(gcpl);
