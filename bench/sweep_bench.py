@@ -4,8 +4,10 @@ this one run (medians over rounds):
 
   1. vgsweep -j 2 against the PyTorch way (bench/torch_sweep.py: two processes, hooks, h5py
      writing the same per-layer, per-epoch gradient tensors): wall time and peak memory;
-  2. recording overhead: full recording against recording only the losses
-     (record.tensors: none, record.weights: none);
+  2. recording overhead: full recording (probe checkpoints with their per-layer statistics,
+     every gradient tensor, the initial weights) against the same sweep recording only the
+     per-epoch and per-step losses (record.probe: 0, record.tensors: none, record.weights:
+     none: no probe forward/backward, statistics or tensors at all);
   3. parallel efficiency: -j 1 against -j 2.
 
     /usr/bin/python3 bench/sweep_bench.py [--rounds 3] [--torch-rounds 1] [--skip-torch]
@@ -48,8 +50,14 @@ def main():
     lossonly = os.path.join(tmp, "bench_losses.yaml")
     with open(SWEEP) as f:
         text = f.read()
+    losses_text = text
+    for full, losses in (("probe: 128", "probe: 0"), ("tensors: all", "tensors: none"),
+                         ("weights: init", "weights: none")):
+        if full not in losses_text:
+            sys.exit(f"bench: {SWEEP} has no '{full}' to turn into '{losses}'")
+        losses_text = losses_text.replace(full, losses)
     with open(lossonly, "w") as f:
-        f.write(text.replace("tensors: all", "tensors: none").replace("weights: init", "weights: none"))
+        f.write(losses_text)
 
     def vg(jobs, sweep=SWEEP):
         return timed([vgsweep, "-q", "--force", "-j", str(jobs), "-o",
@@ -82,7 +90,7 @@ def main():
     print("\n## Recording overhead (-j 2)\n")
     print(table(["recording", "wall s"],
                 [["full (every gradient tensor, every checkpoint)", f"{median(full):.2f}"],
-                 ["losses only (tensors: none, weights: none)", f"{median(lo):.2f}"],
+                 ["losses only (probe: 0, tensors: none, weights: none)", f"{median(lo):.2f}"],
                  ["overhead", f"{100 * median(r):.1f} %"]]))
 
     j1, j2, s = [], [], []

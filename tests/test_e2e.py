@@ -1,7 +1,8 @@
 """End to end: a small sweep through the vgsweep binary, its HDF5 record read back with h5py.
 
 Checks every dataset's shape, that -j 1 and -j 2 write bit-identical datasets, the physics of
-vanishing gradients at initialization, and the CLI's exit codes on bad input.
+vanishing gradients at initialization, the CLI's exit codes on bad input, and that a sweep
+without a probe batch (record.probe: 0) records the losses and weights and nothing of a probe.
 Usage: test_e2e.py PATH/TO/vgsweep
 """
 import os
@@ -11,7 +12,7 @@ import tempfile
 
 import h5py
 import numpy as np
-from vgtest import VGSWEEP, check, datasets, failures  # noqa: E402
+from vgtest import VGSWEEP, check, datasets, failures, run_sweep  # noqa: E402
 
 
 SWEEP = """\
@@ -92,8 +93,45 @@ def check_record(path, sweep_text):
         check(1 / 3 < ratio < 3, f"relu he_normal depth 10: delta_rms ratio {ratio:.3g} within 3x")
 
 
+# What only a probe batch produces (docs/FORMAT.md: "only when `record.probe` > 0").
+PROBE_SERIES = ("probe", "probe/x", "probe/y", "probe/loss", "probe/accuracy", "grad_norm", "delta_rms",
+                "act_mean", "act_std", "act_saturated", "act_dead", "grad_hist", "grad_hist_edges")
+
+
+def check_no_probe(tmp):
+    """record.probe: 0 (and record.tensors: all, which it overrides): losses, weight norms and
+    the initial weights, no probe series and no gradient tensor."""
+    text = SWEEP.replace("probe: 128", "probe: 0").replace("  model.init: [standard, he_normal]\n", "")
+    path = run_sweep(tmp, "noprobe", text, "-j", "2")
+    if not path:
+        return
+    with h5py.File(path, "r") as f:
+        check(len(f["runs"]) == len(DEPTHS) * len(ACTS), f"record.probe: 0: {len(f['runs'])} runs")
+        for rid, g in f["runs"].items():
+            L = int(g.attrs["model.depth"]) + 1
+            check(g.attrs["status"] == "ok" and int(g.attrs["record.probe"]) == 0,
+                  f"record.probe: 0 run {rid}: status {g.attrs['status']!r}")
+            for name in ("loss", "accuracy", "test_loss", "test_accuracy", "lr"):
+                check(g[name].shape == (E,) and np.all(np.isfinite(g[name][()])),
+                      f"record.probe: 0 run {rid}: {name} has E finite values")
+            check(np.all(np.isfinite(g["train/loss"][()])), f"record.probe: 0 run {rid}: train/loss finite")
+            check(g["weight_norm"].shape == (E + 1, L) and np.all(np.isfinite(g["weight_norm"][()])),
+                  f"record.probe: 0 run {rid}: weight_norm (E+1, L) finite")
+            check(list(g["divergence"][()]) == [-1, -1, -1], f"record.probe: 0 run {rid}: divergence")
+            present = [n for n in PROBE_SERIES if n in g]
+            check(not present, f"record.probe: 0 run {rid}: has probe datasets {present}")
+            names = []
+            g.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+            grads = [n for n in names if n.split("/")[-1].startswith("grad_") and n.startswith("layers/")]
+            check(not grads, f"record.probe: 0 run {rid}: gradient tensors {grads[:3]}")
+            check(all(f"layers/{l + 1:02d}/W" in g for l in range(L)),
+                  f"record.probe: 0 run {rid}: the initial weights (record.weights: init)")
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
+        check_no_probe(tmp)
+
         sweep_path = os.path.join(tmp, "e2e.yaml")
         with open(sweep_path, "w") as f:
             f.write(SWEEP)

@@ -5,7 +5,9 @@ clipping, residual blocks, weights at every checkpoint), then walks the file: ev
 dataset and attribute must match a row of FORMAT.md's tables (path patterns with <id>, <NN>,
 <setting>, * and **), with the documented type; every row must match something in the file;
 the /index columns must be the documented ones; the h5py examples of the page must run on the
-file; and the dry run's size estimate must be within 25 % of the file's size.
+file; and the dry run's size estimate must be within 25 % of the file's size. Then the same
+sweep with record.probe: 0: every object documented, none of the rows marked "only when
+`record.probe` > 0", every other row the first file matched, and the size estimate.
 Usage: test_format.py PATH/TO/vgsweep
 """
 import os
@@ -33,6 +35,10 @@ grid:
   train.clip: [none, {norm: 0.5}]
   model.skip.every: [0, 1]
 """
+
+# The same sweep without a probe batch (record.tensors: all is then ignored).
+SWEEP_NO_PROBE = SWEEP.replace("record: {probe: 16,", "record: {probe: 0,")
+PROBE_ONLY = "only when `record.probe` > 0"  # marks a FORMAT.md row absent without a probe
 
 PLACEHOLDERS = {"<id>": "[0-9a-f]{12}", "<NN>": "[0-9]{2,}", "<setting>": "[a-z0-9_]+(?:\\.[a-z0-9_]+)+"}
 
@@ -66,7 +72,8 @@ def ticked(cell):
 
 
 def parse_doc(text):
-    """Objects (path, type), attributes (name, on, type) and /index columns of FORMAT.md."""
+    """Objects (path, type, only with a probe), attributes (name, on, type) and /index columns
+    of FORMAT.md."""
     objects, attrs, columns = [], [], []
     header = None
     for line in text.splitlines():
@@ -80,7 +87,7 @@ def parse_doc(text):
         if set(line) <= set("|-: "):
             continue
         if header[0] == "Path" and ticked(c[0]):
-            objects.append((ticked(c[0]), c[2].split()[0]))
+            objects.append((ticked(c[0]), c[2].split()[0], PROBE_ONLY in line))
         elif header[:2] == ["Attribute", "On"] and ticked(c[0]):
             attrs.append((ticked(c[0]), ticked(c[1]), c[2].split()[0]))
         elif header[0] == "Column":
@@ -104,14 +111,53 @@ def attr_type(obj, name):
     return {"<f8": "float64", "<i8": "int64", "<u8": "uint64", "<i4": "int32"}.get(dt.str, dt.str)
 
 
+def walk(path, obj_rx, attr_rx):
+    """Checks every object and attribute of the file against the documented ones; returns the
+    rows (paths) and attributes (name, on) matched, and the number of objects."""
+    used_obj, used_attr = set(), set()
+    with h5py.File(path, "r") as f:
+        items = [("/", f)]
+        f.visititems(lambda name, obj: items.append(("/" + name, obj)))
+        for name, obj in items:
+            is_group = isinstance(obj, h5py.Group)
+            kind = "group" if is_group else dataset_type(obj)
+            hits = [(p, t) for rx, p, t in obj_rx if rx.match(name)]
+            if check(hits, f"{path}: {name}: not documented in FORMAT.md"):
+                used_obj.update(p for p, _ in hits)
+                check(any(t == kind for _, t in hits), f"{name}: documented as {hits[0][1]}, is {kind}")
+            for a in obj.attrs:
+                ah = [(n, on, t) for nrx, onrx, n, on, t in attr_rx if nrx.match(a) and onrx.match(name)]
+                if not check(ah, f"{path}: {name}: attribute {a} not documented in FORMAT.md"):
+                    continue
+                used_attr.update((n, on) for n, on, _ in ah)
+                want = ah[0][2]
+                if want not in ("setting", "HDF5"):
+                    check(want == attr_type(obj, a), f"{name}: attribute {a} documented as {want}, is {attr_type(obj, a)}")
+    return used_obj, used_attr, len(items)
+
+
+def size_estimate(tmp, sweep, path):
+    """The dry run's size estimate of sweep against the file it wrote."""
+    r = subprocess.run([VGSWEEP, "-n", "-o", "g.h5", sweep], cwd=tmp, capture_output=True, text=True)
+    m = re.search(r"estimated output: ([\d.]+) ([kMG]?B)", r.stdout)
+    if m:
+        est = float(m.group(1)) * {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}[m.group(2)]
+        real = os.path.getsize(path)
+        print(f"{sweep}: size estimated {est:.0f} B, file {real} B ({100 * (est / real - 1):+.1f}%)")
+        check(abs(est / real - 1) < 0.25, f"{sweep}: size estimate {est:.0f} B vs {real} B")
+    else:
+        print("the dry run prints no size estimate: not checked")
+
+
 def main():
     with open(DOC) as f:
         doc = f.read()
     objects, attrs, columns = parse_doc(doc)
     check(len(objects) > 30 and len(attrs) > 30, f"parsed {len(objects)} objects, {len(attrs)} attributes")
-    obj_rx = [(pattern(p), p, t) for p, t in objects]
+    obj_rx = [(pattern(p), p, t) for p, t, _ in objects]
     attr_rx = [(pattern(n), pattern(on), n, on, t) for n, on, t in attrs]
-    used_obj, used_attr = set(), set()
+    probe_only = {p for p, _, only in objects if only}
+    check(len(probe_only) > 10, f"{len(probe_only)} rows marked '{PROBE_ONLY}'")
 
     with tempfile.TemporaryDirectory() as tmp:
         with open(os.path.join(tmp, "s.yaml"), "w") as f:
@@ -120,24 +166,8 @@ def main():
         if not check(r.returncode == 0, f"sweep: exit {r.returncode}: {r.stderr}"):
             return 1
         path = os.path.join(tmp, "f.h5")
+        used_obj, used_attr, n_items = walk(path, obj_rx, attr_rx)
         with h5py.File(path, "r") as f:
-            items = [("/", f)]
-            f.visititems(lambda name, obj: items.append(("/" + name, obj)))
-            for name, obj in items:
-                is_group = isinstance(obj, h5py.Group)
-                kind = "group" if is_group else dataset_type(obj)
-                hits = [(p, t) for rx, p, t in obj_rx if rx.match(name)]
-                if check(hits, f"{name}: not documented in FORMAT.md"):
-                    used_obj.update(p for p, _ in hits)
-                    check(any(t == kind for _, t in hits), f"{name}: documented as {hits[0][1]}, is {kind}")
-                for a in obj.attrs:
-                    ah = [(n, on, t) for nrx, onrx, n, on, t in attr_rx if nrx.match(a) and onrx.match(name)]
-                    if not check(ah, f"{name}: attribute {a} not documented in FORMAT.md"):
-                        continue
-                    used_attr.update((n, on) for n, on, _ in ah)
-                    want = ah[0][2]
-                    if want not in ("setting", "HDF5"):
-                        check(want == attr_type(obj, a), f"{name}: attribute {a} documented as {want}, is {attr_type(obj, a)}")
             # /index: the documented columns, in order, with one per varying setting
             got = list(f["index"].dtype.names)
             fixed = [c for c in columns if c != "<setting>"]
@@ -146,7 +176,7 @@ def main():
                   f"/index has one column per varying setting: {got}")
             check(len(f["index"]) == len(f["runs"]) == f.attrs["n_runs"], "one /index row per run")
 
-        for p, _ in objects:
+        for p, _, _ in objects:
             check(p in used_obj, f"FORMAT.md documents {p}, which the file does not have")
         for n, on, _ in attrs:
             check((n, on) in used_attr, f"FORMAT.md documents attribute {n} on {on}, which the file does not have")
@@ -160,21 +190,26 @@ def main():
                 check(False, f"FORMAT.md python block {i + 1} fails: {type(e).__name__}: {e}")
 
         # The dry run's size estimate.
-        r = subprocess.run([VGSWEEP, "-n", "-o", "g.h5", "s.yaml"], cwd=tmp, capture_output=True, text=True)
-        m = re.search(r"estimated output: ([\d.]+) ([kMG]?B)", r.stdout)
-        if m:
-            est = float(m.group(1)) * {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}[m.group(2)]
-            real = os.path.getsize(path)
-            print(f"size: estimated {est:.0f} B, file {real} B ({100 * (est / real - 1):+.1f}%)")
-            check(abs(est / real - 1) < 0.25, f"size estimate {est:.0f} B vs {real} B")
-        else:
-            print("the dry run prints no size estimate: not checked")
+        size_estimate(tmp, "s.yaml", path)
+
+        # Without a probe batch: the rows marked PROBE_ONLY are absent, every other one is there.
+        with open(os.path.join(tmp, "p0.yaml"), "w") as f:
+            f.write(SWEEP_NO_PROBE)
+        r = subprocess.run([VGSWEEP, "-q", "-o", "p0.h5", "p0.yaml"], cwd=tmp, capture_output=True, text=True)
+        if check(r.returncode == 0, f"record.probe: 0 sweep: exit {r.returncode}: {r.stderr}"):
+            p0 = os.path.join(tmp, "p0.h5")
+            used0, used_attr0, _ = walk(p0, obj_rx, attr_rx)
+            for p in sorted(used0 & probe_only):
+                check(False, f"record.probe: 0 file has {p}, documented as '{PROBE_ONLY}'")
+            for p in sorted(used_obj - probe_only - used0):
+                check(False, f"record.probe: 0 file lacks {p}, which is not marked '{PROBE_ONLY}'")
+            check(used_attr0 == used_attr, f"record.probe: 0 file: attributes {sorted(used_attr ^ used_attr0)}")
+            size_estimate(tmp, "p0.yaml", p0)
 
     print(f"{len(objects)} objects and {len(attrs)} attributes documented; "
-          f"{len(items)} objects in the file")
+          f"{n_items} objects in the file")
     print(f"test_format: {len(failures)} failed")
     return 1 if failures else 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -49,5 +49,9 @@ int main(void) {
             VG_CHECK_MSG(one > 0, "the wrapped allocator saw no allocation at all (setup allocates)");
             VG_CHECK_MSG(one == four, "norm %d optimizer %d: %ld allocations for 1 epoch, %ld for 4", norm, opt, one, four);
         }
+    /* without a probe batch (record.probe: 0): checkpoints take only the weight norms */
+    cfg.record_probe = 0, cfg.model_norm = VG_NORM_BATCH, cfg.train_optimizer = VG_OPT_ADAM;
+    long one = allocations_of_run(cfg, 1), four = allocations_of_run(cfg, 4);
+    VG_CHECK_MSG(one == four, "record.probe 0: %ld allocations for 1 epoch, %ld for 4", one, four);
     return vg_test_finish("test_noalloc");
 }

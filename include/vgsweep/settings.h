@@ -207,10 +207,12 @@ typedef enum vg_setting_type {
       "clipping threshold (a norm, or the largest absolute value)")                              \
     X(train_loss, "train.loss", ENUM, 0, 0, 0, vg_loss, "cross_entropy",                         \
       "cross_entropy: softmax cross-entropy; mse: mean squared error of the logits to one-hot")  \
-    X(record_probe, "record.probe", INT, 1, 1000000, 0, NULL, "128",                             \
-      "probe batch: the first N training samples, on which gradients are recorded")             \
+    X(record_probe, "record.probe", INT, 0, 1000000, 0, NULL, "128",                             \
+      "probe batch: the first N training samples, on which gradients are recorded; 0: none "     \
+      "(only the losses, weight norms and weights are recorded)")                                \
     X(record_tensors, "record.tensors", ENUM, 0, 0, 0, vg_tensor_set, "all",                     \
-      "layers whose full gradient tensors are written (ends: first and last)")                   \
+      "layers whose full gradient tensors are written (ends: first and last; ignored when "      \
+      "record.probe is 0)")                                                                      \
     X(record_tensor_every, "record.tensor_every", INT, 1, 1000000, 0, NULL, "1",                 \
       "write full tensors at every N-th checkpoint (and always at the last)")                    \
     X(record_weights, "record.weights", ENUM, 0, 0, 0, vg_weight_set, "init",                    \

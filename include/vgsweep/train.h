@@ -2,9 +2,10 @@
  *
  * Checkpoint k = 0 is at initialization, k = e after epoch e (k = 0..E). At each checkpoint the
  * gradients of the mean loss are computed on the probe batch (the first record.probe training
- * samples) without touching the weights. Full tensors (gradients, weights) go to the
- * checkpoint hook as they are made, which is how the recorder streams them to disk without the
- * run holding E+1 copies of the model; statistics accumulate in the run's series. */
+ * samples) without touching the weights (record.probe 0: no probe, only the weight norms and
+ * weights). Full tensors (gradients, weights) go to the checkpoint hook as they are made,
+ * which is how the recorder streams them to disk without the run holding E+1 copies of the
+ * model; statistics accumulate in the run's series. */
 #ifndef VGSWEEP_TRAIN_H
 #define VGSWEEP_TRAIN_H
 
@@ -69,7 +70,9 @@ typedef struct vg_run_layout {
 
 /* What a run produced besides the streamed tensors: every series it writes at its end.
  * Per-epoch and per-checkpoint values that were not reached hold NaN (a diverged run keeps its
- * shapes). The typed pointers are views into the series, for the scheduler and tests. */
+ * shapes). The typed pointers are views into the series, for the scheduler and tests. With
+ * record.probe 0 the series computed on the probe batch (those under probe/, grad_norm,
+ * delta_rms, act_..., grad_hist...) are not part of the result at all. */
 typedef struct vg_run_result {
     vg_run_status status;
     char message[1024];     /* why it diverged or failed; empty when ok */
@@ -82,8 +85,9 @@ typedef struct vg_run_result {
     double *accuracy;      /* (E) training accuracy over the epoch's steps */
     double *test_loss;     /* (E) on the test set after the epoch */
     double *test_accuracy; /* (E) */
-    double *grad_norm;     /* (E+1, L) Frobenius norm of dloss/dW on the probe batch */
-    double *delta_rms;     /* (E+1, L) RMS of dloss/dz over probe samples and units */
+    double *grad_norm;     /* (E+1, L) Frobenius norm of dloss/dW on the probe batch; NULL
+                            * (and no such series) when record.probe is 0 */
+    double *delta_rms;     /* (E+1, L) RMS of dloss/dz over probe samples and units; NULL too */
     void *storage;         /* the producer's own allocation behind the tensor specs */
 } vg_run_result;
 
@@ -102,14 +106,15 @@ typedef struct vg_checkpoint_hook {
 vg_status vg_run_result_init(vg_run_result *res, const vg_run_config *cfg, vg_error *err);
 void vg_run_result_free(vg_run_result *res);
 
-/* Trains one configuration. Divergence (a non-finite loss or gradient) is not an error: the
- * run ends with status diverged and a message. An error return means the run could not be
- * carried out (out of memory, a failing hook); res->status is then failed. */
+/* Trains one configuration. Divergence (a non-finite loss or gradient, or without a probe
+ * batch non-finite parameters at a checkpoint) is not an error: the run ends with status
+ * diverged and a message. An error return means the run could not be carried out (out of
+ * memory, a failing hook); res->status is then failed. */
 vg_status vg_train_run(const vg_run_config *cfg, const vg_dataset *ds, vg_run_result *res,
                        const vg_checkpoint_hook *hook, vg_error *err);
 
-/* Floating-point operations a run of cfg performs (training, evaluation and probes), for the
- * dry run's cost estimate. */
+/* Floating-point operations a run of cfg performs (training, evaluation and probes, none when
+ * record.probe is 0), for the dry run's cost estimate. */
 double vg_train_estimate_flops(const vg_run_config *cfg);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "train/stats.h"
 #include "vgsweep/nn.h"
 #include "vgsweep/rng.h"
 
@@ -24,12 +25,6 @@ const char *const vg_run_status_names[] = {
 #define VG_SHUFFLE_STREAM 0x73687566ULL /* "shuf" */
 
 #define VG_EVAL_CHUNK 256 /* rows per forward call on the test set */
-
-/* Histogram of log10|dloss/dW|: bin 0 is [-inf, -20) (exact zeros included), bins 1..50 are
- * [-20 + 0.5 (i-1), -20 + 0.5 i), bin 51 is [5, +inf). */
-#define VG_HIST_LO (-20.0)
-#define VG_HIST_STEP 0.5
-#define VG_HIST_BINS 52
 
 /* Saturated: phi'(u) below this fraction of phi's largest slope. */
 #define VG_SATURATION 0.05
@@ -76,32 +71,33 @@ static const struct {
     const char *name, *axes, *doc;
     vg_dtype dtype;
     int rank, dims[3]; /* A_* */
+    int probe;         /* 1: computed on the probe batch, so absent when record.probe is 0 */
 } vg__series_plan[S_COUNT] = {
-    [S_LOSS] = {"loss", "epoch", "mean training loss over the epoch's steps", VG_F64, 1, {A_E}},
-    [S_ACCURACY] = {"accuracy", "epoch", "training accuracy over the epoch's steps (weights as at each step)", VG_F64, 1, {A_E}},
-    [S_TEST_LOSS] = {"test_loss", "epoch", "mean loss on the test set after the epoch (batch norm: running statistics)", VG_F64, 1, {A_E}},
-    [S_TEST_ACCURACY] = {"test_accuracy", "epoch", "accuracy on the test set after the epoch", VG_F64, 1, {A_E}},
-    [S_LR] = {"lr", "epoch", "learning rate used during the epoch (after the schedule)", VG_F64, 1, {A_E}},
-    [S_CLIP_COUNT] = {"clip/count", "epoch", "steps of the epoch whose gradient was clipped", VG_I64, 1, {A_E}},
-    [S_CLIP_FRACTION] = {"clip/fraction", "epoch", "fraction of the epoch's steps whose gradient was clipped", VG_F64, 1, {A_E}},
-    [S_CLIP_NORM_MEAN] = {"clip/preclip_norm_mean", "epoch", "mean over the epoch's steps of the global gradient norm before clipping", VG_F64, 1, {A_E}},
-    [S_CLIP_NORM_MAX] = {"clip/preclip_norm_max", "epoch", "largest global gradient norm before clipping in the epoch", VG_F64, 1, {A_E}},
-    [S_STEP_LOSS] = {"train/loss", "step", "minibatch loss of every training step", VG_F64, 1, {A_S}},
-    [S_STEP_GRAD_NORM] = {"train/grad_norm", "step", "global gradient norm of every training step, before clipping and weight decay", VG_F64, 1, {A_S}},
-    [S_PROBE_LOSS] = {"probe/loss", "checkpoint", "mean loss on the probe batch at each checkpoint", VG_F64, 1, {A_K}},
-    [S_PROBE_ACCURACY] = {"probe/accuracy", "checkpoint", "accuracy on the probe batch at each checkpoint", VG_F64, 1, {A_K}},
-    [S_GRAD_NORM] = {"grad_norm", "checkpoint,layer", "Frobenius norm of dloss/dW per dense layer on the probe batch", VG_F64, 2, {A_K, A_L}},
-    [S_DELTA_RMS] = {"delta_rms", "checkpoint,layer", "root mean square over probe samples and units of dloss/dz, z the dense layer's output", VG_F64, 2, {A_K, A_L}},
-    [S_WEIGHT_NORM] = {"weight_norm", "checkpoint,layer", "Frobenius norm of W per dense layer", VG_F64, 2, {A_K, A_L}},
-    [S_ACT_MEAN] = {"act_mean", "checkpoint,hidden_layer", "mean of the activation outputs phi(u) over probe samples and units", VG_F64, 2, {A_K, A_D}},
-    [S_ACT_STD] = {"act_std", "checkpoint,hidden_layer", "standard deviation of the activation outputs over probe samples and units", VG_F64, 2, {A_K, A_D}},
-    [S_ACT_SATURATED] = {"act_saturated", "checkpoint,hidden_layer", "fraction of (sample, unit) entries with phi'(u) < 5% of phi's largest slope", VG_F64, 2, {A_K, A_D}},
-    [S_ACT_DEAD] = {"act_dead", "checkpoint,hidden_layer", "fraction of units with phi'(u) < 5% of phi's largest slope on every probe sample", VG_F64, 2, {A_K, A_D}},
-    [S_GRAD_HIST] = {"grad_hist", "checkpoint,layer,bin", "counts of log10|dloss/dW| per dense layer in the bins of grad_hist_edges", VG_I64, 3, {A_K, A_L, A_BINS}},
-    [S_GRAD_HIST_EDGES] = {"grad_hist_edges", "edge", "bin edges of grad_hist in log10 units; bin i is [edge i, edge i+1), exact zeros in bin 0", VG_F64, 1, {A_EDGES}},
-    [S_PROBE_X] = {"probe/x", "sample,feature", "the probe batch's inputs (the first record.probe training samples)", VG_F32, 2, {A_P, A_F}},
-    [S_PROBE_Y] = {"probe/y", "sample", "the probe batch's class labels", VG_I32, 1, {A_P}},
-    [S_DIVERGENCE] = {"divergence", "field", "epoch (1-based), step (0-based, counted over the run) and layer (1-based) where the run went non-finite; -1 when it did not", VG_I64, 1, {A_3}},
+    [S_LOSS] = {"loss", "epoch", "mean training loss over the epoch's steps", VG_F64, 1, {A_E}, 0},
+    [S_ACCURACY] = {"accuracy", "epoch", "training accuracy over the epoch's steps (weights as at each step)", VG_F64, 1, {A_E}, 0},
+    [S_TEST_LOSS] = {"test_loss", "epoch", "mean loss on the test set after the epoch (batch norm: running statistics)", VG_F64, 1, {A_E}, 0},
+    [S_TEST_ACCURACY] = {"test_accuracy", "epoch", "accuracy on the test set after the epoch", VG_F64, 1, {A_E}, 0},
+    [S_LR] = {"lr", "epoch", "learning rate used during the epoch (after the schedule)", VG_F64, 1, {A_E}, 0},
+    [S_CLIP_COUNT] = {"clip/count", "epoch", "steps of the epoch whose gradient was clipped", VG_I64, 1, {A_E}, 0},
+    [S_CLIP_FRACTION] = {"clip/fraction", "epoch", "fraction of the epoch's steps whose gradient was clipped", VG_F64, 1, {A_E}, 0},
+    [S_CLIP_NORM_MEAN] = {"clip/preclip_norm_mean", "epoch", "mean over the epoch's steps of the global gradient norm before clipping", VG_F64, 1, {A_E}, 0},
+    [S_CLIP_NORM_MAX] = {"clip/preclip_norm_max", "epoch", "largest global gradient norm before clipping in the epoch", VG_F64, 1, {A_E}, 0},
+    [S_STEP_LOSS] = {"train/loss", "step", "minibatch loss of every training step", VG_F64, 1, {A_S}, 0},
+    [S_STEP_GRAD_NORM] = {"train/grad_norm", "step", "global gradient norm of every training step, before clipping and weight decay", VG_F64, 1, {A_S}, 0},
+    [S_PROBE_LOSS] = {"probe/loss", "checkpoint", "mean loss on the probe batch at each checkpoint", VG_F64, 1, {A_K}, 1},
+    [S_PROBE_ACCURACY] = {"probe/accuracy", "checkpoint", "accuracy on the probe batch at each checkpoint", VG_F64, 1, {A_K}, 1},
+    [S_GRAD_NORM] = {"grad_norm", "checkpoint,layer", "Frobenius norm of dloss/dW per dense layer on the probe batch", VG_F64, 2, {A_K, A_L}, 1},
+    [S_DELTA_RMS] = {"delta_rms", "checkpoint,layer", "root mean square over probe samples and units of dloss/dz, z the dense layer's output", VG_F64, 2, {A_K, A_L}, 1},
+    [S_WEIGHT_NORM] = {"weight_norm", "checkpoint,layer", "Frobenius norm of W per dense layer", VG_F64, 2, {A_K, A_L}, 0},
+    [S_ACT_MEAN] = {"act_mean", "checkpoint,hidden_layer", "mean of the activation outputs phi(u) over probe samples and units", VG_F64, 2, {A_K, A_D}, 1},
+    [S_ACT_STD] = {"act_std", "checkpoint,hidden_layer", "standard deviation of the activation outputs over probe samples and units", VG_F64, 2, {A_K, A_D}, 1},
+    [S_ACT_SATURATED] = {"act_saturated", "checkpoint,hidden_layer", "fraction of (sample, unit) entries with phi'(u) < 5% of phi's largest slope", VG_F64, 2, {A_K, A_D}, 1},
+    [S_ACT_DEAD] = {"act_dead", "checkpoint,hidden_layer", "fraction of units with phi'(u) < 5% of phi's largest slope on every probe sample", VG_F64, 2, {A_K, A_D}, 1},
+    [S_GRAD_HIST] = {"grad_hist", "checkpoint,layer,bin", "counts of log10|dloss/dW| per dense layer in the bins of grad_hist_edges", VG_I64, 3, {A_K, A_L, A_BINS}, 1},
+    [S_GRAD_HIST_EDGES] = {"grad_hist_edges", "edge", "bin edges of grad_hist in log10 units; bin i is [edge i, edge i+1), exact zeros in bin 0", VG_F64, 1, {A_EDGES}, 1},
+    [S_PROBE_X] = {"probe/x", "sample,feature", "the probe batch's inputs (the first record.probe training samples)", VG_F32, 2, {A_P, A_F}, 1},
+    [S_PROBE_Y] = {"probe/y", "sample", "the probe batch's class labels", VG_I32, 1, {A_P}, 1},
+    [S_DIVERGENCE] = {"divergence", "field", "epoch (1-based), step (0-based, counted over the run) and layer (1-based) where the run went non-finite; -1 when it did not", VG_I64, 1, {A_3}, 0},
 };
 
 static size_t vg__dtype_size(vg_dtype t) { return t == VG_F32 || t == VG_I32 ? 4 : 8; }
@@ -114,8 +110,8 @@ static void vg__layer_name(char *buf, size_t size, int L, int layer, const char 
 }
 
 /* Tensor specs: gradients of the layers record.tensors selects at every record.tensor_every-th
- * checkpoint (and the last), and all weights at the checkpoints record.weights selects. With
- * specs == NULL only counts. */
+ * checkpoint (and the last), unless record.probe is 0 (no probe, no gradients), and all
+ * weights at the checkpoints record.weights selects. With specs == NULL only counts. */
 static int vg__plan_tensors(const vg_run_config *cfg, vg_tensor_spec *specs, int *ckpt_pool) {
     int L = cfg->model_depth + 1, E = cfg->train_epochs, n = 0;
     int normed = cfg->model_norm != VG_NORM_NONE, bn = cfg->model_norm == VG_NORM_BATCH;
@@ -148,8 +144,9 @@ static int vg__plan_tensors(const vg_run_config *cfg, vg_tensor_spec *specs, int
         int fi = l == 0 ? cfg->data_features : cfg->model_width;
         int fo = l == L - 1 ? cfg->data_classes : cfg->model_width;
         int hidden = l < L - 1;
-        int grads_here = cfg->record_tensors == VG_TENSORS_ALL ||
-                         (cfg->record_tensors == VG_TENSORS_ENDS && (l == 0 || l == L - 1));
+        int grads_here = vg__probe_size(cfg) > 0 &&
+                         (cfg->record_tensors == VG_TENSORS_ALL ||
+                          (cfg->record_tensors == VG_TENSORS_ENDS && (l == 0 || l == L - 1)));
         for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
             if (kinds[i].norm_only && !(normed && hidden)) continue;
             if (kinds[i].bn_only && !bn) continue;
@@ -187,6 +184,7 @@ vg_status vg_run_result_init(vg_run_result *res, const vg_run_config *cfg, vg_er
     lay->tensors = calloc((size_t)lay->n_tensors + 1, sizeof *lay->tensors);
     int *ckpt_pool = malloc(2 * (size_t)(E + 1) * sizeof(int));
     res->series = calloc(S_COUNT, sizeof *res->series);
+    int index[S_COUNT]; /* S_* -> position in res->series, or -1 (not recorded) */
     if (!lay->fan_in || !lay->fan_out || !lay->tensors || !ckpt_pool || !res->series) {
         free(ckpt_pool);
         goto oom;
@@ -198,13 +196,17 @@ vg_status vg_run_result_init(vg_run_result *res, const vg_run_config *cfg, vg_er
         lay->fan_out[l] = l == L - 1 ? cfg->data_classes : cfg->model_width;
     }
 
+    const int P = vg__probe_size(cfg);
     const int64_t axis[] = {[A_E] = E, [A_K] = E + 1, [A_L] = L, [A_D] = cfg->model_depth,
                             [A_S] = (int64_t)E * lay->steps_per_epoch, [A_BINS] = VG_HIST_BINS,
-                            [A_EDGES] = VG_HIST_BINS + 1, [A_P] = vg__probe_size(cfg),
+                            [A_EDGES] = VG_HIST_BINS + 1, [A_P] = P,
                             [A_F] = cfg->data_features, [A_3] = 3};
-    res->n_series = S_COUNT;
+    res->n_series = 0;
     for (int i = 0; i < S_COUNT; i++) {
-        vg_series *s = &res->series[i];
+        index[i] = -1;
+        if (vg__series_plan[i].probe && P == 0) continue; /* no probe batch: not recorded */
+        index[i] = res->n_series;
+        vg_series *s = &res->series[res->n_series++];
         s->name = vg__series_plan[i].name;
         s->doc = vg__series_plan[i].doc;
         s->axes = vg__series_plan[i].axes;
@@ -223,17 +225,19 @@ vg_status vg_run_result_init(vg_run_result *res, const vg_run_config *cfg, vg_er
             }
         }
     }
-    double *edges = res->series[S_GRAD_HIST_EDGES].data;
-    edges[0] = -INFINITY;
-    for (int i = 1; i < VG_HIST_BINS; i++) edges[i] = VG_HIST_LO + VG_HIST_STEP * (i - 1);
-    edges[VG_HIST_BINS] = INFINITY;
+    if (index[S_GRAD_HIST_EDGES] >= 0) {
+        double *edges = res->series[index[S_GRAD_HIST_EDGES]].data;
+        edges[0] = -INFINITY;
+        for (int i = 1; i < VG_HIST_BINS; i++) edges[i] = VG_HIST_LO + VG_HIST_STEP * (i - 1);
+        edges[VG_HIST_BINS] = INFINITY;
+    }
 
-    res->loss = res->series[S_LOSS].data;
-    res->accuracy = res->series[S_ACCURACY].data;
-    res->test_loss = res->series[S_TEST_LOSS].data;
-    res->test_accuracy = res->series[S_TEST_ACCURACY].data;
-    res->grad_norm = res->series[S_GRAD_NORM].data;
-    res->delta_rms = res->series[S_DELTA_RMS].data;
+    res->loss = res->series[index[S_LOSS]].data;
+    res->accuracy = res->series[index[S_ACCURACY]].data;
+    res->test_loss = res->series[index[S_TEST_LOSS]].data;
+    res->test_accuracy = res->series[index[S_TEST_ACCURACY]].data;
+    res->grad_norm = index[S_GRAD_NORM] >= 0 ? res->series[index[S_GRAD_NORM]].data : NULL;
+    res->delta_rms = index[S_DELTA_RMS] >= 0 ? res->series[index[S_DELTA_RMS]].data : NULL;
     return VG_OK;
 oom:
     vg_run_result_free(res);
@@ -268,7 +272,7 @@ double vg_train_estimate_flops(const vg_run_config *cfg) {
     double E = cfg->train_epochs;
     return E * cfg->data_train_size * 3 * per_row     /* training steps */
            + E * cfg->data_test_size * per_row        /* test evaluation */
-           + (E + 1) * vg__probe_size(cfg) * 3 * per_row; /* probe checkpoints */
+           + (E + 1) * vg__probe_size(cfg) * 3 * per_row; /* probe checkpoints (0: none) */
 }
 
 /* ------------------------------------------------------------------ the run */
@@ -286,9 +290,12 @@ typedef struct vg__run {
     int32_t *order;     /* (n_train) sample order of the current epoch */
     float *deriv;       /* (probe, width) phi'(u), for the saturation statistics */
     float *ones;        /* (probe, width) */
+    double *col;        /* (width) per-unit sums of the activation statistics */
+    unsigned char *alive; /* (width) */
     double *layer_sq;   /* (L) squared gradient norm of each layer's parameters */
     int *next_slot;     /* (n_tensors) the next slot each recorded tensor writes */
     double max_slope;   /* of the activation */
+    void *data[S_COUNT]; /* each series' values, by S_*; NULL: not recorded (no probe) */
 } vg__run;
 
 /* In double, in a fixed order (8 interleaved partial sums, then added in order): vectorizes,
@@ -325,10 +332,19 @@ static int vg__nonfinite_grad_layer(const vg_mlp_f32 *net) {
     return 0;
 }
 
+/* The same for the parameters, input side first. */
+static int vg__nonfinite_param_layer(const vg_mlp_f32 *net) {
+    for (int l = 0; l < net->n_layers; l++)
+        if (!vg__all_finite(net->params + net->param_offset[l],
+                            net->param_offset[l + 1] - net->param_offset[l]))
+            return l + 1;
+    return 0;
+}
+
 static void vg__diverged(vg__run *r, const char *what, int epoch, int64_t step, int layer) {
     vg_run_result *res = r->res;
     res->status = VG_RUN_DIVERGED;
-    int64_t *where = res->series[S_DIVERGENCE].data;
+    int64_t *where = r->data[S_DIVERGENCE];
     where[0] = epoch, where[1] = step, where[2] = layer > 0 ? layer : -1;
     if (layer > 0)
         snprintf(res->message, sizeof res->message, "%s at epoch %d, step %lld, first in layer %d",
@@ -356,73 +372,53 @@ static const float *vg__tensor_source(const vg_mlp_f32 *net, const vg_tensor_spe
 }
 
 /* Activation statistics of hidden layer l from the probe forward, into row k. */
-static void vg__activation_stats(vg__run *r, int k, int l, int P) {
+static void vg__layer_activation_stats(vg__run *r, int k, int l, int P) {
     vg_mlp_f32 *net = &r->net;
-    vg_run_result *res = r->res;
     int fo = net->fan_out[l], D = r->cfg->model_depth;
-    int64_t n = (int64_t)P * fo;
-    const float *a = net->a[l];
-    double sum = 0, sq = 0;
-    for (int64_t i = 0; i < n; i++) sum += a[i];
-    double mean = sum / n;
-    for (int64_t i = 0; i < n; i++) sq += (a[i] - mean) * (a[i] - mean);
-    vg_act_backward_f32(r->deriv, r->ones, net->u[l], a, n, net->shape.activation,
-                        vg_act_param(&net->shape));
-    float threshold = (float)(VG_SATURATION * r->max_slope);
-    int64_t saturated = 0, dead = 0;
-    for (int64_t i = 0; i < n; i++) saturated += r->deriv[i] < threshold;
-    for (int j = 0; j < fo; j++) {
-        int alive = 0;
-        for (int p = 0; p < P && !alive; p++) alive = r->deriv[(int64_t)p * fo + j] >= threshold;
-        dead += !alive;
-    }
+    vg_act_backward_f32(r->deriv, r->ones, net->u[l], net->a[l], (int64_t)P * fo,
+                        net->shape.activation, vg_act_param(&net->shape));
+    vg__act_stats st = vg__activation_stats(net->a[l], r->deriv, P, fo,
+                                            (float)(VG_SATURATION * r->max_slope), r->col,
+                                            r->alive);
     int64_t at = (int64_t)k * D + l;
-    ((double *)res->series[S_ACT_MEAN].data)[at] = mean;
-    ((double *)res->series[S_ACT_STD].data)[at] = sqrt(sq / n);
-    ((double *)res->series[S_ACT_SATURATED].data)[at] = (double)saturated / n;
-    ((double *)res->series[S_ACT_DEAD].data)[at] = (double)dead / fo;
-}
-
-static void vg__histogram(int64_t *bins, const float *g, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        float v = g[i] < 0 ? -g[i] : g[i];
-        if (!(v == v)) continue; /* NaN: no bin */
-        int b;
-        if (v == 0) b = 0;
-        else {
-            double e = floor((log10((double)v) - VG_HIST_LO) / VG_HIST_STEP);
-            b = e < 0 ? 0 : e >= VG_HIST_BINS - 2 ? VG_HIST_BINS - 1 : 1 + (int)e;
-        }
-        bins[b]++;
-    }
+    ((double *)r->data[S_ACT_MEAN])[at] = st.mean;
+    ((double *)r->data[S_ACT_STD])[at] = st.std;
+    ((double *)r->data[S_ACT_SATURATED])[at] = st.saturated;
+    ((double *)r->data[S_ACT_DEAD])[at] = st.dead;
 }
 
 /* Checkpoint k: gradients on the probe batch, their statistics into row k of the series, and
  * the recorded tensors through the hook. Sets *nonfinite_layer when the probe gradients are
- * not finite. */
+ * not finite. Without a probe batch (record.probe: 0) only the weight norms and the weight
+ * tensors, and *nonfinite_layer says whether the parameters are finite. */
 static vg_status vg__checkpoint(vg__run *r, int k, int *nonfinite_layer, vg_error *err) {
     vg_mlp_f32 *net = &r->net;
     vg_run_result *res = r->res;
     const vg_dataset *ds = r->ds;
     int P = vg__probe_size(r->cfg), L = net->n_layers;
-    int64_t correct = 0;
-    double loss = vg_mlp_f32_forward(net, ds->x_train, ds->y_train, P, VG_PASS_PROBE, &correct);
-    vg_mlp_f32_backward_set(net, ds->x_train, ds->y_train);
-    ((double *)res->series[S_PROBE_LOSS].data)[k] = loss;
-    ((double *)res->series[S_PROBE_ACCURACY].data)[k] = (double)correct / P;
-    double *gn = res->grad_norm + (int64_t)k * L, *dr = res->delta_rms + (int64_t)k * L;
-    double *wn = (double *)res->series[S_WEIGHT_NORM].data + (int64_t)k * L;
-    int64_t *hist = (int64_t *)res->series[S_GRAD_HIST].data + (int64_t)k * L * VG_HIST_BINS;
-    for (int l = 0; l < L; l++) {
-        int64_t nw = (int64_t)net->fan_out[l] * net->fan_in[l];
-        gn[l] = sqrt(vg__sum_squares(net->dW[l], nw));
-        wn[l] = sqrt(vg__sum_squares(net->W[l], nw));
-        int64_t nz = (int64_t)P * net->fan_out[l];
-        dr[l] = sqrt(vg__sum_squares(net->dz[l], nz) / (double)nz);
-        vg__histogram(hist + (int64_t)l * VG_HIST_BINS, net->dW[l], nw);
-        if (l < L - 1) vg__activation_stats(r, k, l, P);
+    double *wn = (double *)r->data[S_WEIGHT_NORM] + (int64_t)k * L;
+    for (int l = 0; l < L; l++)
+        wn[l] = sqrt(vg__sum_squares(net->W[l], (int64_t)net->fan_out[l] * net->fan_in[l]));
+    if (P == 0) {
+        *nonfinite_layer = vg__nonfinite_param_layer(net);
+    } else {
+        int64_t correct = 0;
+        double loss = vg_mlp_f32_forward(net, ds->x_train, ds->y_train, P, VG_PASS_PROBE, &correct);
+        vg_mlp_f32_backward_set(net, ds->x_train, ds->y_train);
+        ((double *)r->data[S_PROBE_LOSS])[k] = loss;
+        ((double *)r->data[S_PROBE_ACCURACY])[k] = (double)correct / P;
+        double *gn = res->grad_norm + (int64_t)k * L, *dr = res->delta_rms + (int64_t)k * L;
+        int64_t *hist = (int64_t *)r->data[S_GRAD_HIST] + (int64_t)k * L * VG_HIST_BINS;
+        for (int l = 0; l < L; l++) {
+            int64_t nw = (int64_t)net->fan_out[l] * net->fan_in[l];
+            gn[l] = sqrt(vg__sum_squares(net->dW[l], nw));
+            int64_t nz = (int64_t)P * net->fan_out[l];
+            dr[l] = sqrt(vg__sum_squares(net->dz[l], nz) / (double)nz);
+            vg__histogram(hist + (int64_t)l * VG_HIST_BINS, net->dW[l], nw);
+            if (l < L - 1) vg__layer_activation_stats(r, k, l, P);
+        }
+        *nonfinite_layer = vg__nonfinite_grad_layer(net);
     }
-    *nonfinite_layer = vg__nonfinite_grad_layer(net);
     if (!r->hook || !r->hook->fn) return VG_OK;
     for (int i = 0; i < res->layout.n_tensors; i++) {
         const vg_tensor_spec *t = &res->layout.tensors[i];
@@ -531,22 +527,33 @@ static vg_status vg__setup(vg__run *r, vg_error *err) {
                         .weight_decay = cfg->train_weight_decay};
     st = vg_optim_f32_create(&r->opt, &os, r->net.n_params, err);
     if (st != VG_OK) return st;
-    int64_t nd = (int64_t)P * cfg->model_width;
+    for (int i = 0; i < S_COUNT; i++) {
+        const vg_series *s = vg_run_result_find(r->res, vg__series_plan[i].name);
+        r->data[i] = s ? s->data : NULL;
+        if (!s && !(vg__series_plan[i].probe && P == 0))
+            return vg_error_set(err, VG_EINTERNAL, "the run's result has no series %s",
+                                vg__series_plan[i].name);
+    }
+    int64_t nd = P > 0 ? (int64_t)P * cfg->model_width : 1;
     r->batch_x = malloc((size_t)bs * F * sizeof(float));
     r->batch_y = malloc((size_t)bs * sizeof(int32_t));
     r->order = malloc((size_t)ds->n_train * sizeof(int32_t));
     r->deriv = malloc((size_t)nd * sizeof(float));
     r->ones = malloc((size_t)nd * sizeof(float));
+    r->col = malloc((size_t)cfg->model_width * sizeof(double));
+    r->alive = malloc((size_t)cfg->model_width);
     r->layer_sq = malloc((size_t)r->net.n_layers * sizeof(double));
     r->next_slot = calloc((size_t)r->res->layout.n_tensors + 1, sizeof(int));
-    if (!r->batch_x || !r->batch_y || !r->order || !r->deriv || !r->ones || !r->layer_sq ||
-        !r->next_slot)
+    if (!r->batch_x || !r->batch_y || !r->order || !r->deriv || !r->ones || !r->col ||
+        !r->alive || !r->layer_sq || !r->next_slot)
         return vg_error_set(err, VG_ENOMEM, "out of memory for the training buffers");
     for (int64_t i = 0; i < nd; i++) r->ones[i] = 1;
     r->max_slope = vg_act_max_slope(cfg->model_activation, vg_act_param(&r->net.shape));
-    /* the probe batch is part of the record, so the run can be rebuilt elsewhere */
-    memcpy(r->res->series[S_PROBE_X].data, ds->x_train, (size_t)P * F * sizeof(float));
-    memcpy(r->res->series[S_PROBE_Y].data, ds->y_train, (size_t)P * sizeof(int32_t));
+    if (P > 0) {
+        /* the probe batch is part of the record, so the run can be rebuilt elsewhere */
+        memcpy(r->data[S_PROBE_X], ds->x_train, (size_t)P * F * sizeof(float));
+        memcpy(r->data[S_PROBE_Y], ds->y_train, (size_t)P * sizeof(int32_t));
+    }
     return VG_OK;
 }
 
@@ -558,6 +565,8 @@ static void vg__teardown(vg__run *r) {
     free(r->order);
     free(r->deriv);
     free(r->ones);
+    free(r->col);
+    free(r->alive);
     free(r->layer_sq);
     free(r->next_slot);
 }
@@ -569,8 +578,8 @@ static int vg__epoch(vg__run *r, vg_rng *shuffle, int e, double lr, int64_t *ste
     vg_run_result *res = r->res;
     vg_mlp_f32 *net = &r->net;
     int F = ds->features, bs = cfg->train_batch_size, L = net->n_layers;
-    double *step_loss = res->series[S_STEP_LOSS].data;
-    double *step_norm = res->series[S_STEP_GRAD_NORM].data;
+    double *step_loss = r->data[S_STEP_LOSS];
+    double *step_norm = r->data[S_STEP_GRAD_NORM];
     double loss_sum = 0, norm_sum = 0, norm_max = 0;
     int64_t correct = 0, clipped = 0, steps = 0;
 
@@ -610,10 +619,10 @@ static int vg__epoch(vg__run *r, vg_rng *shuffle, int e, double lr, int64_t *ste
     }
     res->loss[e] = loss_sum / (double)ds->n_train;
     res->accuracy[e] = (double)correct / (double)ds->n_train;
-    ((int64_t *)res->series[S_CLIP_COUNT].data)[e] = clipped;
-    ((double *)res->series[S_CLIP_FRACTION].data)[e] = (double)clipped / steps;
-    ((double *)res->series[S_CLIP_NORM_MEAN].data)[e] = norm_sum / steps;
-    ((double *)res->series[S_CLIP_NORM_MAX].data)[e] = norm_max;
+    ((int64_t *)r->data[S_CLIP_COUNT])[e] = clipped;
+    ((double *)r->data[S_CLIP_FRACTION])[e] = (double)clipped / steps;
+    ((double *)r->data[S_CLIP_NORM_MEAN])[e] = norm_sum / steps;
+    ((double *)r->data[S_CLIP_NORM_MAX])[e] = norm_max;
     return 1;
 }
 
@@ -637,17 +646,22 @@ vg_status vg_train_run(const vg_run_config *cfg, const vg_dataset *ds, vg_run_re
     vg_mlp_f32_init(&r.net, &init, &init_rng);
     for (int64_t i = 0; i < ds->n_train; i++) r.order[i] = (int32_t)i;
 
+    /* what a checkpoint finds non-finite: the probe gradient, or without one the parameters */
+    const char *bad_what = vg__probe_size(cfg) > 0 ? "non-finite probe gradient"
+                                                   : "non-finite parameters";
     int bad_layer = 0;
     st = vg__checkpoint(&r, 0, &bad_layer, err);
     if (st != VG_OK) goto done;
     if (bad_layer) {
-        vg__diverged(&r, "non-finite probe gradient at initialization", 0, 0, bad_layer);
+        char what[64];
+        snprintf(what, sizeof what, "%s at initialization", bad_what);
+        vg__diverged(&r, what, 0, 0, bad_layer);
         goto done;
     }
     int64_t step = 0;
     for (int e = 0; e < cfg->train_epochs; e++) {
         double lr = vg__learning_rate(cfg, e);
-        ((double *)res->series[S_LR].data)[e] = lr;
+        ((double *)r.data[S_LR])[e] = lr;
         if (!vg__epoch(&r, &shuffle_rng, e, lr, &step)) goto done;
         if (ds->n_test > 0) {
             vg__evaluate(&r.net, ds, &res->test_loss[e], &res->test_accuracy[e]);
@@ -661,7 +675,7 @@ vg_status vg_train_run(const vg_run_config *cfg, const vg_dataset *ds, vg_run_re
         st = vg__checkpoint(&r, e + 1, &bad_layer, err);
         if (st != VG_OK) goto done;
         if (bad_layer) {
-            vg__diverged(&r, "non-finite probe gradient", e + 1, step - 1, bad_layer);
+            vg__diverged(&r, bad_what, e + 1, step - 1, bad_layer);
             goto done;
         }
     }
