@@ -17,8 +17,20 @@
 int vg_part_create(vg_part_writer *w, const char *path) {
     w->crc = (uint32_t)crc32(0L, Z_NULL, 0);
     w->bytes = 0;
+    w->used = 0;
+    w->buf = malloc(VG_PART_BUFFER);
+    if (!w->buf) {
+        w->fd = -1;
+        return ENOMEM;
+    }
     w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    return w->fd < 0 ? errno : 0;
+    if (w->fd < 0) {
+        int e = errno;
+        free(w->buf);
+        w->buf = NULL;
+        return e;
+    }
+    return 0;
 }
 
 /* Writes all of iov (short writes and EINTR resumed). */
@@ -52,19 +64,39 @@ static uint32_t vg__crc(uint32_t crc, const void *p, uint64_t n) {
     return crc;
 }
 
+/* Writes out what the buffer holds. */
+static int vg__flush(vg_part_writer *w) {
+    struct iovec iov = {w->buf, w->used};
+    int rc = w->used ? vg__write_all(w->fd, &iov, 1) : 0;
+    w->used = 0;
+    return rc;
+}
+
 int vg_part_append(vg_part_writer *w, uint32_t type, uint32_t a, uint32_t b, uint32_t c,
                    const void *payload, uint64_t len) {
     if (w->fd < 0) return EBADF;
     static const unsigned char zeros[8] = {0};
     vg_part_rec rec = {type, a, b, c, len};
     size_t pad = (size_t)(-len & 7); /* every record starts 8-byte aligned */
-    struct iovec iov[3] = {{&rec, sizeof rec}, {(void *)payload, (size_t)len}, {(void *)zeros, pad}};
-    int rc = vg__write_all(w->fd, iov, 3);
+    size_t whole = sizeof rec + (size_t)len + pad;
+    int rc = 0;
+    /* Records go out in large writes: per write, a file system's cost is mostly per call. */
+    if (w->used + whole > VG_PART_BUFFER) rc = vg__flush(w);
+    if (!rc && whole <= VG_PART_BUFFER) {
+        memcpy(w->buf + w->used, &rec, sizeof rec);
+        if (len) memcpy(w->buf + w->used + sizeof rec, payload, (size_t)len);
+        memcpy(w->buf + w->used + sizeof rec + len, zeros, pad);
+        w->used += whole;
+    } else if (!rc) {
+        struct iovec iov[3] = {{&rec, sizeof rec}, {(void *)payload, (size_t)len},
+                               {(void *)zeros, pad}};
+        rc = vg__write_all(w->fd, iov, 3);
+    }
     if (rc) return rc;
     w->crc = vg__crc(w->crc, &rec, sizeof rec);
     w->crc = vg__crc(w->crc, payload, len);
     w->crc = vg__crc(w->crc, zeros, pad);
-    w->bytes += sizeof rec + len + pad;
+    w->bytes += whole;
     return 0;
 }
 
@@ -74,12 +106,18 @@ int vg_part_end(vg_part_writer *w) {
     uint64_t bytes = w->bytes;
     memcpy(end, &crc, 4);
     memcpy(end + 4, &bytes, 8);
-    return vg_part_append(w, VG_PART_END, 0, 0, 0, end, sizeof end);
+    int rc = vg_part_append(w, VG_PART_END, 0, 0, 0, end, sizeof end);
+    if (!rc) rc = vg__flush(w);
+    free(w->buf);
+    w->buf = NULL;
+    return rc;
 }
 
 void vg_part_close(vg_part_writer *w) {
     if (w->fd >= 0) close(w->fd);
     w->fd = -1;
+    free(w->buf);
+    w->buf = NULL;
 }
 
 /* --- reading ---------------------------------------------------------------------------- */

@@ -36,17 +36,23 @@ typedef struct vg_part_rec {
 
 /* --- writing ---------------------------------------------------------------------------- */
 
+#define VG_PART_BUFFER ((size_t)1 << 20) /* records are written out in pieces of this size */
+
 typedef struct vg_part_writer {
-    int fd;         /* -1 when closed */
-    uint32_t crc;   /* of every byte written so far */
-    uint64_t bytes; /* written so far */
+    int fd;             /* -1 when closed */
+    uint32_t crc;       /* of every byte appended so far */
+    uint64_t bytes;     /* appended so far */
+    unsigned char *buf; /* (VG_PART_BUFFER) records not yet written out */
+    size_t used;
 } vg_part_writer;
 
-/* Each returns 0 or the errno of the failure. */
+/* Each returns 0 or the errno of the failure; a write error may show at a later append (the
+ * records wait in a buffer) or at vg_part_end. */
 int vg_part_create(vg_part_writer *w, const char *path);
 int vg_part_append(vg_part_writer *w, uint32_t type, uint32_t a, uint32_t b, uint32_t c,
                    const void *payload, uint64_t len);
-/* Appends the END record (the caller then syncs and closes w->fd, or hands it over). */
+/* Appends the END record and writes out everything (the caller then syncs and closes w->fd,
+ * or hands it over). */
 int vg_part_end(vg_part_writer *w);
 /* Closes without finishing (the caller deletes the file). */
 void vg_part_close(vg_part_writer *w);

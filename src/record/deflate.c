@@ -1,0 +1,218 @@
+/* Shuffled float32 chunks as zlib streams: stored mantissa planes, a Huffman-coded exponent
+ * plane (deflate.h). The format is RFC 1950 (zlib) around RFC 1951 (deflate) blocks; any
+ * inflate reads it (tests/test_record.c checks with zlib's uncompress). */
+#include "deflate.h"
+
+#include <string.h>
+
+#define VG__MAX_BITS 15    /* literal/length code lengths */
+#define VG__MAX_CL_BITS 7  /* code-length code lengths */
+#define VG__N_LIT 257      /* literals 0..255 and end-of-block; no lengths: no matches */
+#define VG__N_CL 19
+#define VG__STORED_MAX 65535
+
+size_t vg_deflate_bound(size_t n) { return 2 + 4 + 5 * (n / VG__STORED_MAX + 2) + n + 64; }
+
+uint32_t vg_adler32(const unsigned char *p, size_t n) {
+    uint32_t a = 1, b = 0;
+    while (n > 0) {
+        /* 4096 bytes: the weighted sum stays below 2^31, so 32-bit lanes vectorize it */
+        uint32_t k = n < 4096 ? (uint32_t)n : 4096, sum = 0, weighted = 0;
+        for (uint32_t i = 0; i < k; i++) {
+            sum += p[i];
+            weighted += (k - i) * (uint32_t)p[i];
+        }
+        b = (uint32_t)((b + (uint64_t)k * a + weighted) % 65521);
+        a = (a + sum) % 65521;
+        p += k, n -= k;
+    }
+    return b << 16 | a;
+}
+
+/* --- bits -------------------------------------------------------------------------------- */
+
+typedef struct vg__bits {
+    unsigned char *out;
+    size_t at;
+    uint64_t acc;
+    int n;
+} vg__bits;
+
+/* Appends n <= 32 bits, LSB first; whole 32-bit words go out as they fill. */
+static inline void vg__put(vg__bits *w, uint32_t bits, int n) {
+    w->acc |= (uint64_t)bits << w->n;
+    w->n += n;
+    if (w->n >= 32) {
+        uint32_t word = (uint32_t)w->acc;
+        for (int i = 0; i < 4; i++) w->out[w->at + (size_t)i] = (unsigned char)(word >> (8 * i));
+        w->at += 4;
+        w->acc >>= 32;
+        w->n -= 32;
+    }
+}
+
+/* Pads to a byte boundary and writes out what the accumulator holds. */
+static void vg__align(vg__bits *w) {
+    w->n = (w->n + 7) & ~7;
+    for (; w->n > 0; w->n -= 8) {
+        w->out[w->at++] = (unsigned char)w->acc;
+        w->acc >>= 8;
+    }
+    w->acc = 0;
+}
+
+/* --- Huffman codes ----------------------------------------------------------------------- */
+
+/* Code lengths (at most limit) of a Huffman code for freq[0..n); unused symbols get 0. A code
+ * with one used symbol gets a second one, so that every code is complete, as inflate wants. */
+static void vg__lengths(const uint32_t *freq, int n, int limit, uint8_t *len) {
+    int sym[VG__N_LIT], count = 0;
+    uint32_t f[VG__N_LIT];
+    memset(len, 0, (size_t)n);
+    for (int i = 0; i < n; i++)
+        if (freq[i]) sym[count++] = i;
+    if (count == 0) return;
+    if (count == 1) {
+        len[sym[0]] = 1, len[sym[0] == 0 ? 1 : 0] = 1;
+        return;
+    }
+    for (int shift = 0;; shift++) {
+        /* leaves sorted by weight (insertion sort: a few dozen symbols) */
+        for (int i = 0; i < count; i++) {
+            uint32_t w = (freq[sym[i]] >> shift) | 1;
+            int s = sym[i], j = i;
+            for (; j > 0 && f[j - 1] > w; j--) f[j] = f[j - 1], sym[j] = sym[j - 1];
+            f[j] = w, sym[j] = s;
+        }
+        /* two-queue Huffman: leaves 0..count-1, internal nodes count..2*count-2 in order of
+         * creation (their weights never decrease) */
+        uint64_t weight[2 * VG__N_LIT];
+        int parent[2 * VG__N_LIT], leaf = 0, node = count, next = count;
+        for (int i = 0; i < count; i++) weight[i] = f[i];
+        for (; next < 2 * count - 1; next++) {
+            int pick[2];
+            for (int k = 0; k < 2; k++) {
+                if (leaf < count && (node >= next || weight[leaf] <= weight[node]))
+                    pick[k] = leaf++;
+                else
+                    pick[k] = node++;
+            }
+            weight[next] = weight[pick[0]] + weight[pick[1]];
+            parent[pick[0]] = parent[pick[1]] = next;
+        }
+        int depth[2 * VG__N_LIT], longest = 0;
+        depth[2 * count - 2] = 0;
+        for (int i = 2 * count - 3; i >= 0; i--) depth[i] = depth[parent[i]] + 1;
+        for (int i = 0; i < count; i++)
+            if (depth[i] > longest) longest = depth[i];
+        if (longest <= limit) {
+            for (int i = 0; i < count; i++) len[sym[i]] = (uint8_t)depth[i];
+            return;
+        }
+        /* too deep: flatten the weights and build again */
+    }
+}
+
+/* Canonical codes (RFC 1951, 3.2.2), bit-reversed for an LSB-first stream. */
+static void vg__codes(const uint8_t *len, int n, uint16_t *code) {
+    int count[VG__MAX_BITS + 1] = {0}, next[VG__MAX_BITS + 2];
+    for (int i = 0; i < n; i++) count[len[i]]++;
+    count[0] = 0;
+    next[1] = 0;
+    for (int b = 1; b <= VG__MAX_BITS; b++) next[b + 1] = (next[b] + count[b]) << 1;
+    for (int i = 0; i < n; i++) {
+        if (!len[i]) continue;
+        uint32_t c = (uint32_t)next[len[i]]++, r = 0;
+        for (int b = 0; b < len[i]; b++) r |= ((c >> b) & 1u) << (len[i] - 1 - b);
+        code[i] = (uint16_t)r;
+    }
+}
+
+/* --- blocks ------------------------------------------------------------------------------ */
+
+static void vg__stored(vg__bits *w, const unsigned char *p, size_t n, int final) {
+    do {
+        size_t k = n > VG__STORED_MAX ? VG__STORED_MAX : n;
+        int last = final && k == n;
+        vg__put(w, (uint32_t)last, 3); /* BFINAL, BTYPE 00 */
+        vg__align(w);
+        w->out[w->at++] = (unsigned char)(k & 255), w->out[w->at++] = (unsigned char)(k >> 8);
+        w->out[w->at++] = (unsigned char)(~k & 255), w->out[w->at++] = (unsigned char)(~k >> 8 & 255);
+        memcpy(w->out + w->at, p, k);
+        w->at += k, p += k, n -= k;
+    } while (n > 0);
+}
+
+/* The final block: p (n bytes) as literals in one dynamic-Huffman block, or stored when that
+ * is not smaller. */
+static void vg__huffman(vg__bits *w, const unsigned char *p, size_t n) {
+    static const uint8_t order[VG__N_CL] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5,
+                                            11, 4, 12, 3, 13, 2, 14, 1, 15};
+    uint32_t freq[VG__N_LIT] = {0}, cl_freq[VG__N_CL] = {0};
+    uint8_t len[VG__N_LIT + 1], cl_len[VG__N_CL];
+    uint16_t code[VG__N_LIT], cl_code[VG__N_CL];
+    /* four counters: a histogram's loop-carried increments otherwise stall on repeats */
+    uint32_t h[4][256] = {{0}};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) h[0][p[i]]++, h[1][p[i + 1]]++, h[2][p[i + 2]]++, h[3][p[i + 3]]++;
+    for (; i < n; i++) h[0][p[i]]++;
+    for (int s = 0; s < 256; s++) freq[s] = h[0][s] + h[1][s] + h[2][s] + h[3][s];
+    freq[256] = 1;
+    vg__lengths(freq, VG__N_LIT, VG__MAX_BITS, len);
+    len[VG__N_LIT] = 0; /* the one distance code: unused */
+
+    /* the code lengths, zero runs as codes 17 (3-10) and 18 (11-138) */
+    uint8_t cl_sym[VG__N_LIT + 1], cl_extra[VG__N_LIT + 1];
+    int n_cl = 0;
+    for (int s = 0; s < VG__N_LIT + 1;) {
+        int run = 0;
+        while (s + run < VG__N_LIT + 1 && len[s + run] == 0 && run < 138) run++;
+        if (run >= 11) cl_sym[n_cl] = 18, cl_extra[n_cl++] = (uint8_t)(run - 11), s += run;
+        else if (run >= 3) cl_sym[n_cl] = 17, cl_extra[n_cl++] = (uint8_t)(run - 3), s += run;
+        else cl_sym[n_cl] = len[s], cl_extra[n_cl++] = 0, s++;
+    }
+    for (int k = 0; k < n_cl; k++) cl_freq[cl_sym[k]]++;
+    vg__lengths(cl_freq, VG__N_CL, VG__MAX_CL_BITS, cl_len);
+    int hclen = VG__N_CL;
+    while (hclen > 4 && cl_len[order[hclen - 1]] == 0) hclen--;
+
+    uint64_t bits = 3 + 5 + 5 + 4 + 3 * (uint64_t)hclen;
+    for (int k = 0; k < n_cl; k++)
+        bits += cl_len[cl_sym[k]] + (cl_sym[k] == 18 ? 7 : cl_sym[k] == 17 ? 3 : 0);
+    for (int s = 0; s < VG__N_LIT; s++) bits += (uint64_t)freq[s] * len[s];
+    if (bits / 8 + 1 >= n + 5 * (n / VG__STORED_MAX + 1)) {
+        vg__stored(w, p, n, 1);
+        return;
+    }
+    vg__codes(len, VG__N_LIT, code);
+    vg__codes(cl_len, VG__N_CL, cl_code);
+    vg__put(w, 1, 1); /* BFINAL */
+    vg__put(w, 2, 2); /* BTYPE 10: dynamic Huffman */
+    vg__put(w, VG__N_LIT - 257, 5);
+    vg__put(w, 1 - 1, 5);
+    vg__put(w, (uint32_t)(hclen - 4), 4);
+    for (int k = 0; k < hclen; k++) vg__put(w, cl_len[order[k]], 3);
+    for (int k = 0; k < n_cl; k++) {
+        vg__put(w, cl_code[cl_sym[k]], cl_len[cl_sym[k]]);
+        if (cl_sym[k] == 18) vg__put(w, cl_extra[k], 7);
+        else if (cl_sym[k] == 17) vg__put(w, cl_extra[k], 3);
+    }
+    size_t k = 0;
+    for (; k + 2 <= n; k += 2) /* two codes of at most 15 bits per call */
+        vg__put(w, code[p[k]] | (uint32_t)code[p[k + 1]] << len[p[k]], len[p[k]] + len[p[k + 1]]);
+    for (; k < n; k++) vg__put(w, code[p[k]], len[p[k]]);
+    vg__put(w, code[256], len[256]);
+    vg__align(w);
+}
+
+size_t vg_deflate_shuffled(unsigned char *dst, const unsigned char *src, size_t n) {
+    size_t low = n / 4 * 3; /* planes 0..2 */
+    vg__bits w = {dst, 0, 0, 0};
+    dst[w.at++] = 0x78, dst[w.at++] = 0x01; /* deflate, 32 KiB window, no dictionary */
+    if (low > 0) vg__stored(&w, src, low, 0);
+    vg__huffman(&w, src + low, n - low);
+    uint32_t a = vg_adler32(src, n);
+    dst[w.at++] = (unsigned char)(a >> 24), dst[w.at++] = (unsigned char)(a >> 16);
+    dst[w.at++] = (unsigned char)(a >> 8), dst[w.at++] = (unsigned char)a;
+    return w.at;
+}
