@@ -23,7 +23,8 @@ int vg_part_create(vg_part_writer *w, const char *path) {
         w->fd = -1;
         return ENOMEM;
     }
-    w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    /* read too: the output is written from it through this descriptor (vg_part_open_fd) */
+    w->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (w->fd < 0) {
         int e = errno;
         free(w->buf);
@@ -123,20 +124,28 @@ void vg_part_close(vg_part_writer *w) {
 /* --- reading ---------------------------------------------------------------------------- */
 
 int vg_part_open(vg_part_reader *r, const char *path, int verify) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        memset(r, 0, sizeof *r);
+        return errno;
+    }
+    int rc = vg_part_open_fd(r, fd, verify);
+    close(fd);
+    return rc;
+}
+
+int vg_part_open_fd(vg_part_reader *r, int fd, int verify) {
     struct stat sb;
     memset(r, 0, sizeof *r);
     r->crc = (uint32_t)crc32(0L, Z_NULL, 0);
     r->verify = verify;
-    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
-    if (fd < 0) return errno;
-    if (fstat(fd, &sb) != 0) rc = errno;
-    else if (sb.st_size > 0) {
+    if (fstat(fd, &sb) != 0) return errno;
+    if (sb.st_size > 0) {
         void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-        if (m == MAP_FAILED) rc = errno;
-        else r->map = m, r->size = (size_t)sb.st_size;
+        if (m == MAP_FAILED) return errno;
+        r->map = m, r->size = (size_t)sb.st_size;
     }
-    close(fd);
-    return rc;
+    return 0;
 }
 
 int vg_part_next(vg_part_reader *r, vg_part_rec *rec, const unsigned char **payload) {

@@ -70,6 +70,8 @@ typedef struct vg_part_reader {
 /* 0 or errno. verify: check the checksum (a part from before this session); without it, only
  * the records' structure is checked (a part this process has just written and synced). */
 int vg_part_open(vg_part_reader *r, const char *path, int verify);
+/* The same from an open descriptor (left open: the mapping does not need it). */
+int vg_part_open_fd(vg_part_reader *r, int fd, int verify);
 /* The next record and a view of its payload (valid until the reader is closed). Returns 1, 0
  * after the END record, or -1 when the file is damaged or incomplete. */
 int vg_part_next(vg_part_reader *r, vg_part_rec *rec, const unsigned char **payload);
