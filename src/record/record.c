@@ -198,11 +198,18 @@ struct vg_recorder {
     vg_error commit_err;
 };
 
+/* A tensor whose slots together are at most this many bytes (a layer's bias gradients, say)
+ * is one chunk, written whole when the run is: fewer, larger writes than a chunk per slot. */
+#define VG__WHOLE_MAX ((size_t)64 << 10)
+
 typedef struct vg__tensor {
     hid_t dset;          /* in the output being assembled (vg__emit_part) */
     int rank;            /* of the dataset: 1 + the spec's rank */
     hsize_t dims[3];     /* (n_slots, spec dims...) */
     size_t slot_bytes;
+    int is_whole;        /* one chunk: slots go to the part uncompressed (VG_PART_RAW) */
+    float *whole;        /* (dims) the slots gathered by vg__emit_part, NaN where none came */
+    int n_whole;         /* slots gathered */
     char name[48];
 } vg__tensor;
 
@@ -563,7 +570,7 @@ static vg_status vg__tensor_props_open(vg__tensor_props *p, int deflate, const v
 /* Tensor t as the dataset `name` of group loc. */
 static vg_status vg__create_tensor(const vg__obj *o, hid_t loc, const char *name, vg__tensor *t,
                                    const vg__tensor_props *p, vg_error *err) {
-    hsize_t chunk[3] = {1, 1, 1};
+    hsize_t chunk[3] = {t->is_whole ? t->dims[0] : 1, 1, 1};
     for (int i = 1; i < t->rank; i++) chunk[i] = t->dims[i];
     hid_t space = H5Screate_simple(t->rank, t->dims, NULL);
     if (space < 0 || H5Pset_chunk(p->dcpl, t->rank, chunk) < 0) {
@@ -1315,6 +1322,7 @@ static vg_status vg__plan_tensors(vg_run_writer *w, const vg_run_layout *layout,
                 return vg_error_set(err, VG_EINTERNAL, "%s: %s/%s: two tensors of that name", file,
                                     w->where, t->name);
         t->slot_bytes = (size_t)bytes;
+        t->is_whole = t->dims[0] * t->slot_bytes <= VG__WHOLE_MAX;
         if (t->slot_bytes > largest) largest = t->slot_bytes;
     }
     if (w->rec->raw_chunks && largest > 0) {
@@ -1462,7 +1470,7 @@ vg_status vg_run_writer_tensor(vg_run_writer *w, int tensor, int slot, const flo
         return vg_error_set(err, VG_EIO, "%s: %s: not kept: writing one of its tensors failed",
                             w->rec->path, w->where);
     int rc;
-    if (w->rec->raw_chunks) {
+    if (w->rec->raw_chunks && !t->is_whole) {
         /* Shuffled and deflated here, by the worker, with no lock: the chunk goes into the
          * output as it is (deflate.h). A slot that deflate cannot shrink is stored shuffled
          * only (filter mask: deflate skipped). */
@@ -1765,6 +1773,17 @@ static vg_status vg__emit_layout(vg__emit *e, const vg_part_rec *h, const unsign
         t->rank = (int)rank + 1;
         t->dims[0] = n_slots, t->dims[1] = (hsize_t)d0, t->dims[2] = rank == 2 ? (hsize_t)d1 : 0;
         t->slot_bytes = sizeof(float) * (size_t)d0 * (rank == 2 ? (size_t)d1 : 1);
+        t->is_whole = t->dims[0] * t->slot_bytes <= VG__WHOLE_MAX;
+        if (t->is_whole) {
+            size_t n = t->dims[0] * t->slot_bytes / sizeof(float);
+            t->whole = malloc(n * sizeof(float));
+            if (!t->whole) {
+                free(doc);
+                st = vg_error_set(err, VG_ENOMEM, "%s: out of memory", rec->path);
+                break;
+            }
+            for (size_t j = 0; j < n; j++) t->whole[j] = NAN;
+        }
         char path[128];
         snprintf(path, sizeof path, "%s/%s", e->where, t->name);
         vg__obj to = {e->group, rec->tmp_path, path, 1};
@@ -1806,8 +1825,14 @@ static vg_status vg__emit_slot(vg__emit *e, const vg_part_rec *h, const unsigned
     if (!e->tensors || h->a >= (uint32_t)e->n_tensors) return vg__damaged(e, "bad slot", err);
     vg__tensor *t = &e->tensors[h->a];
     if (h->b >= t->dims[0] || (h->type == VG_PART_RAW && h->len != t->slot_bytes) ||
-        (h->type == VG_PART_CHUNK && (!e->rec->raw_chunks || h->len > t->slot_bytes)))
+        (h->type == VG_PART_CHUNK &&
+         (!e->rec->raw_chunks || t->is_whole || h->len > t->slot_bytes)))
         return vg__damaged(e, "bad slot", err);
+    if (t->is_whole) { /* written whole by vg__emit_whole */
+        memcpy((unsigned char *)t->whole + h->b * t->slot_bytes, p, t->slot_bytes);
+        t->n_whole++;
+        return VG_OK;
+    }
     hsize_t offset[3] = {h->b, 0, 0};
     char path[128];
     snprintf(path, sizeof path, "%s/%s", e->where, t->name);
@@ -1828,6 +1853,37 @@ static vg_status vg__emit_slot(vg__emit *e, const vg_part_rec *h, const unsigned
         st = vg__fail(err, &o, "cannot write slot %u", h->b);
     if (mspace >= 0) H5Sclose(mspace);
     if (fspace >= 0) H5Sclose(fspace);
+    return st;
+}
+
+/* Writes the gathered slots of a one-chunk tensor (when any came): shuffled and deflated
+ * here, as the workers do for the others. */
+static vg_status vg__emit_whole(vg__emit *e, vg__tensor *t, vg_error *err) {
+    if (!t->is_whole || t->n_whole == 0 || t->dset < 0) return VG_OK;
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", e->where, t->name);
+    vg__obj o = {t->dset, e->rec->tmp_path, path, 0};
+    size_t n = t->dims[0] * t->slot_bytes;
+    if (!e->rec->raw_chunks) {
+        if (H5Dwrite(t->dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t->whole) < 0)
+            return vg__fail(err, &o, "cannot write");
+        return VG_OK;
+    }
+    unsigned char *shuf = malloc(n), *z = malloc(vg_deflate_bound(n));
+    vg_status st = VG_OK;
+    if (!shuf || !z) st = vg_error_set(err, VG_ENOMEM, "%s: out of memory", e->rec->path);
+    if (st == VG_OK) {
+        hsize_t offset[3] = {0, 0, 0};
+        vg__shuffle4(shuf, (const unsigned char *)t->whole, n / 4);
+        size_t zlen = vg_deflate_shuffled(z, shuf, n);
+        uint32_t mask = 0;
+        const void *buf = z;
+        if (zlen >= n) buf = shuf, zlen = n, mask = 1u << 1; /* deflate skipped */
+        if (H5Dwrite_chunk(t->dset, H5P_DEFAULT, mask, offset, zlen, buf) < 0)
+            st = vg__fail(err, &o, "cannot write");
+    }
+    free(shuf);
+    free(z);
     return st;
 }
 
@@ -1995,9 +2051,12 @@ static vg_status vg__emit_part(vg_recorder *rec, int64_t r, const char *part, in
         } else st = vg__damaged(&e, "unexpected record", err);
     }
     if (st == VG_OK && !got_result) st = vg__damaged(&e, "no result", err);
+    for (int i = 0; i < e.n_tensors && st == VG_OK; i++) st = vg__emit_whole(&e, &e.tensors[i], err);
     vg_part_reader_close(&pr);
-    for (int i = 0; i < e.n_tensors; i++)
+    for (int i = 0; i < e.n_tensors; i++) {
         if (e.tensors[i].dset >= 0) H5Dclose(e.tensors[i].dset);
+        free(e.tensors[i].whole);
+    }
     free(e.tensors);
     for (int s = 0; s < VG__N_SCALES; s++)
         if (e.scale[s] >= 0) H5Dclose(e.scale[s]);
