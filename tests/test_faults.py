@@ -113,6 +113,24 @@ def main():
         if r.returncode == 0:
             check(datasets(os.path.join(tmp, "big.h5")) == ref, "file-size limit, resumed == undisturbed")
 
+        # Damaged parts (a flipped byte: checksum; a cut-off tail: no end record) are not
+        # reused: --resume says so, runs those runs again, and the result is undisturbed.
+        ids = check_disk_fault(tmp, "dmg.h5", ref, 48 * 1024, "file-size limit before damage", 3, "File too large")
+        parts = os.path.join(tmp, "dmg.h5.parts")
+        if check(len(ids) >= 2, f"damaged parts: {len(ids)} parts to damage"):
+            with open(os.path.join(parts, ids[0] + ".part"), "r+b") as f:
+                f.seek(os.path.getsize(f.name) // 2)
+                b = f.read(1)
+                f.seek(-1, 1)
+                f.write(bytes([b[0] ^ 0x40]))
+            with open(os.path.join(parts, ids[1] + ".part"), "r+b") as f:
+                f.truncate(os.path.getsize(f.name) - 30)
+            r = run(["-q", "--resume", "-o", "dmg.h5", "s.yaml"], tmp)
+            check(r.returncode == 0 and f"{len(ids) - 2} of 6 runs already recorded" in r.stderr
+                  and "2 unreadable part files run again" in r.stderr, f"damaged parts: {r.stderr!r}")
+            if r.returncode == 0:
+                check(datasets(os.path.join(tmp, "dmg.h5")) == ref, "damaged parts, resumed == undisturbed")
+
         # A limit above every part but below the output: assembly fails, every run stays.
         limit = int(ref_size * 0.6)
         ids = check_disk_fault(tmp, "asm.h5", ref, limit, "file-size limit while assembling", 6, "File too large")

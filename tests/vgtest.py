@@ -56,7 +56,7 @@ def read_part(path):
     import zlib
     with open(path, "rb") as f:
         data = f.read()
-    at, crc, out = 0, 0, {"records": []}
+    at, crc, out = 0, 1, {"records": []}
     while True:
         if len(data) - at < 24:
             raise ValueError(f"{path}: ends without an END record")
@@ -74,7 +74,7 @@ def read_part(path):
             if got_crc != crc or got_bytes != at or at + 24 + padded != len(data):
                 raise ValueError(f"{path}: checksum or length mismatch")
             return out
-        crc = zlib.crc32(data[at:at + 24 + padded], crc)
+        crc = zlib.adler32(data[at:at + 24 + padded], crc)
         if name == "header":
             k = struct.unpack_from("<I", payload, 0)[0]
             k2 = struct.unpack_from("<I", payload, 4 + k + 8)[0]

@@ -13,8 +13,10 @@
 
 size_t vg_deflate_bound(size_t n) { return 2 + 4 + 5 * (n / VG__STORED_MAX + 2) + n + 64; }
 
-uint32_t vg_adler32(const unsigned char *p, size_t n) {
-    uint32_t a = 1, b = 0;
+uint32_t vg_adler32(const unsigned char *p, size_t n) { return vg_adler32_update(1, p, n); }
+
+uint32_t vg_adler32_update(uint32_t adler, const unsigned char *p, size_t n) {
+    uint32_t a = adler & 0xFFFF, b = adler >> 16;
     while (n > 0) {
         /* 4096 bytes: the weighted sum stays below 2^31, so 32-bit lanes vectorize it */
         uint32_t k = n < 4096 ? (uint32_t)n : 4096, sum = 0, weighted = 0;
@@ -197,9 +199,33 @@ static void vg__huffman(vg__bits *w, const unsigned char *p, size_t n) {
         if (cl_sym[k] == 18) vg__put(w, cl_extra[k], 7);
         else if (cl_sym[k] == 17) vg__put(w, cl_extra[k], 3);
     }
+    /* The hot loop: code and length in one table entry, the bit buffer in registers, two
+     * codes (at most 30 bits) per step, whole 32-bit words stored. */
+    uint32_t entry[256];
+    for (int b = 0; b < 256; b++) entry[b] = code[b] | (uint32_t)len[b] << 16;
+    uint64_t acc = w->acc;
+    int nbits = w->n;
+    unsigned char *out = w->out + w->at;
     size_t k = 0;
-    for (; k + 2 <= n; k += 2) /* two codes of at most 15 bits per call */
-        vg__put(w, code[p[k]] | (uint32_t)code[p[k + 1]] << len[p[k]], len[p[k]] + len[p[k + 1]]);
+    for (; k + 2 <= n; k += 2) {
+        uint32_t e0 = entry[p[k]], e1 = entry[p[k + 1]];
+        int l0 = (int)(e0 >> 16), l1 = (int)(e1 >> 16);
+        acc |= (uint64_t)((e0 & 0xFFFFu) | (e1 & 0xFFFFu) << l0) << nbits;
+        nbits += l0 + l1;
+        if (nbits >= 32) {
+            uint32_t word = (uint32_t)acc;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            memcpy(out, &word, 4);
+#else
+            out[0] = (unsigned char)word, out[1] = (unsigned char)(word >> 8);
+            out[2] = (unsigned char)(word >> 16), out[3] = (unsigned char)(word >> 24);
+#endif
+            out += 4;
+            acc >>= 32;
+            nbits -= 32;
+        }
+    }
+    w->acc = acc, w->n = nbits, w->at = (size_t)(out - w->out);
     for (; k < n; k++) vg__put(w, code[p[k]], len[p[k]]);
     vg__put(w, code[256], len[256]);
     vg__align(w);

@@ -20,7 +20,9 @@ size_t vg_deflate_bound(size_t n);
  * vg_deflate_bound(n) bytes); returns the stream's length. */
 size_t vg_deflate_shuffled(unsigned char *dst, const unsigned char *src, size_t n);
 
-/* Adler-32 of n bytes (zlib's adler32 with initial value 1), vectorizable. */
+/* Adler-32 of n bytes (zlib's adler32 with initial value 1), vectorizable; _update continues
+ * one (zlib's adler32(adler, p, n)). */
 uint32_t vg_adler32(const unsigned char *p, size_t n);
+uint32_t vg_adler32_update(uint32_t adler, const unsigned char *p, size_t n);
 
 #endif

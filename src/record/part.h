@@ -8,8 +8,8 @@
  * in the machine's byte order, then `length` payload bytes and zeros up to a multiple of 8
  * (records and payloads start 8-byte aligned). The first record is VG_PART_HEADER
  * (a = VG_PART_VERSION, b = 0x01020304: the byte order), the last VG_PART_END, whose payload
- * is the CRC-32 (zlib) of every byte before the END record and their count: a part that does
- * not end so is incomplete or damaged, and its run is run again. */
+ * is the Adler-32 (zlib's definition) of every byte before the END record and their count: a
+ * part that does not end so is incomplete or damaged, and its run is run again. */
 #ifndef VGSWEEP_RECORD_PART_H
 #define VGSWEEP_RECORD_PART_H
 
@@ -26,7 +26,7 @@ typedef enum vg_part_type {
                          * stored (shuffled, deflated) */
     VG_PART_RAW = 4,    /* a = tensor, b = slot; payload: the slot's float32 values (native) */
     VG_PART_RESULT = 5, /* payload: status, message, series (record.c) */
-    VG_PART_END = 6,    /* payload: CRC-32 (u32) and byte count (u64) of everything before */
+    VG_PART_END = 6,    /* payload: Adler-32 (u32) and byte count (u64) of everything before */
 } vg_part_type;
 
 typedef struct vg_part_rec {
@@ -40,7 +40,7 @@ typedef struct vg_part_rec {
 
 typedef struct vg_part_writer {
     int fd;             /* -1 when closed */
-    uint32_t crc;       /* of every byte appended so far */
+    uint32_t crc;       /* checksum (Adler-32) of every byte appended so far */
     uint64_t bytes;     /* appended so far */
     unsigned char *buf; /* (VG_PART_BUFFER) records not yet written out */
     size_t used;
@@ -62,7 +62,7 @@ void vg_part_close(vg_part_writer *w);
 typedef struct vg_part_reader {
     const unsigned char *map; /* the whole file, mapped read-only */
     size_t size, at;
-    int verify;               /* check the CRC-32 of the END record */
+    int verify;               /* check the checksum of the END record */
     uint32_t crc;
     int ended;                /* the END record was read (and matched, when verifying) */
 } vg_part_reader;
