@@ -13,6 +13,7 @@
 #include "vgsweep/rng.h"
 
 static int failures, checks;
+static vg_deflater deflater;
 
 static void shuffle4(unsigned char *dst, const unsigned char *src, size_t n) {
     for (size_t i = 0; i < n; i++) {
@@ -24,7 +25,7 @@ static void shuffle4(unsigned char *dst, const unsigned char *src, size_t n) {
 /* Compresses n bytes of s, inflates them back with zlib; returns the stream length. */
 static size_t roundtrip(const unsigned char *s, size_t n, const char *what) {
     unsigned char *d = malloc(vg_deflate_bound(n)), *u = malloc(n + 16);
-    size_t len = vg_deflate_shuffled(d, s, n);
+    size_t len = vg_deflate_shuffled(&deflater, d, s, n);
     uLongf ul = (uLongf)n + 16;
     int rc = uncompress(u, &ul, d, (uLong)len);
     checks++;
@@ -84,6 +85,24 @@ int main(void) {
             roundtrip(s, m, "edge case");
         }
     }
+    /* dead units: half the rows of a 64x64 gradient exactly zero; and a tensor all zeros:
+     * their planes are mostly runs, which must shrink far below the stored size */
+    {
+        for (size_t i = 0; i < n; i++)
+            g[i] = (i / 64) % 2 ? 0.0f : (float)(vg_rng_normal(&rng) * 1e-3);
+        shuffle4(s, (const unsigned char *)g, n);
+        size_t half = roundtrip(s, 4 * n, "half the rows zero");
+        memset(g, 0, 4 * n);
+        shuffle4(s, (const unsigned char *)g, n);
+        size_t zero = roundtrip(s, 4 * n, "all zeros");
+        printf("half the rows zero: %.3f of the raw bytes; all zeros: %.4f\n", half / (4.0 * n),
+               zero / (4.0 * n));
+        checks++;
+        if (half > 0.6 * 4 * n || zero > 0.01 * 4 * n) {
+            failures++;
+            fprintf(stderr, "FAIL: runs of zeros did not shrink (%zu, %zu bytes)\n", half, zero);
+        }
+    }
     /* Fibonacci counts: an unlimited Huffman code would be ~30 bits deep */
     {
         size_t m = cap, at = m / 4 * 3;
@@ -94,6 +113,7 @@ int main(void) {
         while (at < m) s[at++] = 31;
         roundtrip(s, m, "Fibonacci skew");
     }
+    vg_deflater_free(&deflater);
     printf("test_deflate: %d checks, %d failed\n", checks, failures);
     free(s);
     free(g);

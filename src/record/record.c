@@ -178,6 +178,7 @@ struct vg_recorder {
     int64_t reuse_cursor;   /* the reused runs before it (grid order) are copied */
     int out_failed;         /* a copy failed: <tmp_path> is gone; close reports out_err */
     vg_error out_err;
+    vg_deflater dz;         /* for the one-chunk tensors written under the lock */
     /* Run states (state, open_runs, n_unfinished, commit_failed) and the emit queue are
      * guarded by state_lock, never held across HDF5 or file I/O; the output's assembly
      * (out..., copied, rows, reuse) by the HDF5 lock. A worker never waits for another's
@@ -227,6 +228,7 @@ struct vg_run_writer {
     unsigned char *shuf;   /* (largest slot) shuffled bytes */
     unsigned char *zbuf;   /* (zcap) deflated */
     size_t zcap;
+    vg_deflater dz;
     int failed;            /* a write failed: the part is not kept */
 };
 
@@ -956,6 +958,7 @@ static void vg__recorder_free(vg_recorder *rec) {
     vg__out_close_quietly(rec);
     if (rec->fapl >= 0) H5Pclose(rec->fapl);
     pthread_mutex_unlock(&vg__hdf5_lock);
+    vg_deflater_free(&rec->dz);
     free(rec->path);
     free(rec->tmp_path);
     free(rec->parts);
@@ -1271,6 +1274,7 @@ int vg_recorder_run_done(const vg_recorder *rec, const char *id) {
 static void vg__writer_free(vg_run_writer *w) {
     if (!w) return;
     vg_part_close(&w->pw);
+    vg_deflater_free(&w->dz);
     free(w->part);
     free(w->part_tmp);
     free(w->fan_in);
@@ -1477,7 +1481,7 @@ vg_status vg_run_writer_tensor(vg_run_writer *w, int tensor, int slot, const flo
         const void *buf = w->zbuf;
         uint32_t mask = 0;
         vg__shuffle4(w->shuf, (const unsigned char *)data, t->slot_bytes / 4);
-        size_t zlen = vg_deflate_shuffled(w->zbuf, w->shuf, t->slot_bytes);
+        size_t zlen = vg_deflate_shuffled(&w->dz, w->zbuf, w->shuf, t->slot_bytes);
         if (zlen >= t->slot_bytes) {
             buf = w->shuf;
             zlen = t->slot_bytes;
@@ -1875,7 +1879,7 @@ static vg_status vg__emit_whole(vg__emit *e, vg__tensor *t, vg_error *err) {
     if (st == VG_OK) {
         hsize_t offset[3] = {0, 0, 0};
         vg__shuffle4(shuf, (const unsigned char *)t->whole, n / 4);
-        size_t zlen = vg_deflate_shuffled(z, shuf, n);
+        size_t zlen = vg_deflate_shuffled(&e->rec->dz, z, shuf, n);
         uint32_t mask = 0;
         const void *buf = z;
         if (zlen >= n) buf = shuf, zlen = n, mask = 1u << 1; /* deflate skipped */
