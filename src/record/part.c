@@ -136,11 +136,27 @@ int vg_part_open_fd(vg_part_reader *r, int fd, int verify) {
     r->crc = 1;
     r->verify = verify;
     if (fstat(fd, &sb) != 0) return errno;
-    if (sb.st_size > 0) {
-        void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-        if (m == MAP_FAILED) return errno;
-        r->map = m, r->size = (size_t)sb.st_size;
+    if (sb.st_size <= 0) return 0;
+    size_t size = (size_t)sb.st_size;
+    void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    if (m != MAP_FAILED) {
+        r->map = m, r->size = size;
+        return 0;
     }
+    /* A file system that cannot map files: read it into memory instead. */
+    unsigned char *buf = malloc(size);
+    if (!buf) return ENOMEM;
+    for (size_t at = 0; at < size;) {
+        ssize_t k = pread(fd, buf + at, size - at, (off_t)at);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            int e = k < 0 ? errno : EIO;
+            free(buf);
+            return e;
+        }
+        at += (size_t)k;
+    }
+    r->map = buf, r->size = size, r->owned = 1;
     return 0;
 }
 
@@ -170,7 +186,8 @@ int vg_part_next(vg_part_reader *r, vg_part_rec *rec, const unsigned char **payl
 }
 
 void vg_part_reader_close(vg_part_reader *r) {
-    if (r->map) munmap((void *)r->map, r->size);
+    if (r->map && r->owned) free((void *)r->map);
+    else if (r->map) munmap((void *)r->map, r->size);
     memset(r, 0, sizeof *r);
 }
 

@@ -60,7 +60,8 @@ void vg_part_close(vg_part_writer *w);
 /* --- reading ---------------------------------------------------------------------------- */
 
 typedef struct vg_part_reader {
-    const unsigned char *map; /* the whole file, mapped read-only */
+    const unsigned char *map; /* the whole file, mapped read-only (or read, when owned) */
+    int owned;                /* map is a malloc'ed copy: mmap was refused */
     size_t size, at;
     int verify;               /* check the checksum of the END record */
     uint32_t crc;
