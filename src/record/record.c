@@ -2545,7 +2545,7 @@ static vg_status vg__copy_run(vg_recorder *rec, int64_t r, int fd, vg_error *err
      * that closing and syncing the output at the end have little left to do (durability still
      * comes from that fsync alone). */
     void *handle = NULL;
-    if (!getenv("VG_NOFLUSH")) H5Fflush(rec->out, H5F_SCOPE_LOCAL);
+    H5Fflush(rec->out, H5F_SCOPE_LOCAL);
     if (H5Fget_vfd_handle(rec->out, H5P_DEFAULT, &handle) >= 0 && handle)
         sync_file_range(*(int *)handle, 0, 0, SYNC_FILE_RANGE_WRITE);
     H5Eclear2(H5E_DEFAULT);
