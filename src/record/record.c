@@ -86,7 +86,6 @@
 
 #define VG__DEFLATE_LEVEL 1
 #define VG__MAX_CHUNK_BYTES (UINT64_C(1) << 32) /* HDF5 refuses chunks of 4 GiB or more */
-#define VG__PART_FORMAT "vgsweep-part"
 #define VG__PARTS_FORMAT "vgsweep-parts"
 #define VG__MANIFEST "manifest.h5"
 #define VG__STATUS_LEN 16 /* /index status column: fixed-length string */
@@ -593,6 +592,20 @@ static void vg__shuffle4(unsigned char *dst, const unsigned char *src, size_t n_
         dst[2 * n_elems + i] = src[4 * i + 2];
         dst[3 * n_elems + i] = src[4 * i + 3];
     }
+}
+
+/* `bytes` bytes of float32 values as the chunk HDF5's shuffle + deflate pipeline stores:
+ * shuffled into shuf, deflated into zbuf (vg_deflate_bound(bytes)). Returns the chunk and its
+ * length and filter mask: shuf, with deflate marked skipped, when deflate cannot shrink it. */
+static const void *vg__make_chunk(vg_deflater *dz, unsigned char *shuf, unsigned char *zbuf,
+                                  const void *data, size_t bytes, size_t *len, uint32_t *mask) {
+    vg__shuffle4(shuf, (const unsigned char *)data, bytes / 4);
+    *len = vg_deflate_shuffled(dz, zbuf, shuf, bytes);
+    *mask = 0;
+    if (*len < bytes) return zbuf;
+    *len = bytes;
+    *mask = 1u << 1; /* filter 1 of the pipeline (deflate) not applied */
+    return shuf;
 }
 
 /* --- files ------------------------------------------------------------------------------- */
@@ -1476,17 +1489,11 @@ vg_status vg_run_writer_tensor(vg_run_writer *w, int tensor, int slot, const flo
     int rc;
     if (w->rec->raw_chunks && !t->is_whole) {
         /* Shuffled and deflated here, by the worker, with no lock: the chunk goes into the
-         * output as it is (deflate.h). A slot that deflate cannot shrink is stored shuffled
-         * only (filter mask: deflate skipped). */
-        const void *buf = w->zbuf;
-        uint32_t mask = 0;
-        vg__shuffle4(w->shuf, (const unsigned char *)data, t->slot_bytes / 4);
-        size_t zlen = vg_deflate_shuffled(&w->dz, w->zbuf, w->shuf, t->slot_bytes);
-        if (zlen >= t->slot_bytes) {
-            buf = w->shuf;
-            zlen = t->slot_bytes;
-            mask = 1u << 1; /* filter 1 of the pipeline (deflate) not applied */
-        }
+         * output as it is (deflate.h). */
+        size_t zlen;
+        uint32_t mask;
+        const void *buf = vg__make_chunk(&w->dz, w->shuf, w->zbuf, data, t->slot_bytes, &zlen,
+                                         &mask);
         rc = vg_part_append(&w->pw, VG_PART_CHUNK, (uint32_t)tensor, (uint32_t)slot, mask, buf,
                             (uint64_t)zlen);
     } else {
@@ -1696,8 +1703,10 @@ static vg_status vg__damaged(const vg__emit *e, const char *what, vg_error *err)
 }
 
 /* The HEADER record: this sweep's and this run's. */
-static vg_status vg__emit_header(vg__emit *e, const vg_part_rec *h, const unsigned char *p,
-                                 vg_error *err) {
+/* What is wrong with a part's first record for run r, or NULL: it must be the HEADER of this
+ * part format, sweep and run. */
+static const char *vg__header_problem(const vg_recorder *rec, int64_t r, const vg_part_rec *h,
+                                      const unsigned char *p) {
     char name[512], id[VG_RUN_ID_LEN + 1];
     vg_cursor c = {p, h->len, 0, 0};
     vg_cur_str(&c, name, sizeof name);
@@ -1705,11 +1714,17 @@ static vg_status vg__emit_header(vg__emit *e, const vg_part_rec *h, const unsign
     vg_cur_str(&c, id, sizeof id);
     if (h->type != VG_PART_HEADER || h->a != VG_PART_VERSION || h->b != VG_PART_BYTE_ORDER ||
         c.bad)
-        return vg__damaged(e, "not a vgsweep part file of this version", err);
-    if (strcmp(name, e->rec->info.sweep_name ? e->rec->info.sweep_name : "") != 0 ||
-        seed != e->rec->info.sweep_seed || strcmp(id, e->rec->info.runs[e->pos].id) != 0)
-        return vg__damaged(e, "of another sweep or run", err);
-    return VG_OK;
+        return "not a vgsweep part file of this version";
+    if (strcmp(name, rec->info.sweep_name ? rec->info.sweep_name : "") != 0 ||
+        seed != rec->info.sweep_seed || strcmp(id, rec->info.runs[r].id) != 0)
+        return "of another sweep or run";
+    return NULL;
+}
+
+static vg_status vg__emit_header(vg__emit *e, const vg_part_rec *h, const unsigned char *p,
+                                 vg_error *err) {
+    const char *problem = vg__header_problem(e->rec, e->pos, h, p);
+    return problem ? vg__damaged(e, problem, err) : VG_OK;
 }
 
 /* The LAYOUT record: the run's group with its settings, and its tensor datasets. */
@@ -1878,11 +1893,9 @@ static vg_status vg__emit_whole(vg__emit *e, vg__tensor *t, vg_error *err) {
     if (!shuf || !z) st = vg_error_set(err, VG_ENOMEM, "%s: out of memory", e->rec->path);
     if (st == VG_OK) {
         hsize_t offset[3] = {0, 0, 0};
-        vg__shuffle4(shuf, (const unsigned char *)t->whole, n / 4);
-        size_t zlen = vg_deflate_shuffled(&e->rec->dz, z, shuf, n);
-        uint32_t mask = 0;
-        const void *buf = z;
-        if (zlen >= n) buf = shuf, zlen = n, mask = 1u << 1; /* deflate skipped */
+        size_t zlen;
+        uint32_t mask;
+        const void *buf = vg__make_chunk(&e->rec->dz, shuf, z, t->whole, n, &zlen, &mask);
         if (H5Dwrite_chunk(t->dset, H5P_DEFAULT, mask, offset, zlen, buf) < 0)
             st = vg__fail(err, &o, "cannot write");
     }
@@ -2077,17 +2090,7 @@ static int vg__part_ok(const vg_recorder *rec, int64_t r, const char *part) {
     int ok = vg_part_open(&pr, part, 1) == 0, n = 0, k;
     while (ok && (k = vg_part_next(&pr, &h, &p)) != 0) {
         if (k < 0) ok = 0;
-        else if (n++ == 0) {
-            char name[512], id[VG_RUN_ID_LEN + 1];
-            vg_cursor c = {p, h.len, 0, 0};
-            vg_cur_str(&c, name, sizeof name);
-            uint64_t seed = (uint64_t)vg_cur_i64(&c);
-            vg_cur_str(&c, id, sizeof id);
-            ok = h.type == VG_PART_HEADER && h.a == VG_PART_VERSION &&
-                 h.b == VG_PART_BYTE_ORDER && !c.bad &&
-                 strcmp(name, rec->info.sweep_name ? rec->info.sweep_name : "") == 0 &&
-                 seed == rec->info.sweep_seed && strcmp(id, rec->info.runs[r].id) == 0;
-        }
+        else if (n++ == 0) ok = vg__header_problem(rec, r, &h, p) == NULL;
     }
     ok = ok && pr.ended;
     vg_part_reader_close(&pr);
