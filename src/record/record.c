@@ -198,9 +198,23 @@ struct vg_recorder {
     vg_error commit_err;
 };
 
-/* A tensor whose slots together are at most this many bytes (a layer's bias gradients, say)
- * is one chunk, written whole when the run is: fewer, larger writes than a chunk per slot. */
-#define VG__WHOLE_MAX ((size_t)64 << 10)
+/* A tensor whose slots together are at most VG__WHOLE_MAX bytes (a layer's bias gradients, the
+ * weight gradients of a narrow layer over a few dozen checkpoints) is one chunk, written whole
+ * when the run is: per chunk, HDF5 costs more than the bytes do (an index entry, a file-space
+ * allocation, a write), and one chunk per tensor instead of one per slot took ~1 point off the
+ * benchmark sweep's recording overhead. The slots wait in memory for the run's end, so whole
+ * tensors together are held to VG__WHOLE_BUDGET per run (first come, in layout order); the
+ * rest stay a chunk per slot. Chunks stay under HDF5's default 1 MiB chunk cache. */
+#define VG__WHOLE_MAX ((size_t)256 << 10)
+#define VG__WHOLE_BUDGET ((size_t)16 << 20)
+
+/* Whether a tensor of that many bytes in all is whole, given the bytes of the run's earlier
+ * whole tensors (*budget_used, updated). The writer and the assembler both decide by this. */
+static int vg__take_whole(uint64_t bytes, size_t *budget_used) {
+    if (bytes > VG__WHOLE_MAX || *budget_used + bytes > VG__WHOLE_BUDGET) return 0;
+    *budget_used += (size_t)bytes;
+    return 1;
+}
 
 typedef struct vg__tensor {
     hid_t dset;          /* in the output being assembled (vg__emit_part) */
@@ -1301,7 +1315,7 @@ static void vg__writer_free(vg_run_writer *w) {
 /* Checks the layout's tensor specs and copies their shapes into w. */
 static vg_status vg__plan_tensors(vg_run_writer *w, const vg_run_layout *layout, vg_error *err) {
     const char *file = w->rec->path;
-    size_t largest = 0;
+    size_t largest = 0, whole_bytes = 0;
     w->n_tensors = layout->n_tensors;
     w->tensors = calloc((size_t)(layout->n_tensors > 0 ? layout->n_tensors : 1), sizeof *w->tensors);
     if (!w->tensors) return vg_error_set(err, VG_ENOMEM, "%s: %s: out of memory", file, w->where);
@@ -1339,7 +1353,7 @@ static vg_status vg__plan_tensors(vg_run_writer *w, const vg_run_layout *layout,
                 return vg_error_set(err, VG_EINTERNAL, "%s: %s/%s: two tensors of that name", file,
                                     w->where, t->name);
         t->slot_bytes = (size_t)bytes;
-        t->is_whole = t->dims[0] * t->slot_bytes <= VG__WHOLE_MAX;
+        t->is_whole = vg__take_whole(t->dims[0] * t->slot_bytes, &whole_bytes);
         if (t->slot_bytes > largest) largest = t->slot_bytes;
     }
     if (w->rec->raw_chunks && largest > 0) {
@@ -1770,6 +1784,7 @@ static vg_status vg__emit_layout(vg__emit *e, const vg_part_rec *h, const unsign
     vg__tensor_props props = {H5I_INVALID_HID, H5I_INVALID_HID};
     hid_t parent = H5I_INVALID_HID;
     char parent_name[48] = "";
+    size_t whole_bytes = 0; /* of the whole tensors so far (vg__take_whole) */
     if (st == VG_OK && e->n_tensors > 0) st = vg__tensor_props_open(&props, rec->deflate, &o, err);
     for (int i = 0; i < e->n_tensors && st == VG_OK; i++) {
         vg__tensor *t = &e->tensors[i];
@@ -1792,7 +1807,7 @@ static vg_status vg__emit_layout(vg__emit *e, const vg_part_rec *h, const unsign
         t->rank = (int)rank + 1;
         t->dims[0] = n_slots, t->dims[1] = (hsize_t)d0, t->dims[2] = rank == 2 ? (hsize_t)d1 : 0;
         t->slot_bytes = sizeof(float) * (size_t)d0 * (rank == 2 ? (size_t)d1 : 1);
-        t->is_whole = t->dims[0] * t->slot_bytes <= VG__WHOLE_MAX;
+        t->is_whole = vg__take_whole(t->dims[0] * t->slot_bytes, &whole_bytes);
         if (t->is_whole) {
             size_t n = t->dims[0] * t->slot_bytes / sizeof(float);
             t->whole = malloc(n * sizeof(float));
