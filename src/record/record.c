@@ -222,8 +222,9 @@ typedef struct vg__tensor {
     hsize_t dims[3];     /* (n_slots, spec dims...) */
     size_t slot_bytes;
     int is_whole;        /* one chunk: slots go to the part uncompressed (VG_PART_RAW) */
-    float *whole;        /* (dims) the slots gathered by vg__emit_part, NaN where none came */
-    int n_whole;         /* slots gathered */
+    const unsigned char **slot_src; /* (dims[0]) whole tensors: each slot's float32 values in
+                                     * the part being emitted, NULL where none came */
+    int n_whole;         /* slots found */
     char name[48];
 } vg__tensor;
 
@@ -598,28 +599,39 @@ static vg_status vg__create_tensor(const vg__obj *o, hid_t loc, const char *name
     return VG_OK;
 }
 
-/* HDF5's shuffle filter: byte j of element i goes to j * n + i. */
-static void vg__shuffle4(unsigned char *dst, const unsigned char *src, size_t n_elems) {
+/* HDF5's shuffle filter on a chunk of `total` 4-byte elements, for the n_elems of them from
+ * element `first` on: byte j of element i goes to j * total + i. A chunk can be shuffled piece
+ * by piece, from wherever its pieces are. */
+static void vg__shuffle4_at(unsigned char *dst, size_t total, size_t first,
+                            const unsigned char *src, size_t n_elems) {
+    unsigned char *d0 = dst + first, *d1 = d0 + total, *d2 = d1 + total, *d3 = d2 + total;
     for (size_t i = 0; i < n_elems; i++) {
-        dst[i] = src[4 * i];
-        dst[n_elems + i] = src[4 * i + 1];
-        dst[2 * n_elems + i] = src[4 * i + 2];
-        dst[3 * n_elems + i] = src[4 * i + 3];
+        d0[i] = src[4 * i];
+        d1[i] = src[4 * i + 1];
+        d2[i] = src[4 * i + 2];
+        d3[i] = src[4 * i + 3];
     }
 }
 
-/* `bytes` bytes of float32 values as the chunk HDF5's shuffle + deflate pipeline stores:
- * shuffled into shuf, deflated into zbuf (vg_deflate_bound(bytes)). Returns the chunk and its
+/* `bytes` bytes of shuffled float32 values (shuf) as the chunk HDF5's shuffle + deflate
+ * pipeline stores: deflated into zbuf (vg_deflate_bound(bytes)). Returns the chunk and its
  * length and filter mask: shuf, with deflate marked skipped, when deflate cannot shrink it. */
-static const void *vg__make_chunk(vg_deflater *dz, unsigned char *shuf, unsigned char *zbuf,
-                                  const void *data, size_t bytes, size_t *len, uint32_t *mask) {
-    vg__shuffle4(shuf, (const unsigned char *)data, bytes / 4);
+static const void *vg__deflate_chunk(vg_deflater *dz, const unsigned char *shuf,
+                                     unsigned char *zbuf, size_t bytes, size_t *len,
+                                     uint32_t *mask) {
     *len = vg_deflate_shuffled(dz, zbuf, shuf, bytes);
     *mask = 0;
     if (*len < bytes) return zbuf;
     *len = bytes;
     *mask = 1u << 1; /* filter 1 of the pipeline (deflate) not applied */
     return shuf;
+}
+
+/* The same from `bytes` bytes of float32 values in data, shuffled into shuf first. */
+static const void *vg__make_chunk(vg_deflater *dz, unsigned char *shuf, unsigned char *zbuf,
+                                  const void *data, size_t bytes, size_t *len, uint32_t *mask) {
+    vg__shuffle4_at(shuf, bytes / 4, 0, (const unsigned char *)data, bytes / 4);
+    return vg__deflate_chunk(dz, shuf, zbuf, bytes, len, mask);
 }
 
 /* --- files ------------------------------------------------------------------------------- */
@@ -1709,6 +1721,9 @@ typedef struct vg__emit {
     int n_layers, n_epochs;
     int n_tensors;
     vg__tensor *tensors;       /* (n_tensors) */
+    unsigned char *whole, *zwhole; /* (whole_cap), (vg_deflate_bound(whole_cap)): a whole
+                                    * tensor's chunk, shuffled and deflated */
+    size_t whole_cap;
 } vg__emit;
 
 static vg_status vg__damaged(const vg__emit *e, const char *what, vg_error *err) {
@@ -1809,14 +1824,12 @@ static vg_status vg__emit_layout(vg__emit *e, const vg_part_rec *h, const unsign
         t->slot_bytes = sizeof(float) * (size_t)d0 * (rank == 2 ? (size_t)d1 : 1);
         t->is_whole = vg__take_whole(t->dims[0] * t->slot_bytes, &whole_bytes);
         if (t->is_whole) {
-            size_t n = t->dims[0] * t->slot_bytes / sizeof(float);
-            t->whole = malloc(n * sizeof(float));
-            if (!t->whole) {
+            t->slot_src = calloc(t->dims[0], sizeof *t->slot_src);
+            if (!t->slot_src) {
                 free(doc);
                 st = vg_error_set(err, VG_ENOMEM, "%s: out of memory", rec->path);
                 break;
             }
-            for (size_t j = 0; j < n; j++) t->whole[j] = NAN;
         }
         char path[128];
         snprintf(path, sizeof path, "%s/%s", e->where, t->name);
@@ -1862,9 +1875,9 @@ static vg_status vg__emit_slot(vg__emit *e, const vg_part_rec *h, const unsigned
         (h->type == VG_PART_CHUNK &&
          (!e->rec->raw_chunks || t->is_whole || h->len > t->slot_bytes)))
         return vg__damaged(e, "bad slot", err);
-    if (t->is_whole) { /* written whole by vg__emit_whole */
-        memcpy((unsigned char *)t->whole + h->b * t->slot_bytes, p, t->slot_bytes);
-        t->n_whole++;
+    if (t->is_whole) { /* written whole by vg__emit_whole, from the part as it is */
+        t->n_whole += t->slot_src[h->b] == NULL;
+        t->slot_src[h->b] = p;
         return VG_OK;
     }
     hsize_t offset[3] = {h->b, 0, 0};
@@ -1890,32 +1903,49 @@ static vg_status vg__emit_slot(vg__emit *e, const vg_part_rec *h, const unsigned
     return st;
 }
 
-/* Writes the gathered slots of a one-chunk tensor (when any came): shuffled and deflated
- * here, as the workers do for the others. */
+/* Writes a one-chunk tensor (when any of its slots came) from its slots in the part: shuffled
+ * straight from there and deflated, as the workers do for the others; NaN where a slot did not
+ * come (a run that diverged). Must hold the lock. */
 static vg_status vg__emit_whole(vg__emit *e, vg__tensor *t, vg_error *err) {
     if (!t->is_whole || t->n_whole == 0 || t->dset < 0) return VG_OK;
     char path[128];
     snprintf(path, sizeof path, "%s/%s", e->where, t->name);
     vg__obj o = {t->dset, e->rec->tmp_path, path, 0};
-    size_t n = t->dims[0] * t->slot_bytes;
-    if (!e->rec->raw_chunks) {
-        if (H5Dwrite(t->dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t->whole) < 0)
-            return vg__fail(err, &o, "cannot write");
-        return VG_OK;
+    size_t n = t->dims[0] * t->slot_bytes, slot_elems = t->slot_bytes / sizeof(float);
+    if (n > e->whole_cap) {
+        free(e->whole);
+        free(e->zwhole);
+        e->whole = malloc(n);
+        e->zwhole = malloc(vg_deflate_bound(n));
+        e->whole_cap = e->whole && e->zwhole ? n : 0;
+        if (!e->whole_cap) return vg_error_set(err, VG_ENOMEM, "%s: out of memory", e->rec->path);
     }
-    unsigned char *shuf = malloc(n), *z = malloc(vg_deflate_bound(n));
+    float *nan_slot = NULL;
+    if ((hsize_t)t->n_whole < t->dims[0]) {
+        nan_slot = malloc(t->slot_bytes);
+        if (!nan_slot) return vg_error_set(err, VG_ENOMEM, "%s: out of memory", e->rec->path);
+        for (size_t j = 0; j < slot_elems; j++) nan_slot[j] = NAN;
+    }
     vg_status st = VG_OK;
-    if (!shuf || !z) st = vg_error_set(err, VG_ENOMEM, "%s: out of memory", e->rec->path);
-    if (st == VG_OK) {
+    if (!e->rec->raw_chunks) { /* HDF5 filters it: the values in order */
+        for (hsize_t k = 0; k < t->dims[0]; k++)
+            memcpy(e->whole + k * t->slot_bytes, t->slot_src[k] ? t->slot_src[k] : (void *)nan_slot,
+                   t->slot_bytes);
+        if (H5Dwrite(t->dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, e->whole) < 0)
+            st = vg__fail(err, &o, "cannot write");
+    } else {
+        for (hsize_t k = 0; k < t->dims[0]; k++)
+            vg__shuffle4_at(e->whole, n / 4, k * slot_elems,
+                            t->slot_src[k] ? t->slot_src[k] : (const unsigned char *)nan_slot,
+                            slot_elems);
         hsize_t offset[3] = {0, 0, 0};
         size_t zlen;
         uint32_t mask;
-        const void *buf = vg__make_chunk(&e->rec->dz, shuf, z, t->whole, n, &zlen, &mask);
+        const void *buf = vg__deflate_chunk(&e->rec->dz, e->whole, e->zwhole, n, &zlen, &mask);
         if (H5Dwrite_chunk(t->dset, H5P_DEFAULT, mask, offset, zlen, buf) < 0)
             st = vg__fail(err, &o, "cannot write");
     }
-    free(shuf);
-    free(z);
+    free(nan_slot);
     return st;
 }
 
@@ -2087,9 +2117,11 @@ static vg_status vg__emit_part(vg_recorder *rec, int64_t r, const char *part, in
     vg_part_reader_close(&pr);
     for (int i = 0; i < e.n_tensors; i++) {
         if (e.tensors[i].dset >= 0) H5Dclose(e.tensors[i].dset);
-        free(e.tensors[i].whole);
+        free(e.tensors[i].slot_src);
     }
     free(e.tensors);
+    free(e.whole);
+    free(e.zwhole);
     for (int s = 0; s < VG__N_SCALES; s++)
         if (e.scale[s] >= 0) H5Dclose(e.scale[s]);
     if (e.group >= 0) H5Gclose(e.group);
