@@ -177,7 +177,6 @@ struct vg_recorder {
     int64_t reuse_cursor;   /* the reused runs before it (grid order) are copied */
     int out_failed;         /* a copy failed: <tmp_path> is gone; close reports out_err */
     vg_error out_err;
-    vg_deflater dz;         /* for the one-chunk tensors written under the lock */
     /* Run states (state, open_runs, n_unfinished, commit_failed) and the emit queue are
      * guarded by state_lock, never held across HDF5 or file I/O; the output's assembly
      * (out..., copied, rows, reuse) by the HDF5 lock. A worker never waits for another's
@@ -221,10 +220,12 @@ typedef struct vg__tensor {
     int rank;            /* of the dataset: 1 + the spec's rank */
     hsize_t dims[3];     /* (n_slots, spec dims...) */
     size_t slot_bytes;
-    int is_whole;        /* one chunk: slots go to the part uncompressed (VG_PART_RAW) */
+    int is_whole;        /* one chunk, written to the part at the run's end (vg__write_whole) */
     const unsigned char **slot_src; /* (dims[0]) whole tensors: each slot's float32 values in
                                      * the part being emitted, NULL where none came */
-    int n_whole;         /* slots found */
+    int n_whole;         /* slots found (emitting) or received (writing) */
+    size_t whole_at;     /* writing: where its slots start in the writer's `whole` */
+    int whole_written;   /* writing: its chunk is in the part */
     char name[48];
 } vg__tensor;
 
@@ -239,7 +240,9 @@ struct vg_run_writer {
     int *fan_in, *fan_out; /* (L) */
     int n_tensors;
     vg__tensor *tensors;   /* (n_tensors) */
-    unsigned char *shuf;   /* (largest slot) shuffled bytes */
+    float *whole;          /* the whole tensors' slots, one after the other (each tensor's
+                            * dims), NaN until they come: each goes into the part as one chunk */
+    unsigned char *shuf;   /* (largest slot or whole tensor) shuffled bytes */
     unsigned char *zbuf;   /* (zcap) deflated */
     size_t zcap;
     vg_deflater dz;
@@ -599,39 +602,28 @@ static vg_status vg__create_tensor(const vg__obj *o, hid_t loc, const char *name
     return VG_OK;
 }
 
-/* HDF5's shuffle filter on a chunk of `total` 4-byte elements, for the n_elems of them from
- * element `first` on: byte j of element i goes to j * total + i. A chunk can be shuffled piece
- * by piece, from wherever its pieces are. */
-static void vg__shuffle4_at(unsigned char *dst, size_t total, size_t first,
-                            const unsigned char *src, size_t n_elems) {
-    unsigned char *d0 = dst + first, *d1 = d0 + total, *d2 = d1 + total, *d3 = d2 + total;
+/* HDF5's shuffle filter: byte j of element i goes to j * n + i. */
+static void vg__shuffle4(unsigned char *dst, const unsigned char *src, size_t n_elems) {
     for (size_t i = 0; i < n_elems; i++) {
-        d0[i] = src[4 * i];
-        d1[i] = src[4 * i + 1];
-        d2[i] = src[4 * i + 2];
-        d3[i] = src[4 * i + 3];
+        dst[i] = src[4 * i];
+        dst[n_elems + i] = src[4 * i + 1];
+        dst[2 * n_elems + i] = src[4 * i + 2];
+        dst[3 * n_elems + i] = src[4 * i + 3];
     }
 }
 
-/* `bytes` bytes of shuffled float32 values (shuf) as the chunk HDF5's shuffle + deflate
- * pipeline stores: deflated into zbuf (vg_deflate_bound(bytes)). Returns the chunk and its
+/* `bytes` bytes of float32 values as the chunk HDF5's shuffle + deflate pipeline stores:
+ * shuffled into shuf, deflated into zbuf (vg_deflate_bound(bytes)). Returns the chunk and its
  * length and filter mask: shuf, with deflate marked skipped, when deflate cannot shrink it. */
-static const void *vg__deflate_chunk(vg_deflater *dz, const unsigned char *shuf,
-                                     unsigned char *zbuf, size_t bytes, size_t *len,
-                                     uint32_t *mask) {
+static const void *vg__make_chunk(vg_deflater *dz, unsigned char *shuf, unsigned char *zbuf,
+                                  const void *data, size_t bytes, size_t *len, uint32_t *mask) {
+    vg__shuffle4(shuf, (const unsigned char *)data, bytes / 4);
     *len = vg_deflate_shuffled(dz, zbuf, shuf, bytes);
     *mask = 0;
     if (*len < bytes) return zbuf;
     *len = bytes;
     *mask = 1u << 1; /* filter 1 of the pipeline (deflate) not applied */
     return shuf;
-}
-
-/* The same from `bytes` bytes of float32 values in data, shuffled into shuf first. */
-static const void *vg__make_chunk(vg_deflater *dz, unsigned char *shuf, unsigned char *zbuf,
-                                  const void *data, size_t bytes, size_t *len, uint32_t *mask) {
-    vg__shuffle4_at(shuf, bytes / 4, 0, (const unsigned char *)data, bytes / 4);
-    return vg__deflate_chunk(dz, shuf, zbuf, bytes, len, mask);
 }
 
 /* --- files ------------------------------------------------------------------------------- */
@@ -997,7 +989,6 @@ static void vg__recorder_free(vg_recorder *rec) {
     vg__out_close_quietly(rec);
     if (rec->fapl >= 0) H5Pclose(rec->fapl);
     pthread_mutex_unlock(&vg__hdf5_lock);
-    vg_deflater_free(&rec->dz);
     free(rec->path);
     free(rec->tmp_path);
     free(rec->parts);
@@ -1319,6 +1310,7 @@ static void vg__writer_free(vg_run_writer *w) {
     free(w->fan_in);
     free(w->fan_out);
     free(w->tensors);
+    free(w->whole);
     free(w->shuf);
     free(w->zbuf);
     free(w);
@@ -1365,8 +1357,17 @@ static vg_status vg__plan_tensors(vg_run_writer *w, const vg_run_layout *layout,
                 return vg_error_set(err, VG_EINTERNAL, "%s: %s/%s: two tensors of that name", file,
                                     w->where, t->name);
         t->slot_bytes = (size_t)bytes;
+        t->whole_at = whole_bytes;
         t->is_whole = vg__take_whole(t->dims[0] * t->slot_bytes, &whole_bytes);
-        if (t->slot_bytes > largest) largest = t->slot_bytes;
+        size_t chunk_bytes = t->is_whole ? t->dims[0] * t->slot_bytes : t->slot_bytes;
+        if (chunk_bytes > largest) largest = chunk_bytes;
+    }
+    /* Whole tensors wait here, not in the part, to go there compressed. (Without our own
+     * deflate their slots go to the part as they are, and HDF5 filters them at the end.) */
+    if (w->rec->raw_chunks && whole_bytes > 0) {
+        w->whole = malloc(whole_bytes);
+        if (!w->whole) return vg_error_set(err, VG_ENOMEM, "%s: %s: out of memory", file, w->where);
+        for (size_t j = 0; j < whole_bytes / sizeof(float); j++) w->whole[j] = NAN;
     }
     if (w->rec->raw_chunks && largest > 0) {
         w->zcap = vg_deflate_bound(largest);
@@ -1376,6 +1377,29 @@ static vg_status vg__plan_tensors(vg_run_writer *w, const vg_run_layout *layout,
             return vg_error_set(err, VG_ENOMEM, "%s: %s: out of memory", file, w->where);
     }
     return VG_OK;
+}
+
+/* A whole tensor's slots (NaN where none came) into the part as its one chunk, compressed:
+ * a CHUNK record with slot 0. Returns 0 or an errno. */
+static int vg__write_whole(vg_run_writer *w, vg__tensor *t) {
+    size_t zlen;
+    uint32_t mask;
+    const void *buf = vg__make_chunk(&w->dz, w->shuf, w->zbuf,
+                                     (unsigned char *)w->whole + t->whole_at,
+                                     t->dims[0] * t->slot_bytes, &zlen, &mask);
+    t->whole_written = 1;
+    return vg_part_append(&w->pw, VG_PART_CHUNK, (uint32_t)(t - w->tensors), 0, mask, buf,
+                          (uint64_t)zlen);
+}
+
+/* The whole tensors of a run that ended before their last slot (it diverged) that got some. */
+static int vg__write_wholes(vg_run_writer *w) {
+    int rc = 0;
+    for (int i = 0; i < w->n_tensors && !rc && w->whole; i++) {
+        vg__tensor *t = &w->tensors[i];
+        if (t->is_whole && t->n_whole > 0 && !t->whole_written) rc = vg__write_whole(w, t);
+    }
+    return rc;
 }
 
 /* A failed append to the part file: the run is not kept. what: "cannot write slot 4 of
@@ -1513,7 +1537,13 @@ vg_status vg_run_writer_tensor(vg_run_writer *w, int tensor, int slot, const flo
         return vg_error_set(err, VG_EIO, "%s: %s: not kept: writing one of its tensors failed",
                             w->rec->path, w->where);
     int rc;
-    if (w->rec->raw_chunks && !t->is_whole) {
+    if (w->whole && t->is_whole) {
+        memcpy((unsigned char *)w->whole + t->whole_at + (size_t)slot * t->slot_bytes, data,
+               t->slot_bytes);
+        t->n_whole++;
+        /* the last slot: the tensor is complete (a run that stops early: vg__write_wholes) */
+        rc = (hsize_t)slot + 1 == t->dims[0] ? vg__write_whole(w, t) : 0;
+    } else if (w->rec->raw_chunks && !t->is_whole) {
         /* Shuffled and deflated here, by the worker, with no lock: the chunk goes into the
          * output as it is (deflate.h). */
         size_t zlen;
@@ -1658,6 +1688,10 @@ vg_status vg_recorder_end_run(vg_run_writer *w, const vg_run_result *res, vg_err
     vg__ended *c = st == VG_OK ? calloc(1, sizeof *c) : NULL;
     if (st == VG_OK && !c) st = vg_error_set(err, VG_ENOMEM, "%s: out of memory", rec->path);
     if (st == VG_OK) {
+        int rc = vg__write_wholes(w);
+        if (rc) st = vg__part_fail(w, rc, "cannot write its tensors", err);
+    }
+    if (st == VG_OK) {
         vg_buf b = {0};
         vg__result_payload(w, res, &b);
         int rc = b.oom ? ENOMEM : vg_part_append(&w->pw, VG_PART_RESULT, 0, 0, 0, b.p, b.n);
@@ -1721,9 +1755,6 @@ typedef struct vg__emit {
     int n_layers, n_epochs;
     int n_tensors;
     vg__tensor *tensors;       /* (n_tensors) */
-    unsigned char *whole, *zwhole; /* (whole_cap), (vg_deflate_bound(whole_cap)): a whole
-                                    * tensor's chunk, shuffled and deflated */
-    size_t whole_cap;
 } vg__emit;
 
 static vg_status vg__damaged(const vg__emit *e, const char *what, vg_error *err) {
@@ -1873,9 +1904,10 @@ static vg_status vg__emit_slot(vg__emit *e, const vg_part_rec *h, const unsigned
     vg__tensor *t = &e->tensors[h->a];
     if (h->b >= t->dims[0] || (h->type == VG_PART_RAW && h->len != t->slot_bytes) ||
         (h->type == VG_PART_CHUNK &&
-         (!e->rec->raw_chunks || t->is_whole || h->len > t->slot_bytes)))
+         (!e->rec->raw_chunks || (t->is_whole ? h->b != 0 || h->len > t->dims[0] * t->slot_bytes
+                                              : h->len > t->slot_bytes))))
         return vg__damaged(e, "bad slot", err);
-    if (t->is_whole) { /* written whole by vg__emit_whole, from the part as it is */
+    if (t->is_whole && h->type == VG_PART_RAW) { /* written whole by vg__emit_whole */
         t->n_whole += t->slot_src[h->b] == NULL;
         t->slot_src[h->b] = p;
         return VG_OK;
@@ -1903,49 +1935,27 @@ static vg_status vg__emit_slot(vg__emit *e, const vg_part_rec *h, const unsigned
     return st;
 }
 
-/* Writes a one-chunk tensor (when any of its slots came) from its slots in the part: shuffled
- * straight from there and deflated, as the workers do for the others; NaN where a slot did not
- * come (a run that diverged). Must hold the lock. */
+/* Writes a one-chunk tensor whose slots are in the part one by one (written without
+ * vgsweep's own deflate, or by a vgsweep before 2026-12-01), when any came: HDF5 filters it.
+ * NaN where a slot did not come (a run that diverged). Must hold the lock. */
 static vg_status vg__emit_whole(vg__emit *e, vg__tensor *t, vg_error *err) {
     if (!t->is_whole || t->n_whole == 0 || t->dset < 0) return VG_OK;
     char path[128];
     snprintf(path, sizeof path, "%s/%s", e->where, t->name);
     vg__obj o = {t->dset, e->rec->tmp_path, path, 0};
     size_t n = t->dims[0] * t->slot_bytes, slot_elems = t->slot_bytes / sizeof(float);
-    if (n > e->whole_cap) {
-        free(e->whole);
-        free(e->zwhole);
-        e->whole = malloc(n);
-        e->zwhole = malloc(vg_deflate_bound(n));
-        e->whole_cap = e->whole && e->zwhole ? n : 0;
-        if (!e->whole_cap) return vg_error_set(err, VG_ENOMEM, "%s: out of memory", e->rec->path);
-    }
-    float *nan_slot = NULL;
-    if ((hsize_t)t->n_whole < t->dims[0]) {
-        nan_slot = malloc(t->slot_bytes);
-        if (!nan_slot) return vg_error_set(err, VG_ENOMEM, "%s: out of memory", e->rec->path);
-        for (size_t j = 0; j < slot_elems; j++) nan_slot[j] = NAN;
+    float *values = malloc(n);
+    if (!values) return vg_error_set(err, VG_ENOMEM, "%s: out of memory", e->rec->path);
+    for (hsize_t k = 0; k < t->dims[0]; k++) {
+        float *slot = values + k * slot_elems;
+        if (t->slot_src[k]) memcpy(slot, t->slot_src[k], t->slot_bytes);
+        else
+            for (size_t j = 0; j < slot_elems; j++) slot[j] = NAN;
     }
     vg_status st = VG_OK;
-    if (!e->rec->raw_chunks) { /* HDF5 filters it: the values in order */
-        for (hsize_t k = 0; k < t->dims[0]; k++)
-            memcpy(e->whole + k * t->slot_bytes, t->slot_src[k] ? t->slot_src[k] : (void *)nan_slot,
-                   t->slot_bytes);
-        if (H5Dwrite(t->dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, e->whole) < 0)
-            st = vg__fail(err, &o, "cannot write");
-    } else {
-        for (hsize_t k = 0; k < t->dims[0]; k++)
-            vg__shuffle4_at(e->whole, n / 4, k * slot_elems,
-                            t->slot_src[k] ? t->slot_src[k] : (const unsigned char *)nan_slot,
-                            slot_elems);
-        hsize_t offset[3] = {0, 0, 0};
-        size_t zlen;
-        uint32_t mask;
-        const void *buf = vg__deflate_chunk(&e->rec->dz, e->whole, e->zwhole, n, &zlen, &mask);
-        if (H5Dwrite_chunk(t->dset, H5P_DEFAULT, mask, offset, zlen, buf) < 0)
-            st = vg__fail(err, &o, "cannot write");
-    }
-    free(nan_slot);
+    if (H5Dwrite(t->dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) < 0)
+        st = vg__fail(err, &o, "cannot write");
+    free(values);
     return st;
 }
 
@@ -2120,8 +2130,6 @@ static vg_status vg__emit_part(vg_recorder *rec, int64_t r, const char *part, in
         free(e.tensors[i].slot_src);
     }
     free(e.tensors);
-    free(e.whole);
-    free(e.zwhole);
     for (int s = 0; s < VG__N_SCALES; s++)
         if (e.scale[s] >= 0) H5Dclose(e.scale[s]);
     if (e.group >= 0) H5Gclose(e.group);
