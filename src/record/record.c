@@ -223,7 +223,7 @@ typedef struct vg__tensor {
     int is_whole;        /* one chunk, written to the part at the run's end (vg__write_whole) */
     const unsigned char **slot_src; /* (dims[0]) whole tensors: each slot's float32 values in
                                      * the part being emitted, NULL where none came */
-    int n_whole;         /* slots found (emitting) or received (writing) */
+    int n_whole;         /* emitting: slots found; writing: slots 0..n_whole-1 are set */
     size_t whole_at;     /* writing: where its slots start in the writer's `whole` */
     int whole_written;   /* writing: its chunk is in the part */
     char name[48];
@@ -241,7 +241,8 @@ struct vg_run_writer {
     int n_tensors;
     vg__tensor *tensors;   /* (n_tensors) */
     float *whole;          /* the whole tensors' slots, one after the other (each tensor's
-                            * dims), NaN until they come: each goes into the part as one chunk */
+                            * dims): each goes into the part as one chunk. Slots that did not
+                            * come are NaN, filled in as later ones come or at the end. */
     unsigned char *shuf;   /* (largest slot or whole tensor) shuffled bytes */
     unsigned char *zbuf;   /* (zcap) deflated */
     size_t zcap;
@@ -1367,7 +1368,6 @@ static vg_status vg__plan_tensors(vg_run_writer *w, const vg_run_layout *layout,
     if (w->rec->raw_chunks && whole_bytes > 0) {
         w->whole = malloc(whole_bytes);
         if (!w->whole) return vg_error_set(err, VG_ENOMEM, "%s: %s: out of memory", file, w->where);
-        for (size_t j = 0; j < whole_bytes / sizeof(float); j++) w->whole[j] = NAN;
     }
     if (w->rec->raw_chunks && largest > 0) {
         w->zcap = vg_deflate_bound(largest);
@@ -1379,9 +1379,18 @@ static vg_status vg__plan_tensors(vg_run_writer *w, const vg_run_layout *layout,
     return VG_OK;
 }
 
+/* Sets slots t->n_whole .. upto-1 of whole tensor t to NaN: they did not come. */
+static void vg__whole_fill_nan(vg_run_writer *w, vg__tensor *t, int upto) {
+    size_t elems = t->slot_bytes / sizeof(float);
+    float *v = (float *)((unsigned char *)w->whole + t->whole_at);
+    for (size_t j = (size_t)t->n_whole * elems; j < (size_t)upto * elems; j++) v[j] = NAN;
+    if (upto > t->n_whole) t->n_whole = upto;
+}
+
 /* A whole tensor's slots (NaN where none came) into the part as its one chunk, compressed:
  * a CHUNK record with slot 0. Returns 0 or an errno. */
 static int vg__write_whole(vg_run_writer *w, vg__tensor *t) {
+    vg__whole_fill_nan(w, t, (int)t->dims[0]);
     size_t zlen;
     uint32_t mask;
     const void *buf = vg__make_chunk(&w->dz, w->shuf, w->zbuf,
@@ -1538,9 +1547,10 @@ vg_status vg_run_writer_tensor(vg_run_writer *w, int tensor, int slot, const flo
                             w->rec->path, w->where);
     int rc;
     if (w->whole && t->is_whole) {
+        vg__whole_fill_nan(w, t, slot); /* the slots before it that did not come */
         memcpy((unsigned char *)w->whole + t->whole_at + (size_t)slot * t->slot_bytes, data,
                t->slot_bytes);
-        t->n_whole++;
+        if (slot + 1 > t->n_whole) t->n_whole = slot + 1;
         /* the last slot: the tensor is complete (a run that stops early: vg__write_wholes) */
         rc = (hsize_t)slot + 1 == t->dims[0] ? vg__write_whole(w, t) : 0;
     } else if (w->rec->raw_chunks && !t->is_whole) {
