@@ -10,7 +10,7 @@ this one run (medians over rounds):
      none: no probe forward/backward, statistics or tensors at all);
   3. parallel efficiency: -j 1 against -j 2.
 
-    /usr/bin/python3 bench/sweep_bench.py [--rounds 3] [--torch-rounds 1] [--skip-torch]
+    /usr/bin/python3 bench/sweep_bench.py [--rounds 9] [--torch-rounds 1] [--skip-torch]
 """
 import argparse
 import os
@@ -39,7 +39,7 @@ def timed(cmd, env=None):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--torch-rounds", type=int, default=1)
     ap.add_argument("--skip-torch", action="store_true")
     ap.add_argument("--build", help="build directory (default $VG_BUILD or build/)")

@@ -117,4 +117,9 @@ vg_status vg_train_run(const vg_run_config *cfg, const vg_dataset *ds, vg_run_re
  * record.probe is 0), for the dry run's cost estimate. */
 double vg_train_estimate_flops(const vg_run_config *cfg);
 
+/* How long a run of cfg takes, in FLOP-equivalents: its FLOPs plus its element-wise work
+ * (activations, normalization), weighted by what it costs here. The scheduler starts the
+ * longest runs first by it. */
+double vg_train_estimate_cost(const vg_run_config *cfg);
+
 #endif

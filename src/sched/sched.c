@@ -67,7 +67,7 @@ static vg_status vg__run_one(const vg_run_config *cfg, vg_recorder *rec, vg_run_
 }
 
 typedef struct vg__job {
-    double cost;   /* estimated FLOPs */
+    double cost;   /* estimated FLOP-equivalents (vg_train_estimate_cost) */
     int64_t index; /* into runs */
 } vg__job;
 
@@ -86,7 +86,7 @@ vg_status vg_sched_run(const vg_run_config *runs, int64_t n_runs, vg_recorder *r
     vg__job *jobs = malloc((size_t)(n_runs > 0 ? n_runs : 1) * sizeof *jobs);
     if (!jobs) return vg_error_set(err, VG_ENOMEM, "out of memory for %lld runs", (long long)n_runs);
     for (int64_t i = 0; i < n_runs; i++)
-        jobs[i].index = i, jobs[i].cost = opt->n_threads > 1 ? vg_train_estimate_flops(&runs[i]) : 0;
+        jobs[i].index = i, jobs[i].cost = opt->n_threads > 1 ? vg_train_estimate_cost(&runs[i]) : 0;
     if (opt->n_threads > 1) qsort(jobs, (size_t)n_runs, sizeof *jobs, vg__longest_first);
     memset(summary, 0, sizeof *summary);
     double t0 = vg__now();
