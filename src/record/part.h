@@ -16,14 +16,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VG_PART_VERSION 1
+#define VG_PART_VERSION 2 /* 2: a one-chunk tensor is one CHUNK record (slot 0) */
 #define VG_PART_BYTE_ORDER 0x01020304u
 
 typedef enum vg_part_type {
     VG_PART_HEADER = 1, /* payload: sweep name (str), sweep seed (u64), run id (str) */
     VG_PART_LAYOUT = 2, /* payload: the run's layout and tensor specs (record.c) */
     VG_PART_CHUNK = 3,  /* a = tensor, b = slot, c = HDF5 filter mask; payload: the chunk as
-                         * stored (shuffled, deflated) */
+                         * stored (shuffled, deflated); a one-chunk tensor: all of it, b = 0 */
     VG_PART_RAW = 4,    /* a = tensor, b = slot; payload: the slot's float32 values (native) */
     VG_PART_RESULT = 5, /* payload: status, message, series (record.c) */
     VG_PART_END = 6,    /* payload: Adler-32 (u32) and byte count (u64) of everything before */

@@ -198,12 +198,13 @@ struct vg_recorder {
 };
 
 /* A tensor whose slots together are at most VG__WHOLE_MAX bytes (a layer's bias gradients, the
- * weight gradients of a narrow layer over a few dozen checkpoints) is one chunk, written whole
- * when the run is: per chunk, HDF5 costs more than the bytes do (an index entry, a file-space
- * allocation, a write), and one chunk per tensor instead of one per slot took ~1 point off the
- * benchmark sweep's recording overhead. The slots wait in memory for the run's end, so whole
- * tensors together are held to VG__WHOLE_BUDGET per run (first come, in layout order); the
- * rest stay a chunk per slot. Chunks stay under HDF5's default 1 MiB chunk cache. */
+ * weight gradients of a narrow layer over a few dozen checkpoints) is one chunk, compressed by
+ * the worker at its last slot: per chunk, HDF5 costs more than the bytes do (an index entry, a
+ * file-space allocation, a write), and one chunk per tensor instead of one per slot took
+ * ~1-2 points off the benchmark sweep's recording overhead. The slots wait in memory until
+ * then, so whole tensors together are held to VG__WHOLE_BUDGET per run (first come, in layout
+ * order); the rest stay a chunk per slot. Single chunks stay within HDF5's default 1 MiB
+ * chunk cache. */
 #define VG__WHOLE_MAX ((size_t)256 << 10)
 #define VG__WHOLE_BUDGET ((size_t)16 << 20)
 
@@ -1945,9 +1946,9 @@ static vg_status vg__emit_slot(vg__emit *e, const vg_part_rec *h, const unsigned
     return st;
 }
 
-/* Writes a one-chunk tensor whose slots are in the part one by one (written without
- * vgsweep's own deflate, or by a vgsweep before 2026-12-01), when any came: HDF5 filters it.
- * NaN where a slot did not come (a run that diverged). Must hold the lock. */
+/* Writes a one-chunk tensor whose slots are in the part one by one (HDF5 without its deflate
+ * filter: vgsweep does not write chunks then), when any came. NaN where a slot did not come
+ * (a run that diverged). Must hold the lock. */
 static vg_status vg__emit_whole(vg__emit *e, vg__tensor *t, vg_error *err) {
     if (!t->is_whole || t->n_whole == 0 || t->dset < 0) return VG_OK;
     char path[128];
