@@ -241,10 +241,11 @@ struct vg_run_writer {
     int *fan_in, *fan_out; /* (L) */
     int n_tensors;
     vg__tensor *tensors;   /* (n_tensors) */
-    float *whole;          /* the whole tensors' slots, one after the other (each tensor's
-                            * dims): each goes into the part as one chunk. Slots that did not
-                            * come are NaN, filled in as later ones come or at the end. */
-    unsigned char *shuf;   /* (largest slot or whole tensor) shuffled bytes */
+    unsigned char *whole;  /* the whole tensors, one after the other, each shuffled as HDF5's
+                            * filter does (its slots shuffled in as they come): each goes into
+                            * the part as one chunk. Slots that did not come are NaN, filled in
+                            * as later ones come or at the end. */
+    unsigned char *shuf;   /* (largest slot) shuffled bytes */
     unsigned char *zbuf;   /* (zcap) deflated */
     size_t zcap;
     vg_deflater dz;
@@ -605,27 +606,38 @@ static vg_status vg__create_tensor(const vg__obj *o, hid_t loc, const char *name
 }
 
 /* HDF5's shuffle filter: byte j of element i goes to j * n + i. */
-static void vg__shuffle4(unsigned char *dst, const unsigned char *src, size_t n_elems) {
+/* On a chunk of `total` elements, for the n_elems of them from element `first` on (a chunk
+ * can be shuffled piece by piece: a whole tensor slot by slot, as the slots come). */
+static void vg__shuffle4_at(unsigned char *dst, size_t total, size_t first,
+                            const unsigned char *src, size_t n_elems) {
+    unsigned char *d0 = dst + first, *d1 = d0 + total, *d2 = d1 + total, *d3 = d2 + total;
     for (size_t i = 0; i < n_elems; i++) {
-        dst[i] = src[4 * i];
-        dst[n_elems + i] = src[4 * i + 1];
-        dst[2 * n_elems + i] = src[4 * i + 2];
-        dst[3 * n_elems + i] = src[4 * i + 3];
+        d0[i] = src[4 * i];
+        d1[i] = src[4 * i + 1];
+        d2[i] = src[4 * i + 2];
+        d3[i] = src[4 * i + 3];
     }
 }
 
-/* `bytes` bytes of float32 values as the chunk HDF5's shuffle + deflate pipeline stores:
- * shuffled into shuf, deflated into zbuf (vg_deflate_bound(bytes)). Returns the chunk and its
- * length and filter mask: shuf, with deflate marked skipped, when deflate cannot shrink it. */
-static const void *vg__make_chunk(vg_deflater *dz, unsigned char *shuf, unsigned char *zbuf,
-                                  const void *data, size_t bytes, size_t *len, uint32_t *mask) {
-    vg__shuffle4(shuf, (const unsigned char *)data, bytes / 4);
+/* `bytes` bytes of shuffled float32 values as the chunk HDF5's shuffle + deflate pipeline
+ * stores: deflated into zbuf (vg_deflate_bound(bytes)). Returns the chunk and its length and
+ * filter mask: shuf itself, with deflate marked skipped, when deflate cannot shrink it. */
+static const void *vg__deflate_chunk(vg_deflater *dz, const unsigned char *shuf,
+                                     unsigned char *zbuf, size_t bytes, size_t *len,
+                                     uint32_t *mask) {
     *len = vg_deflate_shuffled(dz, zbuf, shuf, bytes);
     *mask = 0;
     if (*len < bytes) return zbuf;
     *len = bytes;
     *mask = 1u << 1; /* filter 1 of the pipeline (deflate) not applied */
     return shuf;
+}
+
+/* The same from `bytes` bytes of float32 values in data, shuffled into shuf first. */
+static const void *vg__make_chunk(vg_deflater *dz, unsigned char *shuf, unsigned char *zbuf,
+                                  const void *data, size_t bytes, size_t *len, uint32_t *mask) {
+    vg__shuffle4_at(shuf, bytes / 4, 0, (const unsigned char *)data, bytes / 4);
+    return vg__deflate_chunk(dz, shuf, zbuf, bytes, len, mask);
 }
 
 /* --- files ------------------------------------------------------------------------------- */
@@ -1321,7 +1333,7 @@ static void vg__writer_free(vg_run_writer *w) {
 /* Checks the layout's tensor specs and copies their shapes into w. */
 static vg_status vg__plan_tensors(vg_run_writer *w, const vg_run_layout *layout, vg_error *err) {
     const char *file = w->rec->path;
-    size_t largest = 0, whole_bytes = 0;
+    size_t largest = 0, largest_whole = 0, whole_bytes = 0;
     w->n_tensors = layout->n_tensors;
     w->tensors = calloc((size_t)(layout->n_tensors > 0 ? layout->n_tensors : 1), sizeof *w->tensors);
     if (!w->tensors) return vg_error_set(err, VG_ENOMEM, "%s: %s: out of memory", file, w->where);
@@ -1361,8 +1373,9 @@ static vg_status vg__plan_tensors(vg_run_writer *w, const vg_run_layout *layout,
         t->slot_bytes = (size_t)bytes;
         t->whole_at = whole_bytes;
         t->is_whole = vg__take_whole(t->dims[0] * t->slot_bytes, &whole_bytes);
-        size_t chunk_bytes = t->is_whole ? t->dims[0] * t->slot_bytes : t->slot_bytes;
-        if (chunk_bytes > largest) largest = chunk_bytes;
+        if (t->slot_bytes > largest) largest = t->slot_bytes;
+        if (t->is_whole && t->dims[0] * t->slot_bytes > largest_whole)
+            largest_whole = t->dims[0] * t->slot_bytes;
     }
     /* Whole tensors wait here, not in the part, to go there compressed. (Without our own
      * deflate their slots go to the part as they are, and HDF5 filters them at the end.) */
@@ -1371,7 +1384,7 @@ static vg_status vg__plan_tensors(vg_run_writer *w, const vg_run_layout *layout,
         if (!w->whole) return vg_error_set(err, VG_ENOMEM, "%s: %s: out of memory", file, w->where);
     }
     if (w->rec->raw_chunks && largest > 0) {
-        w->zcap = vg_deflate_bound(largest);
+        w->zcap = vg_deflate_bound(largest > largest_whole ? largest : largest_whole);
         w->shuf = malloc(largest);
         w->zbuf = malloc(w->zcap);
         if (!w->shuf || !w->zbuf)
@@ -1380,12 +1393,17 @@ static vg_status vg__plan_tensors(vg_run_writer *w, const vg_run_layout *layout,
     return VG_OK;
 }
 
-/* Sets slots t->n_whole .. upto-1 of whole tensor t to NaN: they did not come. */
+/* Sets slots t->n_whole .. upto-1 of whole tensor t (shuffled) to NaN: they did not come. */
 static void vg__whole_fill_nan(vg_run_writer *w, vg__tensor *t, int upto) {
-    size_t elems = t->slot_bytes / sizeof(float);
-    float *v = (float *)((unsigned char *)w->whole + t->whole_at);
-    for (size_t j = (size_t)t->n_whole * elems; j < (size_t)upto * elems; j++) v[j] = NAN;
-    if (upto > t->n_whole) t->n_whole = upto;
+    if (upto <= t->n_whole) return;
+    const float nan = NAN;
+    unsigned char nan_bytes[4];
+    memcpy(nan_bytes, &nan, 4);
+    size_t elems = t->slot_bytes / sizeof(float), total = t->dims[0] * elems;
+    size_t from = (size_t)t->n_whole * elems, n = (size_t)(upto - t->n_whole) * elems;
+    for (int plane = 0; plane < 4; plane++)
+        memset(w->whole + t->whole_at + plane * total + from, nan_bytes[plane], n);
+    t->n_whole = upto;
 }
 
 /* A whole tensor's slots (NaN where none came) into the part as its one chunk, compressed:
@@ -1394,9 +1412,8 @@ static int vg__write_whole(vg_run_writer *w, vg__tensor *t) {
     vg__whole_fill_nan(w, t, (int)t->dims[0]);
     size_t zlen;
     uint32_t mask;
-    const void *buf = vg__make_chunk(&w->dz, w->shuf, w->zbuf,
-                                     (unsigned char *)w->whole + t->whole_at,
-                                     t->dims[0] * t->slot_bytes, &zlen, &mask);
+    const void *buf = vg__deflate_chunk(&w->dz, w->whole + t->whole_at, w->zbuf,
+                                        t->dims[0] * t->slot_bytes, &zlen, &mask);
     t->whole_written = 1;
     return vg_part_append(&w->pw, VG_PART_CHUNK, (uint32_t)(t - w->tensors), 0, mask, buf,
                           (uint64_t)zlen);
@@ -1549,8 +1566,9 @@ vg_status vg_run_writer_tensor(vg_run_writer *w, int tensor, int slot, const flo
     int rc;
     if (w->whole && t->is_whole) {
         vg__whole_fill_nan(w, t, slot); /* the slots before it that did not come */
-        memcpy((unsigned char *)w->whole + t->whole_at + (size_t)slot * t->slot_bytes, data,
-               t->slot_bytes);
+        size_t elems = t->slot_bytes / sizeof(float);
+        vg__shuffle4_at(w->whole + t->whole_at, t->dims[0] * elems, (size_t)slot * elems,
+                        (const unsigned char *)data, elems);
         if (slot + 1 > t->n_whole) t->n_whole = slot + 1;
         /* the last slot: the tensor is complete (a run that stops early: vg__write_wholes) */
         rc = (hsize_t)slot + 1 == t->dims[0] ? vg__write_whole(w, t) : 0;
