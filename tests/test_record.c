@@ -781,11 +781,11 @@ int main(void) {
         perror("mkdtemp");
         return 1;
     }
-    /* 0: ok, depth 1, a weight gradient of a chunk per slot. 1: diverged after epoch 2, slots
-     * 0..2 of 0..4 written, chunks per slot. 2: 100 layers (three-digit names), no epochs,
-     * small. 3: joins the sweep later; 81 tensors of 208 KiB: one chunk each until 16 MiB,
-     * then a chunk per slot. */
-    fake_config(&runs[0], 0, "0a1b2c3d4e5f", 1, 300, 250, 3);
+    /* 0: ok, depth 1, a weight gradient of a chunk per slot (1.2 MB: more than the part
+     * writer buffers at once). 1: diverged after epoch 2, slots 0..2 of 0..4 written, chunks
+     * per slot. 2: 100 layers (three-digit names), no epochs, small. 3: joins the sweep
+     * later; 81 tensors of 208 KiB: one chunk each until 16 MiB, then a chunk per slot. */
+    fake_config(&runs[0], 0, "0a1b2c3d4e5f", 1, 600, 500, 3);
     fake_config(&runs[1], 1, "ffeeddccbbaa", 2, 200, 300, 4);
     runs[1].status = VG_RUN_DIVERGED;
     runs[1].message = "loss is nan at epoch 3";

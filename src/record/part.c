@@ -97,6 +97,26 @@ int vg_part_append(vg_part_writer *w, uint32_t type, uint32_t a, uint32_t b, uin
     return 0;
 }
 
+unsigned char *vg_part_reserve(vg_part_writer *w, uint64_t max_len, int *rc) {
+    *rc = w->fd < 0 ? EBADF : 0;
+    if (*rc || max_len > VG_PART_BUFFER - sizeof(vg_part_rec) - 7) return NULL;
+    if (w->used + sizeof(vg_part_rec) + max_len + 7 > VG_PART_BUFFER) *rc = vg__flush(w);
+    return *rc ? NULL : w->buf + w->used + sizeof(vg_part_rec);
+}
+
+int vg_part_commit(vg_part_writer *w, uint32_t type, uint32_t a, uint32_t b, uint32_t c,
+                   uint64_t len) {
+    vg_part_rec rec = {type, a, b, c, len};
+    size_t pad = (size_t)(-len & 7), whole = sizeof rec + (size_t)len + pad;
+    unsigned char *at = w->buf + w->used;
+    memcpy(at, &rec, sizeof rec);
+    memset(at + sizeof rec + len, 0, pad);
+    w->crc = vg__crc(w->crc, at, whole);
+    w->used += whole;
+    w->bytes += whole;
+    return 0;
+}
+
 int vg_part_end(vg_part_writer *w) {
     unsigned char end[12];
     uint32_t crc = w->crc;

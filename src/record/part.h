@@ -51,6 +51,14 @@ typedef struct vg_part_writer {
 int vg_part_create(vg_part_writer *w, const char *path);
 int vg_part_append(vg_part_writer *w, uint32_t type, uint32_t a, uint32_t b, uint32_t c,
                    const void *payload, uint64_t len);
+/* Room for a record of at most max_len payload bytes, to be made in place and appended by
+ * vg_part_commit (no copy): the payload's place in the buffer, or NULL when no record that
+ * large is buffered (use vg_part_append) or when making room failed (*rc: the errno). */
+unsigned char *vg_part_reserve(vg_part_writer *w, uint64_t max_len, int *rc);
+/* Appends the record whose len payload bytes (at most the reserved max_len) were put at the
+ * place vg_part_reserve gave. */
+int vg_part_commit(vg_part_writer *w, uint32_t type, uint32_t a, uint32_t b, uint32_t c,
+                   uint64_t len);
 /* Appends the END record and writes out everything (the caller then syncs and closes w->fd,
  * or hands it over). */
 int vg_part_end(vg_part_writer *w);

@@ -633,12 +633,6 @@ static const void *vg__deflate_chunk(vg_deflater *dz, const unsigned char *shuf,
     return shuf;
 }
 
-/* The same from `bytes` bytes of float32 values in data, shuffled into shuf first. */
-static const void *vg__make_chunk(vg_deflater *dz, unsigned char *shuf, unsigned char *zbuf,
-                                  const void *data, size_t bytes, size_t *len, uint32_t *mask) {
-    vg__shuffle4_at(shuf, bytes / 4, 0, (const unsigned char *)data, bytes / 4);
-    return vg__deflate_chunk(dz, shuf, zbuf, bytes, len, mask);
-}
 
 /* --- files ------------------------------------------------------------------------------- */
 
@@ -1406,17 +1400,38 @@ static void vg__whole_fill_nan(vg_run_writer *w, vg__tensor *t, int upto) {
     t->n_whole = upto;
 }
 
+/* Shuffled float32 values (`bytes` of them) into the part as the CHUNK record (tensor,
+ * slot): deflated straight into the part's write buffer when it can hold the worst case,
+ * else through zbuf. Returns 0 or an errno. */
+static int vg__append_chunk(vg_run_writer *w, int tensor, int slot, const unsigned char *shuf,
+                            size_t bytes) {
+    size_t len;
+    uint32_t mask = 0;
+    int rc;
+    unsigned char *dst = vg_part_reserve(&w->pw, vg_deflate_bound(bytes), &rc);
+    if (rc) return rc;
+    if (!dst) {
+        const void *buf = vg__deflate_chunk(&w->dz, shuf, w->zbuf, bytes, &len, &mask);
+        return vg_part_append(&w->pw, VG_PART_CHUNK, (uint32_t)tensor, (uint32_t)slot, mask, buf,
+                              (uint64_t)len);
+    }
+    len = vg_deflate_shuffled(&w->dz, dst, shuf, bytes);
+    if (len >= bytes) { /* deflate cannot shrink it: stored shuffled, as vg__deflate_chunk */
+        memcpy(dst, shuf, bytes);
+        len = bytes;
+        mask = 1u << 1;
+    }
+    return vg_part_commit(&w->pw, VG_PART_CHUNK, (uint32_t)tensor, (uint32_t)slot, mask,
+                          (uint64_t)len);
+}
+
 /* A whole tensor's slots (NaN where none came) into the part as its one chunk, compressed:
  * a CHUNK record with slot 0. Returns 0 or an errno. */
 static int vg__write_whole(vg_run_writer *w, vg__tensor *t) {
     vg__whole_fill_nan(w, t, (int)t->dims[0]);
-    size_t zlen;
-    uint32_t mask;
-    const void *buf = vg__deflate_chunk(&w->dz, w->whole + t->whole_at, w->zbuf,
-                                        t->dims[0] * t->slot_bytes, &zlen, &mask);
     t->whole_written = 1;
-    return vg_part_append(&w->pw, VG_PART_CHUNK, (uint32_t)(t - w->tensors), 0, mask, buf,
-                          (uint64_t)zlen);
+    return vg__append_chunk(w, (int)(t - w->tensors), 0, w->whole + t->whole_at,
+                            t->dims[0] * t->slot_bytes);
 }
 
 /* The whole tensors of a run that ended before their last slot (it diverged) that got some. */
@@ -1575,12 +1590,9 @@ vg_status vg_run_writer_tensor(vg_run_writer *w, int tensor, int slot, const flo
     } else if (w->rec->raw_chunks && !t->is_whole) {
         /* Shuffled and deflated here, by the worker, with no lock: the chunk goes into the
          * output as it is (deflate.h). */
-        size_t zlen;
-        uint32_t mask;
-        const void *buf = vg__make_chunk(&w->dz, w->shuf, w->zbuf, data, t->slot_bytes, &zlen,
-                                         &mask);
-        rc = vg_part_append(&w->pw, VG_PART_CHUNK, (uint32_t)tensor, (uint32_t)slot, mask, buf,
-                            (uint64_t)zlen);
+        size_t elems = t->slot_bytes / sizeof(float);
+        vg__shuffle4_at(w->shuf, elems, 0, (const unsigned char *)data, elems);
+        rc = vg__append_chunk(w, tensor, slot, w->shuf, t->slot_bytes);
     } else {
         rc = vg_part_append(&w->pw, VG_PART_RAW, (uint32_t)tensor, (uint32_t)slot, 0, data,
                             (uint64_t)t->slot_bytes);
