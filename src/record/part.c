@@ -71,24 +71,23 @@ static int vg__flush(vg_part_writer *w) {
 
 int vg_part_append(vg_part_writer *w, uint32_t type, uint32_t a, uint32_t b, uint32_t c,
                    const void *payload, uint64_t len) {
-    if (w->fd < 0) return EBADF;
+    /* Records go out in large writes: per write, a file system's cost is mostly per call. */
+    int rc;
+    unsigned char *place = vg_part_reserve(w, len, &rc);
+    if (rc) return rc;
+    if (place) {
+        if (len) memcpy(place, payload, (size_t)len);
+        return vg_part_commit(w, type, a, b, c, len);
+    }
+    /* larger than the buffer: written as it is, after what the buffer holds */
     static const unsigned char zeros[8] = {0};
     vg_part_rec rec = {type, a, b, c, len};
     size_t pad = (size_t)(-len & 7); /* every record starts 8-byte aligned */
     size_t whole = sizeof rec + (size_t)len + pad;
-    int rc = 0;
-    /* Records go out in large writes: per write, a file system's cost is mostly per call. */
-    if (w->used + whole > VG_PART_BUFFER) rc = vg__flush(w);
-    if (!rc && whole <= VG_PART_BUFFER) {
-        memcpy(w->buf + w->used, &rec, sizeof rec);
-        if (len) memcpy(w->buf + w->used + sizeof rec, payload, (size_t)len);
-        memcpy(w->buf + w->used + sizeof rec + len, zeros, pad);
-        w->used += whole;
-    } else if (!rc) {
-        struct iovec iov[3] = {{&rec, sizeof rec}, {(void *)payload, (size_t)len},
-                               {(void *)zeros, pad}};
-        rc = vg__write_all(w->fd, iov, 3);
-    }
+    struct iovec iov[3] = {{&rec, sizeof rec}, {(void *)payload, (size_t)len},
+                           {(void *)zeros, pad}};
+    rc = vg__flush(w);
+    if (!rc) rc = vg__write_all(w->fd, iov, 3);
     if (rc) return rc;
     w->crc = vg__crc(w->crc, &rec, sizeof rec);
     w->crc = vg__crc(w->crc, payload, len);

@@ -226,7 +226,6 @@ typedef struct vg__tensor {
                                      * the part being emitted, NULL where none came */
     int n_whole;         /* emitting: slots found; writing: slots 0..n_whole-1 are set */
     size_t whole_at;     /* writing: where its slots start in the writer's `whole` */
-    int whole_written;   /* writing: its chunk is in the part */
     char name[48];
 } vg__tensor;
 
@@ -245,8 +244,8 @@ struct vg_run_writer {
                             * filter does (its slots shuffled in as they come): each goes into
                             * the part as one chunk. Slots that did not come are NaN, filled in
                             * as later ones come or at the end. */
-    unsigned char *shuf;   /* (largest slot) shuffled bytes */
-    unsigned char *zbuf;   /* (zcap) deflated */
+    unsigned char *shuf;   /* (largest slot of a tensor that is not whole) shuffled bytes */
+    unsigned char *zbuf;   /* (zcap) deflated, for a chunk too large for the part's buffer */
     size_t zcap;
     vg_deflater dz;
     int failed;            /* a write failed: the part is not kept */
@@ -1327,7 +1326,7 @@ static void vg__writer_free(vg_run_writer *w) {
 /* Checks the layout's tensor specs and copies their shapes into w. */
 static vg_status vg__plan_tensors(vg_run_writer *w, const vg_run_layout *layout, vg_error *err) {
     const char *file = w->rec->path;
-    size_t largest = 0, largest_whole = 0, whole_bytes = 0;
+    size_t largest = 0, whole_bytes = 0;
     w->n_tensors = layout->n_tensors;
     w->tensors = calloc((size_t)(layout->n_tensors > 0 ? layout->n_tensors : 1), sizeof *w->tensors);
     if (!w->tensors) return vg_error_set(err, VG_ENOMEM, "%s: %s: out of memory", file, w->where);
@@ -1367,9 +1366,7 @@ static vg_status vg__plan_tensors(vg_run_writer *w, const vg_run_layout *layout,
         t->slot_bytes = (size_t)bytes;
         t->whole_at = whole_bytes;
         t->is_whole = vg__take_whole(t->dims[0] * t->slot_bytes, &whole_bytes);
-        if (t->slot_bytes > largest) largest = t->slot_bytes;
-        if (t->is_whole && t->dims[0] * t->slot_bytes > largest_whole)
-            largest_whole = t->dims[0] * t->slot_bytes;
+        if (!t->is_whole && t->slot_bytes > largest) largest = t->slot_bytes;
     }
     /* Whole tensors wait here, not in the part, to go there compressed. (Without our own
      * deflate their slots go to the part as they are, and HDF5 filters them at the end.) */
@@ -1378,11 +1375,8 @@ static vg_status vg__plan_tensors(vg_run_writer *w, const vg_run_layout *layout,
         if (!w->whole) return vg_error_set(err, VG_ENOMEM, "%s: %s: out of memory", file, w->where);
     }
     if (w->rec->raw_chunks && largest > 0) {
-        w->zcap = vg_deflate_bound(largest > largest_whole ? largest : largest_whole);
         w->shuf = malloc(largest);
-        w->zbuf = malloc(w->zcap);
-        if (!w->shuf || !w->zbuf)
-            return vg_error_set(err, VG_ENOMEM, "%s: %s: out of memory", file, w->where);
+        if (!w->shuf) return vg_error_set(err, VG_ENOMEM, "%s: %s: out of memory", file, w->where);
     }
     return VG_OK;
 }
@@ -1411,6 +1405,15 @@ static int vg__append_chunk(vg_run_writer *w, int tensor, int slot, const unsign
     unsigned char *dst = vg_part_reserve(&w->pw, vg_deflate_bound(bytes), &rc);
     if (rc) return rc;
     if (!dst) {
+        if (w->zcap < vg_deflate_bound(bytes)) {
+            free(w->zbuf);
+            w->zcap = vg_deflate_bound(bytes);
+            w->zbuf = malloc(w->zcap);
+            if (!w->zbuf) {
+                w->zcap = 0;
+                return ENOMEM;
+            }
+        }
         const void *buf = vg__deflate_chunk(&w->dz, shuf, w->zbuf, bytes, &len, &mask);
         return vg_part_append(&w->pw, VG_PART_CHUNK, (uint32_t)tensor, (uint32_t)slot, mask, buf,
                               (uint64_t)len);
@@ -1429,17 +1432,18 @@ static int vg__append_chunk(vg_run_writer *w, int tensor, int slot, const unsign
  * a CHUNK record with slot 0. Returns 0 or an errno. */
 static int vg__write_whole(vg_run_writer *w, vg__tensor *t) {
     vg__whole_fill_nan(w, t, (int)t->dims[0]);
-    t->whole_written = 1;
     return vg__append_chunk(w, (int)(t - w->tensors), 0, w->whole + t->whole_at,
                             t->dims[0] * t->slot_bytes);
 }
 
-/* The whole tensors of a run that ended before their last slot (it diverged) that got some. */
+/* The whole tensors of a run that ended before their last slot (it diverged) that got some
+ * (a tensor is written, and its slots all set, when its last slot comes). */
 static int vg__write_wholes(vg_run_writer *w) {
     int rc = 0;
     for (int i = 0; i < w->n_tensors && !rc && w->whole; i++) {
         vg__tensor *t = &w->tensors[i];
-        if (t->is_whole && t->n_whole > 0 && !t->whole_written) rc = vg__write_whole(w, t);
+        if (t->is_whole && t->n_whole > 0 && (hsize_t)t->n_whole < t->dims[0])
+            rc = vg__write_whole(w, t);
     }
     return rc;
 }
