@@ -99,6 +99,14 @@ __attribute__((target("avx512f"))) static void kernel(int kc, const float *a, in
                                                       int accumulate, const float *bias) {
     __m512 acc0[MR], acc1[MR];
     _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc0[r] = acc1[r] = _mm512_setzero_ps();
+    /* Ask for the C tile now; it is written (and read, when accumulating) after the k loop,
+     * which hides the miss: a wide layer's weight gradient is megabytes, out of cache from one
+     * step to the next (W = 1024, 20 layers: dW ~110 -> ~160 GFLOP/s with this) */
+    _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {
+        if (r >= m) break;
+        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + r * ldc + n - 1), _MM_HINT_T0);
+    }
     if (acs == 1) { /* op(A) rows contiguous: 8 row pointers */
         const float *ar[MR];
         _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) ar[r] = a + (r < m ? r : m - 1) * ars;
@@ -168,8 +176,28 @@ __attribute__((target("avx512f"))) static void sgemm_avx512(int trans_a, int tra
                 pack_b_rows(work, B + (int64_t)k0 * ldb + j0, ldb, kc, n);
             int acc = accumulate || k0 > 0;
             const float *bb = k0 == 0 && bias ? bias + j0 : NULL;
+            /* rows of the next panel to pack, when it comes from op(B) rows a long stride
+             * apart: the hardware prefetchers do not see them coming, so the kernels below
+             * ask for them, a share each (W = 1024, 20 layers: dX ~135 -> ~145 GFLOP/s) */
+            const float *next = NULL;
+            int next_rows = 0, next_n = 0, tiles = (M + MR - 1) / MR;
+            if (!trans_b && bp == work) {
+                int nk0 = k0 + KC < K ? k0 + KC : 0, nj0 = k0 + KC < K ? j0 : j0 + NR;
+                if (nj0 < N) {
+                    next = B + (int64_t)nk0 * ldb + nj0;
+                    next_rows = K - nk0 < KC ? K - nk0 : KC;
+                    next_n = N - nj0 < NR ? N - nj0 : NR;
+                }
+            }
             for (int i0 = 0; i0 < M; i0 += MR) {
                 int m = M - i0 < MR ? M - i0 : MR;
+                if (next) {
+                    int t = i0 / MR, r0 = next_rows * t / tiles, r1 = next_rows * (t + 1) / tiles;
+                    for (int r = r0; r < r1; r++) {
+                        _mm_prefetch((const char *)(next + (int64_t)r * ldb), _MM_HINT_T0);
+                        _mm_prefetch((const char *)(next + (int64_t)r * ldb + next_n - 1), _MM_HINT_T0);
+                    }
+                }
                 kernel(kc, A + i0 * ars + k0 * acs, ars, acs, m, bp, bs, C + (int64_t)i0 * ldc + j0,
                        ldc, n, acc, bb);
             }

@@ -357,6 +357,21 @@ static void SFX(mse_backward)(real *dlogits, const real *logits, const int32_t *
 
 /* ---------------------------------------------------------------- model */
 
+#ifndef VG__ALLOC_LINES_DEFINED
+#define VG__ALLOC_LINES_DEFINED
+/* Parameters, gradients and activations start on a cache line (64 bytes, one AVX-512 vector):
+ * with malloc's 16-byte alignment every row of every matrix straddled a line, so each vector
+ * load of the matrix kernel touched two (W = 1024, 20 layers: the weight-gradient product
+ * 150 -> 170 GFLOP/s aligned). Rows stay aligned whenever a layer's width is a multiple
+ * of 16. Freed with free(). */
+static void *vg__alloc_lines(size_t bytes, int zero) {
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    if (p && zero) memset(p, 0, rounded);
+    return p;
+}
+#endif
+
 /* Hands out consecutive pieces of one allocation; with base == NULL it only counts. */
 typedef struct {
     real *base;
@@ -437,12 +452,12 @@ vg_status MLP_FN(create)(MLP *m, const vg_mlp_shape *shape, vg_error *err) {
         m->param_offset[l + 1] = m->param_offset[l] + n;
     }
     m->n_params = m->param_offset[L];
-    m->params = malloc((size_t)m->n_params * sizeof(real));
-    m->grads = calloc((size_t)m->n_params, sizeof(real));
+    m->params = vg__alloc_lines((size_t)m->n_params * sizeof(real), 0);
+    m->grads = vg__alloc_lines((size_t)m->n_params * sizeof(real), 1);
     if (batchnorm) m->running = malloc((size_t)(2 * shape->depth * shape->width) * sizeof(real));
     SFX(vg__carver) count = {NULL, 0};
     SFX(layout_arena)(m, &count);
-    m->arena = malloc((size_t)count.used * sizeof(real));
+    m->arena = vg__alloc_lines((size_t)count.used * sizeof(real), 0);
     if (!m->params || !m->grads || !m->arena || (batchnorm && !m->running)) goto oom;
     SFX(vg__carver) assign = {m->arena, 0};
     SFX(layout_arena)(m, &assign);
