@@ -6,7 +6,7 @@ cross-entropy, SGD; a step is zero_grad + forward + backward + SGD update on one
 The two sides are measured alternately, round after round, in this one process's run; the
 ratio is the median over rounds of (vgsweep steps/s) / (PyTorch steps/s) of the same round.
 
-    /usr/bin/python3 bench/step_vs_torch.py [--rounds 5] [--seconds 0.3] [--quick]
+    /usr/bin/python3 bench/step_vs_torch.py [--rounds 5] [--seconds 0.3] [--quick] [--width W]
 """
 import argparse
 import sys
@@ -62,6 +62,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=0.3, help="per measurement")
     ap.add_argument("--quick", action="store_true", help="relu, plain only")
+    ap.add_argument("--width", type=int, action="append",
+                    help="only the shapes of this width (repeatable; default all)")
     ap.add_argument("--build", help="build directory (default $VG_BUILD or build/)")
     a = ap.parse_args()
 
@@ -72,6 +74,8 @@ def main():
     print(f"# Training step vs PyTorch {torch.__version__}, 1 thread, float32\n# {machine()}")
     rows, ratios = [], {}
     for depth, width, batch in SHAPES:
+        if a.width and width not in a.width:
+            continue
         for act in ACTS[1:] if a.quick else ACTS:
             for vname, norm, skip in VARIANTS[:1] if a.quick else VARIANTS:
                 step = torch_stepper(depth, width, batch, act, norm, skip)
