@@ -365,8 +365,6 @@ static void SFX(mse_backward)(real *dlogits, const real *logits, const int32_t *
 
 /* ---------------------------------------------------------------- model */
 
-#ifndef VG__ALLOC_LINES_DEFINED
-#define VG__ALLOC_LINES_DEFINED
 /* Parameters, gradients and activations start on a cache line (64 bytes, one AVX-512 vector):
  * with malloc's 16-byte alignment every row of every matrix straddled a line, so each vector
  * load of the matrix kernel touched two (W = 1024, 20 layers: the weight-gradient product
@@ -378,7 +376,6 @@ static void *vg__alloc_lines(size_t bytes, int zero) {
     if (p && zero) memset(p, 0, rounded);
     return p;
 }
-#endif
 
 /* Hands out consecutive pieces of one allocation; with base == NULL it only counts. */
 typedef struct {

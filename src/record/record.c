@@ -611,9 +611,9 @@ static vg_status vg__create_tensor(const vg__obj *o, hid_t loc, const char *name
     return VG_OK;
 }
 
-/* HDF5's shuffle filter: byte j of element i goes to j * n + i. */
-/* On a chunk of `total` elements, for the n_elems of them from element `first` on (a chunk
- * can be shuffled piece by piece: a whole tensor slot by slot, as the slots come). */
+/* HDF5's shuffle filter (byte j of element i goes to j * n + i) on a chunk of `total`
+ * elements, for the n_elems of them from element `first` on: a chunk can be shuffled piece by
+ * piece (a whole tensor slot by slot, as the slots come). */
 static void vg__shuffle4_at(unsigned char *dst, size_t total, size_t first,
                             const unsigned char *src, size_t n_elems) {
     unsigned char *d0 = dst + first, *d1 = d0 + total, *d2 = d1 + total, *d3 = d2 + total;
@@ -625,20 +625,19 @@ static void vg__shuffle4_at(unsigned char *dst, size_t total, size_t first,
     }
 }
 
-/* `bytes` bytes of shuffled float32 values as the chunk HDF5's shuffle + deflate pipeline
- * stores: deflated into zbuf (vg_deflate_bound(bytes)). Returns the chunk and its length and
- * filter mask: shuf itself, with deflate marked skipped, when deflate cannot shrink it. */
-static const void *vg__deflate_chunk(vg_deflater *dz, const unsigned char *shuf,
-                                     unsigned char *zbuf, size_t bytes, size_t *len,
-                                     uint32_t *mask) {
-    *len = vg_deflate_shuffled(dz, zbuf, shuf, bytes);
+/* `bytes` bytes of shuffled float32 values into dst (room for vg_deflate_bound(bytes)) as the
+ * chunk HDF5's shuffle + deflate pipeline stores. Returns its length; *mask is its filter
+ * mask: the shuffled bytes as they are, deflate marked skipped, when deflate cannot shrink
+ * them. */
+static size_t vg__deflate_chunk(vg_deflater *dz, unsigned char *dst, const unsigned char *shuf,
+                                size_t bytes, uint32_t *mask) {
+    size_t len = vg_deflate_shuffled(dz, dst, shuf, bytes);
     *mask = 0;
-    if (*len < bytes) return zbuf;
-    *len = bytes;
+    if (len < bytes) return len;
+    memcpy(dst, shuf, bytes);
     *mask = 1u << 1; /* filter 1 of the pipeline (deflate) not applied */
-    return shuf;
+    return bytes;
 }
-
 
 /* --- files ------------------------------------------------------------------------------- */
 
@@ -1406,12 +1405,12 @@ static void vg__whole_fill_nan(vg_run_writer *w, vg__tensor *t, int upto) {
  * else through zbuf. Returns 0 or an errno. */
 static int vg__append_chunk(vg_run_writer *w, int tensor, int slot, const unsigned char *shuf,
                             size_t bytes) {
-    size_t len;
-    uint32_t mask = 0;
+    uint32_t mask;
     int rc;
     unsigned char *dst = vg_part_reserve(&w->pw, vg_deflate_bound(bytes), &rc);
     if (rc) return rc;
-    if (!dst) {
+    int buffered = dst != NULL;
+    if (!buffered) { /* too large for the part's buffer: through zbuf */
         if (w->zcap < vg_deflate_bound(bytes)) {
             free(w->zbuf);
             w->zcap = vg_deflate_bound(bytes);
@@ -1421,18 +1420,13 @@ static int vg__append_chunk(vg_run_writer *w, int tensor, int slot, const unsign
                 return ENOMEM;
             }
         }
-        const void *buf = vg__deflate_chunk(&w->dz, shuf, w->zbuf, bytes, &len, &mask);
-        return vg_part_append(&w->pw, VG_PART_CHUNK, (uint32_t)tensor, (uint32_t)slot, mask, buf,
-                              (uint64_t)len);
+        dst = w->zbuf;
     }
-    len = vg_deflate_shuffled(&w->dz, dst, shuf, bytes);
-    if (len >= bytes) { /* deflate cannot shrink it: stored shuffled, as vg__deflate_chunk */
-        memcpy(dst, shuf, bytes);
-        len = bytes;
-        mask = 1u << 1;
-    }
-    return vg_part_commit(&w->pw, VG_PART_CHUNK, (uint32_t)tensor, (uint32_t)slot, mask,
-                          (uint64_t)len);
+    size_t len = vg__deflate_chunk(&w->dz, dst, shuf, bytes, &mask);
+    return buffered ? vg_part_commit(&w->pw, VG_PART_CHUNK, (uint32_t)tensor, (uint32_t)slot,
+                                     mask, (uint64_t)len)
+                    : vg_part_append(&w->pw, VG_PART_CHUNK, (uint32_t)tensor, (uint32_t)slot,
+                                     mask, dst, (uint64_t)len);
 }
 
 /* A whole tensor's slots (NaN where none came) into the part as its one chunk, compressed:
@@ -1814,7 +1808,6 @@ static vg_status vg__damaged(const vg__emit *e, const char *what, vg_error *err)
                         e->rec->path, e->part, what);
 }
 
-/* The HEADER record: this sweep's and this run's. */
 /* What is wrong with a part's first record for run r, or NULL: it must be the HEADER of this
  * part format, sweep and run. */
 static const char *vg__header_problem(const vg_recorder *rec, int64_t r, const vg_part_rec *h,
@@ -1833,6 +1826,7 @@ static const char *vg__header_problem(const vg_recorder *rec, int64_t r, const v
     return NULL;
 }
 
+/* The HEADER record: this sweep's and this run's. */
 static vg_status vg__emit_header(vg__emit *e, const vg_part_rec *h, const unsigned char *p,
                                  vg_error *err) {
     const char *problem = vg__header_problem(e->rec, e->pos, h, p);
