@@ -152,7 +152,7 @@ static int bench_gemm(const opts *o) {
     if (!W || !dW || !in || !out || !din) return fprintf(stderr, "vgbench: out of memory\n"), 1;
     for (int64_t i = 0; i < (int64_t)maxf * maxf; i++) W[i] = 0.01f * (float)(i % 7), dW[i] = 0;
     for (int64_t i = 0; i < (int64_t)B * maxf; i++) in[i] = 0.1f * (float)(i % 5), out[i] = 0.2f;
-    float *work = malloc((size_t)vg__sgemm_work_floats() * sizeof *work);
+    float *work = malloc((size_t)vg__sgemm_work_floats(maxf, B) * sizeof *work);
     if (!work) return fprintf(stderr, "vgbench: out of memory\n"), 1;
     double rate;
     if (o->blas)
@@ -192,14 +192,17 @@ static int bench_gemm(const opts *o) {
 static int check_gemm(void) {
     vg_rng rng;
     vg_rng_seed(&rng, 7);
-    float *work = malloc((size_t)vg__sgemm_work_floats() * sizeof *work);
+    float *work = malloc((size_t)vg__sgemm_work_floats(1200, 600) * sizeof *work);
     double worst = 0;
-    for (int t = 0; t < 400 && work; t++) {
-        int M = 1 + (int)vg_rng_below(&rng, t < 200 ? 40 : 300);
-        int N = 1 + (int)vg_rng_below(&rng, t < 200 ? 70 : 300);
-        int K = 1 + (int)vg_rng_below(&rng, t < 200 ? 40 : 600);
-        int ta = t & 1, tb = (t >> 1) & 1, acc = (t >> 2) & 1, use_bias = !acc && ((t >> 3) & 1);
+    /* the last 32: op(A) transposed with rows more than 512 floats apart, which is packed */
+    for (int t = 0; t < 432 && work; t++) {
+        int far = t >= 400;
+        int M = 1 + (int)vg_rng_below(&rng, t < 200 ? 40 : far ? 600 : 300);
+        int N = 1 + (int)vg_rng_below(&rng, t < 200 ? 70 : far ? 100 : 300);
+        int K = 1 + (int)vg_rng_below(&rng, t < 200 ? 40 : far ? 160 : 600);
+        int ta = far || (t & 1), tb = (t >> 1) & 1, acc = (t >> 2) & 1, use_bias = !acc && ((t >> 3) & 1);
         int lda = (ta ? M : K) + (int)vg_rng_below(&rng, 3), ldb = (tb ? K : N) + (int)vg_rng_below(&rng, 3);
+        if (far && lda <= 512) lda = 513 + (int)vg_rng_below(&rng, 600);
         int ldc = N + (int)vg_rng_below(&rng, 3);
         float *A = malloc((size_t)lda * (ta ? K : M) * sizeof *A);
         float *Bm = malloc((size_t)ldb * (tb ? N : K) * sizeof *Bm);

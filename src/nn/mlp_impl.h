@@ -416,7 +416,8 @@ static void SFX(layout_arena)(MLP *m, SFX(vg__carver) *c) {
     m->grad_u = SFX(carve)(c, B * (s->width > m->max_fan ? s->width : m->max_fan));
     m->scratch = SFX(carve)(c, 2 * (int64_t)m->max_fan);
 #ifdef VG_MLP_FLOAT_KERNELS
-    m->gemm_work = SFX(carve)(c, vg__sgemm_work_floats());
+    /* its largest transposed product: a weight gradient, (fan_out, batch) */
+    m->gemm_work = SFX(carve)(c, vg__sgemm_work_floats(m->max_fan, (int)B));
 #else
     m->gemm_work = NULL;
 #endif
