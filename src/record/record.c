@@ -1584,9 +1584,9 @@ vg_status vg_run_writer_tensor(vg_run_writer *w, int tensor, int slot, const flo
         return vg_error_set(err, VG_EIO, "%s: %s: not kept: writing one of its tensors failed",
                             w->rec->path, w->where);
     int rc;
+    size_t elems = t->slot_bytes / sizeof(float);
     if (w->whole && t->is_whole) {
         vg__whole_fill_nan(w, t, slot); /* the slots before it that did not come */
-        size_t elems = t->slot_bytes / sizeof(float);
         vg__shuffle4_at(w->whole + t->whole_at, t->dims[0] * elems, (size_t)slot * elems,
                         (const unsigned char *)data, elems);
         if (slot + 1 > t->n_whole) t->n_whole = slot + 1;
@@ -1595,7 +1595,6 @@ vg_status vg_run_writer_tensor(vg_run_writer *w, int tensor, int slot, const flo
     } else if (w->rec->raw_chunks && !t->is_whole) {
         /* Shuffled and deflated here, by the worker, with no lock: the chunk goes into the
          * output as it is (deflate.h). */
-        size_t elems = t->slot_bytes / sizeof(float);
         vg__shuffle4_at(w->shuf, elems, 0, (const unsigned char *)data, elems);
         rc = vg__append_chunk(w, tensor, slot, w->shuf, t->slot_bytes);
     } else {
