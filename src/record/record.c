@@ -2030,6 +2030,23 @@ static vg_status vg__emit_scales(vg__emit *e, vg_error *err) {
     return st;
 }
 
+/* The labels of a dataset's first n_axes dimensions (of rank), as H5DSset_label stores them
+ * (the attribute DIMENSION_LABELS: one variable-length ASCII string per dimension, NULL where
+ * unlabelled), written at once: H5DSset_label reads, deletes and rewrites the attribute for
+ * every dimension it labels. */
+static vg_status vg__dim_labels(const vg__obj *o, int rank, char axes[][32], int n_axes,
+                                vg_error *err) {
+    static hid_t t = H5I_INVALID_HID; /* made once, under the lock, and kept */
+    if (t < 0) {
+        t = H5Tcopy(H5T_C_S1);
+        if (t >= 0 && H5Tset_size(t, H5T_VARIABLE) < 0) H5Tclose(t), t = H5I_INVALID_HID;
+    }
+    if (t < 0) return vg__fail(err, o, "attribute DIMENSION_LABELS: cannot make string type");
+    const char *labels[H5S_MAX_RANK] = {NULL};
+    for (int i = 0; i < n_axes && i < rank; i++) labels[i] = axes[i];
+    return vg__attr(o, "DIMENSION_LABELS", t, t, rank, labels, err);
+}
+
 /* One series as the dataset <run>/<name>: its doc, its dimension labels and the scales of
  * the axes so labelled. */
 static vg_status vg__emit_series(vg__emit *e, const vg_series *s, vg_error *err) {
@@ -2045,11 +2062,8 @@ static vg_status vg__emit_series(vg__emit *e, const vg_series *s, vg_error *err)
     if (st != VG_OK) return st;
     vg__obj so = {d, e->rec->tmp_path, path, 1};
     st = vg__attr_str(&so, "doc", s->doc, err);
+    if (st == VG_OK && n_axes > 0) st = vg__dim_labels(&so, s->rank, axes, n_axes, err);
     for (int i = 0; i < n_axes && st == VG_OK; i++) {
-        if (H5DSset_label(d, (unsigned)i, axes[i]) < 0) {
-            st = vg__fail(err, &so, "cannot label dimension %d", i);
-            break;
-        }
         for (int k = 0; k < VG__N_SCALES && st == VG_OK; k++)
             if (e->scale[k] >= 0 && strcmp(axes[i], vg__scale_names[k]) == 0 &&
                 e->scale_len[k] == s->dims[i] && H5DSattach_scale(d, e->scale[k], (unsigned)i) < 0)
