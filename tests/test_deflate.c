@@ -113,6 +113,18 @@ int main(void) {
         while (at < m) s[at++] = 31;
         roundtrip(s, m, "Fibonacci skew");
     }
+    /* Adler-32 at its largest sums: every byte 255, over more than one reduction of its
+     * lanes, from a start that is not 1, and every length up to 100 */
+    {
+        memset(s, 255, cap);
+        for (size_t m = 0; m <= cap; m = m < 100 ? m + 1 : m * 3 + 7) {
+            checks++;
+            if (vg_adler32_update(0xFFF0FFF0u, s, m) != (uint32_t)adler32(0xFFF0FFF0uL, s, (uInt)m)) {
+                failures++;
+                fprintf(stderr, "FAIL: Adler-32 of %zu bytes of 255\n", m);
+            }
+        }
+    }
     vg_deflater_free(&deflater);
     printf("test_deflate: %d checks, %d failed\n", checks, failures);
     free(s);

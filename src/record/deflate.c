@@ -27,20 +27,41 @@ void vg_deflater_free(vg_deflater *d) {
 
 uint32_t vg_adler32(const unsigned char *p, size_t n) { return vg_adler32_update(1, p, n); }
 
+/* Adler-32 in 32 lanes of 32-bit sums, with no multiplication in the loop. Over blocks
+ * t = 0..T-1 of 32 bytes x_t[0..32), from sums a0, b0:
+ *   a = a0 + sum_t sum_j x_t[j]
+ *   b = b0 + 32 T a0 + 32 sum_t sum_{u<t} sum_j x_u[j] + sum_j (32 - j) sum_t x_t[j]
+ * so lane j keeps run[j] = sum of its bytes so far and before[j] = the sum of run[j] before
+ * each block. At most VG__ADLER_BLOCKS blocks between reductions: before[j] stays below
+ * 255 T^2 / 2 < 2^32. */
+#define VG__ADLER_LANES 32
+#define VG__ADLER_BLOCKS 4096
+
 uint32_t vg_adler32_update(uint32_t adler, const unsigned char *p, size_t n) {
-    uint32_t a = adler & 0xFFFF, b = adler >> 16;
-    while (n > 0) {
-        /* 4096 bytes: the weighted sum stays below 2^31, so 32-bit lanes vectorize it */
-        uint32_t k = n < 4096 ? (uint32_t)n : 4096, sum = 0, weighted = 0;
-        for (uint32_t i = 0; i < k; i++) {
-            sum += p[i];
-            weighted += (k - i) * (uint32_t)p[i];
+    uint64_t a = adler & 0xFFFF, b = adler >> 16;
+    while (n >= VG__ADLER_LANES) {
+        size_t blocks = n / VG__ADLER_LANES;
+        if (blocks > VG__ADLER_BLOCKS) blocks = VG__ADLER_BLOCKS;
+        uint32_t run[VG__ADLER_LANES] = {0}, before[VG__ADLER_LANES] = {0};
+        for (size_t t = 0; t < blocks; t++, p += VG__ADLER_LANES)
+            for (int j = 0; j < VG__ADLER_LANES; j++) {
+                before[j] += run[j];
+                run[j] += p[j];
+            }
+        uint64_t sum = 0, past = 0, weighted = 0;
+        for (int j = 0; j < VG__ADLER_LANES; j++) {
+            sum += run[j], past += before[j];
+            weighted += (uint64_t)(VG__ADLER_LANES - j) * run[j];
         }
-        b = (uint32_t)((b + (uint64_t)k * a + weighted) % 65521);
+        b = (b + VG__ADLER_LANES * (blocks * a + past) + weighted) % 65521;
         a = (a + sum) % 65521;
-        p += k, n -= k;
+        n -= blocks * VG__ADLER_LANES;
     }
-    return b << 16 | a;
+    for (size_t i = 0; i < n; i++) { /* the last bytes, one at a time */
+        a += p[i];
+        b += a;
+    }
+    return (uint32_t)(b % 65521) << 16 | (uint32_t)(a % 65521);
 }
 
 /* --- bits -------------------------------------------------------------------------------- */
@@ -62,6 +83,14 @@ static inline void vg__put(vg__bits *w, uint32_t bits, int n) {
         w->at += 4;
         w->acc >>= 32;
         w->n -= 32;
+    }
+}
+
+/* Writes out the accumulator's complete bytes, leaving fewer than 8 bits in it. */
+static void vg__align_bits(vg__bits *w) {
+    for (; w->n >= 8; w->n -= 8) {
+        w->out[w->at++] = (unsigned char)w->acc;
+        w->acc >>= 8;
     }
 }
 
@@ -211,43 +240,58 @@ static void vg__huffman(vg__bits *w, const unsigned char *p, size_t n) {
         if (cl_sym[k] == 18) vg__put(w, cl_extra[k], 7);
         else if (cl_sym[k] == 17) vg__put(w, cl_extra[k], 3);
     }
-    /* The hot loop: code and length in one table entry, the bit buffer in registers, two
-     * codes (at most 30 bits) per step, whole 32-bit words stored. */
+    /* The hot loop: code and length in one table entry, the bit buffer in a register. Three
+     * codes (at most 45 bits) join the at most 7 bits left over; then the buffer's 8 bytes are
+     * stored whole and the pointer advances by the complete bytes among them, with no branch
+     * (the bound leaves room past the end for the store). */
     uint32_t entry[256];
     for (int b = 0; b < 256; b++) entry[b] = code[b] | (uint32_t)len[b] << 16;
-    uint64_t acc = w->acc;
-    int nbits = w->n;
-    unsigned char *out = w->out + w->at;
     size_t k = 0;
-    for (; k + 2 <= n; k += 2) {
-        uint32_t e0 = entry[p[k]], e1 = entry[p[k + 1]];
-        int l0 = (int)(e0 >> 16), l1 = (int)(e1 >> 16);
-        acc |= (uint64_t)((e0 & 0xFFFFu) | (e1 & 0xFFFFu) << l0) << nbits;
-        nbits += l0 + l1;
-        if (nbits >= 32) {
-            uint32_t word = (uint32_t)acc;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-            memcpy(out, &word, 4);
-#else
-            out[0] = (unsigned char)word, out[1] = (unsigned char)(word >> 8);
-            out[2] = (unsigned char)(word >> 16), out[3] = (unsigned char)(word >> 24);
-#endif
-            out += 4;
-            acc >>= 32;
-            nbits -= 32;
-        }
+    vg__align_bits(w);
+    uint64_t acc = w->acc;
+    unsigned nbits = (unsigned)w->n;
+    unsigned char *out = w->out + w->at;
+    for (; k + 3 <= n; k += 3) {
+        uint32_t e0 = entry[p[k]], e1 = entry[p[k + 1]], e2 = entry[p[k + 2]];
+        unsigned l0 = e0 >> 16, l1 = e1 >> 16, l2 = e2 >> 16;
+        uint64_t bits = (uint64_t)(e0 & 0xFFFFu) | (uint64_t)(e1 & 0xFFFFu) << l0 |
+                        (uint64_t)(e2 & 0xFFFFu) << (l0 + l1);
+        acc |= bits << nbits;
+        nbits += l0 + l1 + l2;
+        memcpy(out, &acc, 8);
+        out += nbits >> 3;
+        acc >>= nbits & ~7u;
+        nbits &= 7;
     }
-    w->acc = acc, w->n = nbits, w->at = (size_t)(out - w->out);
+    w->acc = acc, w->n = (int)nbits, w->at = (size_t)(out - w->out);
+#endif
     for (; k < n; k++) vg__put(w, code[p[k]], len[p[k]]);
     vg__put(w, code[256], len[256]);
     vg__align(w);
 }
 
+/* How many of p[1..n) repeat the byte before. Counted in 64 byte-wide lanes, each at most 255
+ * times before they are summed: the compiler keeps the lanes in one vector register (a
+ * compare and a subtract per 64 bytes) instead of widening every comparison to 64 bits. */
+static size_t vg__repeats(const unsigned char *p, size_t n) {
+    enum { LANES = 64, MAX_BLOCKS = 255 };
+    size_t same = 0, i = 1;
+    while (n > i && n - i >= LANES) {
+        unsigned char lane[LANES] = {0};
+        size_t blocks = (n - i) / LANES;
+        if (blocks > MAX_BLOCKS) blocks = MAX_BLOCKS;
+        for (size_t b = 0; b < blocks; b++, i += LANES)
+            for (int j = 0; j < LANES; j++) lane[j] += p[i + j] == p[i + j - 1];
+        for (int j = 0; j < LANES; j++) same += lane[j];
+    }
+    for (; i < n; i++) same += p[i] == p[i - 1];
+    return same;
+}
+
 /* Whether at least `tenths`/10 of p's bytes repeat the one before: runs for zlib's Z_RLE. */
 static int vg__runny(const unsigned char *p, size_t n, int tenths) {
-    size_t same = 0;
-    for (size_t i = 1; i < n; i++) same += p[i] == p[i - 1];
-    return n > 64 && 10 * same >= (size_t)tenths * n;
+    return n > 64 && 10 * vg__repeats(p, n) >= (size_t)tenths * n;
 }
 
 /* p (n bytes) as raw deflate blocks from zlib (Z_RLE), the last one final or not; 0 when zlib
