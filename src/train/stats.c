@@ -58,10 +58,14 @@ const vg__hist_table *vg__hist_table_get(void) {
 #define VG__HIST_CHUNK 256 /* bins computed (vectorized) per block, then counted */
 #define VG__HIST_WAYS 4    /* interleaved count arrays: repeated bins do not serialize */
 
-void vg__histogram(int64_t *bins, const float *g, int64_t n) {
+double vg__histogram(int64_t *bins, const float *g, int64_t n) {
     const vg__hist_table *t = vg__hist_table_get();
     int64_t count[VG__HIST_WAYS][VG_HIST_BINS + 1];
     uint32_t idx[VG__HIST_CHUNK];
+    /* the sum of squares as vg__sum_squares (train.c) adds it: 8 lanes over the first
+     * n - n % 8 values, then the rest, then the lanes */
+    double lane[8] = {0}, rest = 0;
+    const int64_t n8 = n - n % 8;
     memset(count, 0, sizeof count);
     for (int64_t start = 0; start < n; start += VG__HIST_CHUNK) {
         int m = n - start < VG__HIST_CHUNK ? (int)(n - start) : VG__HIST_CHUNK;
@@ -71,6 +75,11 @@ void vg__histogram(int64_t *bins, const float *g, int64_t n) {
             memcpy(&bits, &x[i], sizeof bits);
             idx[i] = vg__hist_bin_bits(t, bits);
         }
+        /* start is a multiple of 8: lane j holds the values at i = j (mod 8) */
+        int m8 = n8 - start < m ? (int)(n8 - start) : m;
+        for (int i = 0; i < m8; i += 8)
+            for (int j = 0; j < 8; j++) lane[j] += (double)x[i + j] * x[i + j];
+        for (int i = m8; i < m; i++) rest += (double)x[i] * x[i];
         int i = 0;
         for (; i + VG__HIST_WAYS <= m; i += VG__HIST_WAYS)
             for (int w = 0; w < VG__HIST_WAYS; w++) count[w][idx[i + w]]++;
@@ -78,6 +87,8 @@ void vg__histogram(int64_t *bins, const float *g, int64_t n) {
     }
     for (int b = 0; b < VG_HIST_BINS; b++) /* count[.][VG_HIST_BINS]: NaN, dropped */
         for (int w = 0; w < VG__HIST_WAYS; w++) bins[b] += count[w][b];
+    for (int j = 0; j < 8; j++) rest += lane[j];
+    return rest;
 }
 
 /* ------------------------------------------------------------------ activations */

@@ -34,8 +34,9 @@ static inline uint32_t vg__hist_bin_bits(const vg__hist_table *t, uint32_t bits)
     return t->base[e] + (m >= t->threshold[e]);
 }
 
-/* Adds the counts of g's n values to bins (VG_HIST_BINS). */
-void vg__histogram(int64_t *bins, const float *g, int64_t n);
+/* Adds the counts of g's n values to bins (VG_HIST_BINS). Returns their sum of squares, in
+ * double, summed as train.c's vg__sum_squares sums it (the same bits): one pass for both. */
+double vg__histogram(int64_t *bins, const float *g, int64_t n);
 
 /* Statistics of one hidden layer's activations on the probe batch. */
 typedef struct vg__act_stats {

@@ -427,13 +427,19 @@ static vg_status vg__checkpoint(vg__run *r, int k, int *nonfinite_layer, vg_erro
         int64_t *hist = (int64_t *)r->data[S_GRAD_HIST] + (int64_t)k * L * VG_HIST_BINS;
         for (int l = 0; l < L; l++) {
             int64_t nw = (int64_t)net->fan_out[l] * net->fan_in[l];
-            gn[l] = sqrt(vg__sum_squares(net->dW[l], nw));
+            gn[l] = sqrt(vg__histogram(hist + (int64_t)l * VG_HIST_BINS, net->dW[l], nw));
             int64_t nz = (int64_t)P * net->fan_out[l];
             dr[l] = sqrt(vg__sum_squares(net->dz[l], nz) / (double)nz);
-            vg__histogram(hist + (int64_t)l * VG_HIST_BINS, net->dW[l], nw);
             if (l < L - 1) vg__layer_activation_stats(r, k, l, P);
         }
-        *nonfinite_layer = vg__nonfinite_grad_layer(net);
+        /* as vg__nonfinite_grad_layer, with the weights' part already summed into gn */
+        *nonfinite_layer = 0;
+        for (int l = L - 1; l >= 0 && !*nonfinite_layer; l--) {
+            const float *rest = net->db[l]; /* the layer's other gradients follow dW */
+            if (!isfinite(gn[l]) ||
+                !vg__all_finite(rest, net->grads + net->param_offset[l + 1] - rest))
+                *nonfinite_layer = l + 1;
+        }
     }
     if (!r->hook || !r->hook->fn) return VG_OK;
     for (int i = 0; i < res->layout.n_tensors; i++) {
