@@ -49,6 +49,7 @@
 #include <hdf5_hl.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1788,6 +1789,13 @@ vg_status vg_recorder_end_run(vg_run_writer *w, const vg_run_result *res, vg_err
 
 /* --- writing a run into the output from its part ------------------------------------------ */
 
+/* One entry of a dimension scale's REFERENCE_LIST attribute, laid out as the HDF5 high-level
+ * library's (H5DS.c's ds_list_t): the dataset and which of its dimensions the scale labels. */
+typedef struct vg__scale_user {
+    hobj_ref_t dataset;
+    int dimension;
+} vg__scale_user;
+
 /* What vg__emit_part knows of the run it writes. */
 typedef struct vg__emit {
     vg_recorder *rec;
@@ -1797,6 +1805,9 @@ typedef struct vg__emit {
     hid_t group;
     hid_t scale[VG__N_SCALES]; /* checkpoint, epoch, layer */
     int64_t scale_len[VG__N_SCALES];
+    hobj_ref_t scale_ref[VG__N_SCALES];
+    vg__scale_user *users[VG__N_SCALES]; /* (n_users) the series dimensions each scale labels */
+    size_t n_users[VG__N_SCALES], cap_users[VG__N_SCALES];
     int n_layers, n_epochs;
     int n_tensors;
     vg__tensor *tensors;       /* (n_tensors) */
@@ -2024,10 +2035,19 @@ static vg_status vg__emit_scales(vg__emit *e, vg_error *err) {
         vg__obj so = {e->scale[s], e->rec->tmp_path, vg__scale_names[s], 1};
         if (H5DSset_scale(e->scale[s], vg__scale_names[s]) < 0)
             st = vg__fail(err, &so, "cannot make it a dimension scale");
+        else if (H5Rcreate(&e->scale_ref[s], e->group, vg__scale_names[s], H5R_OBJECT, -1) < 0)
+            st = vg__fail(err, &so, "cannot make a reference to it");
         if (st == VG_OK) st = vg__attr_str(&so, "doc", vg__scale_docs[s], err);
     }
     free(v);
     return st;
+}
+
+/* DIMENSION_LIST's type: per dimension, the references to its scales (H5DS.c's). */
+static hid_t vg__ref_list_type(void) {
+    static hid_t t = H5I_INVALID_HID; /* made once, under the lock, and kept */
+    if (t < 0) t = H5Tvlen_create(H5T_STD_REF_OBJ);
+    return t;
 }
 
 /* The labels of a dataset's first n_axes dimensions (of rank), as H5DSset_label stores them
@@ -2063,13 +2083,63 @@ static vg_status vg__emit_series(vg__emit *e, const vg_series *s, vg_error *err)
     vg__obj so = {d, e->rec->tmp_path, path, 1};
     st = vg__attr_str(&so, "doc", s->doc, err);
     if (st == VG_OK && n_axes > 0) st = vg__dim_labels(&so, s->rank, axes, n_axes, err);
-    for (int i = 0; i < n_axes && st == VG_OK; i++) {
-        for (int k = 0; k < VG__N_SCALES && st == VG_OK; k++)
+    /* The scales of the axes they label, attached as H5DSattach_scale does, but each
+     * attribute written once: the series' DIMENSION_LIST here, the scales' REFERENCE_LIST when
+     * the run's series are all written (vg__emit_scale_users). H5DSattach_scale reads, deletes
+     * and rewrites the scale's whole REFERENCE_LIST at every attachment. */
+    hvl_t list[3] = {{0, NULL}, {0, NULL}, {0, NULL}};
+    int attached = 0;
+    for (int i = 0; i < n_axes && i < s->rank && st == VG_OK; i++)
+        for (int k = 0; k < VG__N_SCALES; k++)
             if (e->scale[k] >= 0 && strcmp(axes[i], vg__scale_names[k]) == 0 &&
-                e->scale_len[k] == s->dims[i] && H5DSattach_scale(d, e->scale[k], (unsigned)i) < 0)
-                st = vg__fail(err, &so, "cannot attach scale %s", vg__scale_names[k]);
+                e->scale_len[k] == s->dims[i]) {
+                list[i].len = 1, list[i].p = &e->scale_ref[k];
+                attached = 1;
+                break;
+            }
+    if (st == VG_OK && attached) {
+        hobj_ref_t self;
+        if (H5Rcreate(&self, e->group, s->name, H5R_OBJECT, -1) < 0)
+            st = vg__fail(err, &so, "cannot make a reference to it");
+        for (int i = 0; i < s->rank && st == VG_OK; i++) {
+            if (!list[i].len) continue;
+            int k = (int)((const hobj_ref_t *)list[i].p - e->scale_ref);
+            if (e->n_users[k] == e->cap_users[k]) {
+                size_t cap = e->cap_users[k] ? 2 * e->cap_users[k] : 16;
+                vg__scale_user *more = realloc(e->users[k], cap * sizeof *more);
+                if (!more) {
+                    st = vg_error_set(err, VG_ENOMEM, "%s: out of memory", e->rec->path);
+                    break;
+                }
+                e->users[k] = more, e->cap_users[k] = cap;
+            }
+            e->users[k][e->n_users[k]++] = (vg__scale_user){self, i};
+        }
+        hid_t t = vg__ref_list_type();
+        if (st == VG_OK && t < 0) st = vg__fail(err, &so, "cannot make the type of DIMENSION_LIST");
+        if (st == VG_OK) st = vg__attr(&so, "DIMENSION_LIST", t, t, s->rank, list, err);
     }
     H5Dclose(d);
+    return st;
+}
+
+/* Each scale's REFERENCE_LIST: the series dimensions it labels, in the order attached. */
+static vg_status vg__emit_scale_users(vg__emit *e, vg_error *err) {
+    static hid_t t = H5I_INVALID_HID; /* made once, under the lock, and kept */
+    if (t < 0) {
+        t = H5Tcreate(H5T_COMPOUND, sizeof(vg__scale_user));
+        if (t >= 0 &&
+            (H5Tinsert(t, "dataset", offsetof(vg__scale_user, dataset), H5T_STD_REF_OBJ) < 0 ||
+             H5Tinsert(t, "dimension", offsetof(vg__scale_user, dimension), H5T_NATIVE_INT) < 0))
+            H5Tclose(t), t = H5I_INVALID_HID;
+    }
+    vg_status st = VG_OK;
+    for (int k = 0; k < VG__N_SCALES && st == VG_OK; k++) {
+        if (e->scale[k] < 0 || e->n_users[k] == 0) continue;
+        vg__obj so = {e->scale[k], e->rec->tmp_path, vg__scale_names[k], 1};
+        st = t < 0 ? vg__fail(err, &so, "cannot make the type of REFERENCE_LIST")
+                   : vg__attr(&so, "REFERENCE_LIST", t, t, (int64_t)e->n_users[k], e->users[k], err);
+    }
     return st;
 }
 
@@ -2139,6 +2209,7 @@ static vg_status vg__emit_result(vg__emit *e, const vg_part_rec *h, const unsign
         free(doc);
         free(axes);
     }
+    if (st == VG_OK) st = vg__emit_scale_users(e, err);
     if (st == VG_OK) st = vg__attr_str(&o, "message", message, err);
     if (st == VG_OK) st = vg__attr_i64(&o, "epochs_done", epochs_done, err);
     if (st == VG_OK) st = vg__attr_f64(&o, "wall_seconds", wall, err);
@@ -2189,8 +2260,10 @@ static vg_status vg__emit_part(vg_recorder *rec, int64_t r, const char *part, in
         free(e.tensors[i].slot_src);
     }
     free(e.tensors);
-    for (int s = 0; s < VG__N_SCALES; s++)
+    for (int s = 0; s < VG__N_SCALES; s++) {
         if (e.scale[s] >= 0) H5Dclose(e.scale[s]);
+        free(e.users[s]);
+    }
     if (e.group >= 0) H5Gclose(e.group);
     H5Eclear2(H5E_DEFAULT);
     return st;
