@@ -2088,22 +2088,21 @@ static vg_status vg__emit_series(vg__emit *e, const vg_series *s, vg_error *err)
      * the run's series are all written (vg__emit_scale_users). H5DSattach_scale reads, deletes
      * and rewrites the scale's whole REFERENCE_LIST at every attachment. */
     hvl_t list[3] = {{0, NULL}, {0, NULL}, {0, NULL}};
-    int attached = 0;
-    for (int i = 0; i < n_axes && i < s->rank && st == VG_OK; i++)
-        for (int k = 0; k < VG__N_SCALES; k++)
+    int scale_of[3] = {-1, -1, -1}, attached = 0;
+    for (int i = 0; i < n_axes && i < s->rank; i++)
+        for (int k = 0; k < VG__N_SCALES && scale_of[i] < 0; k++)
             if (e->scale[k] >= 0 && strcmp(axes[i], vg__scale_names[k]) == 0 &&
                 e->scale_len[k] == s->dims[i]) {
+                scale_of[i] = k, attached = 1;
                 list[i].len = 1, list[i].p = &e->scale_ref[k];
-                attached = 1;
-                break;
             }
     if (st == VG_OK && attached) {
         hobj_ref_t self;
         if (H5Rcreate(&self, e->group, s->name, H5R_OBJECT, -1) < 0)
             st = vg__fail(err, &so, "cannot make a reference to it");
         for (int i = 0; i < s->rank && st == VG_OK; i++) {
-            if (!list[i].len) continue;
-            int k = (int)((const hobj_ref_t *)list[i].p - e->scale_ref);
+            int k = scale_of[i];
+            if (k < 0) continue;
             if (e->n_users[k] == e->cap_users[k]) {
                 size_t cap = e->cap_users[k] ? 2 * e->cap_users[k] : 16;
                 vg__scale_user *more = realloc(e->users[k], cap * sizeof *more);
@@ -2666,10 +2665,11 @@ static vg_status vg__out_create(vg_recorder *rec, vg_error *err) {
     /* Evict each object's metadata from the cache when it is closed: written out while the
      * other workers train, instead of all at once by H5Fclose at the end (25 ms -> 1 ms for
      * the benchmark sweep). Nothing in the output is opened twice.
-     * File space from HDF5's aggregators alone, without its free-space managers: nothing in
-     * the output is deleted or rewritten (vg__emit_series writes each attribute once), so
-     * there is next to no freed space to track (files 0.1-0.7 % larger), and tracking it took
-     * ~8 % of the time HDF5 spends assembling the output. */
+     * File space from HDF5's aggregators alone, without its free-space managers: a run
+     * written from its part deletes or rewrites nothing (vg__emit_series writes each attribute
+     * once; only a run copied from an earlier output has its scales attached again), so there
+     * is next to no freed space to reuse (files 0.1-0.7 % larger), and tracking it took ~8 %
+     * of the time HDF5 spends assembling the output. */
     hid_t fapl = H5Pcopy(rec->fapl), fcpl = H5Pcreate(H5P_FILE_CREATE);
     rec->out = fapl >= 0 && fcpl >= 0 && H5Pset_evict_on_close(fapl, 1) >= 0 &&
                        H5Pset_file_space_strategy(fcpl, H5F_FSPACE_STRATEGY_AGGR, 0, 1) >= 0
