@@ -475,6 +475,39 @@ done:
     unlink(pa), unlink(pb), unlink(pc), unlink(pd), unlink(pe);
 }
 
+/* The id rule for settings added after record format 2: a new setting at its default leaves
+ * the text (so the id and seed) of every run as it was; set away from it, the id moves. */
+static void test_ids_new_setting(void) {
+    vg_run_config cfg;
+    vg_run_config_defaults(&cfg);
+    vg_run_config_identify(&cfg, 1);
+    vg_id_entry entries[VG_SETTING_COUNT + 1];
+    char values[VG_SETTING_COUNT][64];
+    int n = 0;
+    for (int s = 0; s < VG_SETTING_COUNT; s++) {
+        vg_setting_format(s, &cfg, values[s], sizeof values[s]);
+        entries[n++] = (vg_id_entry){vg_settings[s].path, values[s], values[s], 1};
+    }
+    char before[8192], with_default[8192], with_other[8192];
+    size_t lb = vg_run_id_text(entries, n, 0, before, sizeof before);
+    /* a setting a later version adds, e.g. model.kind, first at its default... */
+    entries[n] = (vg_id_entry){"model.kind", "mlp", "mlp", 0};
+    size_t ld = vg_run_id_text(entries, n + 1, 0, with_default, sizeof with_default);
+    CHECK_INT(ld, lb);
+    CHECK_STR(with_default, before);
+    /* ...then away from it: only that run's id changes */
+    entries[n].value = "lstm";
+    size_t lo = vg_run_id_text(entries, n + 1, 0, with_other, sizeof with_other);
+    CHECK(lo > lb);
+    CHECK(strstr(with_other, "\nmodel.kind=lstm\n") != NULL);
+    CHECK(strncmp(with_other, before, lb) == 0);
+    /* the text of format 2: every setting in table order, then the repeat */
+    CHECK(strncmp(before, "data.kind=clusters\n", 19) == 0);
+    CHECK(strstr(before, "record.weights=init\nrepeat=0\n") != NULL);
+    /* and the id of the all-defaults run is the one format 2 gave it (vgsweep 2eb74ce) */
+    CHECK_STR(cfg.id, "01cdb68e9588");
+}
+
 static void test_nodes(void) {
     char path[64];
     vg_sweep *s = load_text("name: nodes\nmodel:\n  depth: 3\n", path);
@@ -864,6 +897,7 @@ int main(void) {
     test_grid();
     test_anchors();
     test_ids_stable();
+    test_ids_new_setting();
     test_nodes();
     test_zip();
     test_exclude_include();

@@ -129,6 +129,17 @@ int vg_sweep_varying(const vg_sweep *sweep, int *setting_ids);
 /* Settings that differ between some of these runs, in table order (for a filtered list). */
 int vg_runs_varying(const vg_run_config *runs, int64_t n_runs, int *setting_ids);
 
+/* One setting's part in a run id: base settings (those of record format 2) always enter the
+ * id; any other only when value differs from default_value. */
+typedef struct vg_id_entry {
+    const char *path, *value, *default_value;
+    int base;
+} vg_id_entry;
+/* The text a run id hashes: "path=value\n" for every base entry in the order given,
+ * "repeat=N\n", then every other entry set away from its default. Returns its length (as
+ * snprintf: text is cut at size - 1). */
+size_t vg_run_id_text(const vg_id_entry *entries, int n_entries, int repeat, char *text,
+                      size_t size);
 /* Fills cfg->id and cfg->seed from the resolved settings, cfg->repeat and the sweep seed. */
 void vg_run_config_identify(vg_run_config *cfg, uint64_t sweep_seed);
 

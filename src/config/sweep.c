@@ -1306,22 +1306,71 @@ int vg_runs_varying(const vg_run_config *runs, int64_t n_runs, int *setting_ids)
     return n;
 }
 
+/* The settings every run id has hashed since record format 2, in the order they are hashed.
+ * A setting added to the table after them enters an id only when the run sets it away from its
+ * default, so adding a setting moves no existing id, seed or result (docs/SWEEP-FORMAT.md,
+ * "Run identity"). Never edit, reorder or shorten this list. */
+static const char *const vg__id_base_settings[] = {
+    "data.kind", "data.train_size", "data.test_size", "data.features", "data.classes",
+    "data.separation", "data.seed", "model.depth", "model.width", "model.activation",
+    "model.leaky_slope", "model.elu_alpha", "model.init", "model.init_std", "model.init_limit",
+    "model.init_gain", "model.bias_init", "model.norm", "model.norm_momentum", "model.norm_eps",
+    "model.skip.every", "model.skip.scale", "train.epochs", "train.batch_size", "train.lr",
+    "train.optimizer", "train.momentum", "train.nesterov", "train.beta1", "train.beta2",
+    "train.rms_alpha", "train.eps", "train.weight_decay", "train.schedule", "train.step_every",
+    "train.step_gamma", "train.lr_min", "train.clip", "train.clip_threshold", "train.loss",
+    "record.probe", "record.tensors", "record.tensor_every", "record.weights"};
+#define VG__ID_BASE_COUNT ((int)(sizeof vg__id_base_settings / sizeof *vg__id_base_settings))
+
+size_t vg_run_id_text(const vg_id_entry *entries, int n_entries, int repeat, char *text,
+                      size_t size) {
+    size_t used = 0;
+    /* the base settings always, in their fixed order, then the repeat: the text of format 2 */
+    for (int i = 0; i < n_entries; i++) {
+        if (!entries[i].base) continue;
+        used += (size_t)snprintf(text + (used < size ? used : size), used < size ? size - used : 0,
+                                 "%s=%s\n", entries[i].path, entries[i].value);
+    }
+    used += (size_t)snprintf(text + (used < size ? used : size), used < size ? size - used : 0,
+                             "repeat=%d\n", repeat);
+    /* later settings only where they differ from their default, in the order given */
+    for (int i = 0; i < n_entries; i++) {
+        if (entries[i].base || strcmp(entries[i].value, entries[i].default_value) == 0) continue;
+        used += (size_t)snprintf(text + (used < size ? used : size), used < size ? size - used : 0,
+                                 "%s=%s\n", entries[i].path, entries[i].value);
+    }
+    return used;
+}
+
 /* The id hashes the resolved values, not grid positions: adding, removing or reordering grid
  * values leaves the ids (and seeds) of the other runs unchanged, so a sweep can be extended
  * and its record resumed. */
 void vg_run_config_identify(vg_run_config *cfg, uint64_t sweep_seed) {
-    char text[8192];
-    size_t used = 0;
-    for (int s = 0; s < VG_SETTING_COUNT; s++) {
-        char value[64];
-        vg_setting_format(s, cfg, value, sizeof value);
-        if (used >= sizeof text) break; /* cannot happen: ~50 short lines */
-        used += (size_t)snprintf(text + used, sizeof text - used, "%s=%s\n", vg_settings[s].path,
-                                 value);
+    /* (VG_SETTING_COUNT) one entry per setting: the base ones in their fixed order first,
+     * then the others in table order */
+    vg_id_entry entries[VG_SETTING_COUNT];
+    char values[VG_SETTING_COUNT][64], defaults[VG_SETTING_COUNT][64];
+    int is_base[VG_SETTING_COUNT] = {0}, n = 0;
+    vg_run_config def;
+    vg_run_config_defaults(&def);
+    for (int b = 0; b < VG__ID_BASE_COUNT; b++) {
+        int s = vg_setting_find(vg__id_base_settings[b]);
+        if (s < 0) continue; /* cannot happen: base settings are never removed */
+        is_base[s] = 1;
+        vg_setting_format(s, cfg, values[n], sizeof values[n]);
+        entries[n] = (vg_id_entry){vg_settings[s].path, values[n], values[n], 1};
+        n++;
     }
-    if (used < sizeof text)
-        used += (size_t)snprintf(text + used, sizeof text - used, "repeat=%d\n", cfg->repeat);
-    if (used > sizeof text - 1) used = sizeof text - 1;
+    for (int s = 0; s < VG_SETTING_COUNT; s++) {
+        if (is_base[s]) continue;
+        vg_setting_format(s, cfg, values[n], sizeof values[n]);
+        vg_setting_format(s, &def, defaults[n], sizeof defaults[n]);
+        entries[n] = (vg_id_entry){vg_settings[s].path, values[n], defaults[n], 0};
+        n++;
+    }
+    char text[8192];
+    size_t used = vg_run_id_text(entries, n, cfg->repeat, text, sizeof text);
+    if (used > sizeof text - 1) used = sizeof text - 1; /* cannot happen: ~50 short lines */
     uint64_t hash = vg_hash64(text, used, 0);
     snprintf(cfg->id, sizeof cfg->id, "%012" PRIx64, hash >> (64 - 4 * VG_RUN_ID_LEN));
     cfg->seed = vg_seed_mix(sweep_seed, hash);
