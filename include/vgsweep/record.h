@@ -106,6 +106,12 @@ vg_status vg_recorder_end_run(vg_run_writer *w, const vg_run_result *res, vg_err
 /* Bytes a run planned by vg_run_result_init adds to the file (compressed tensors included),
  * for the dry run's size estimate; the model is in docs/FORMAT.md ("Size"). */
 int64_t vg_record_estimate_bytes(const vg_run_config *cfg, const vg_run_result *plan);
+/* Bytes the recorder holds for a run planned by vg_run_result_plan (or _init) from its
+ * begin_run to its end_run (the part's write buffer, the compressor, the tensors kept whole
+ * until the end); *at_end (if not NULL) gets what end_run adds (the result payload, the part
+ * mapped while the run is written into the output, HDF5's work). For the memory budget. */
+double vg_record_estimate_memory(const vg_run_config *cfg, const vg_run_result *plan,
+                                 double *at_end);
 /* Bytes the file holds besides its runs (superblock, root attributes with the sweep text). */
 int64_t vg_record_estimate_sweep_bytes(const vg_sweep_info *info);
 

@@ -2945,6 +2945,50 @@ int64_t vg_record_estimate_bytes(const vg_run_config *cfg, const vg_run_result *
     return (int64_t)bytes;
 }
 
+/* zlib's deflate state at level 1, windowBits 15, memLevel 8 (zlib's zconf.h: (1 << 17) +
+ * (1 << 17) bytes plus its own struct), rounded up. */
+#define VG__EST_ZLIB_BYTES (300 << 10)
+/* HDF5's own per-run work while the run is written into the output (chunk cache, object
+ * headers, the dimension-scale lists): a round figure. */
+#define VG__EST_HDF5_RUN_BYTES (2 << 20)
+
+double vg_record_estimate_memory(const vg_run_config *cfg, const vg_run_result *plan,
+                                 double *at_end) {
+    const vg_run_layout *lay = &plan->layout;
+    /* vg_recorder_begin_run: the part's write buffer, the compressor, the whole tensors
+     * (vg__take_whole) and a shuffled slot of the others, zbuf for a slot too large for the
+     * part's buffer */
+    double held = (double)VG_PART_BUFFER + VG__EST_ZLIB_BYTES + sizeof(vg_run_writer) +
+                  (double)lay->n_tensors * sizeof(vg__tensor) + 2.0 * lay->n_layers * sizeof(int);
+    size_t whole = 0;
+    double largest = 0;
+    for (int i = 0; i < lay->n_tensors; i++) {
+        const vg_tensor_spec *t = &lay->tensors[i];
+        double slot = sizeof(float);
+        for (int d = 0; d < t->rank; d++) slot *= (double)t->dims[d];
+        if (!vg__take_whole((uint64_t)(slot * t->n_slots), &whole) && slot > largest) largest = slot;
+    }
+    held += (double)whole + largest;
+    if (largest > 0 && (double)vg_deflate_bound((size_t)largest) > (double)VG_PART_BUFFER - 64)
+        held += (double)vg_deflate_bound((size_t)largest);
+    (void)cfg;
+    if (at_end) {
+        /* vg_recorder_end_run: the result payload (every series, in a buffer that doubles:
+         * up to twice its size), then the part mapped while it is written into the output
+         * (about the run's bytes in the file), a whole tensor's slots and HDF5's own */
+        double series = 0;
+        for (int i = 0; i < plan->n_series; i++) {
+            const vg_series *s = &plan->series[i];
+            double n = 1;
+            for (int d = 0; d < s->rank; d++) n *= (double)s->dims[d];
+            series += n * (double)vg__dtype_size(s->dtype) + 512;
+        }
+        *at_end = 2 * series + (double)vg_record_estimate_bytes(cfg, plan) + VG__WHOLE_MAX +
+                  VG__EST_HDF5_RUN_BYTES;
+    }
+    return held;
+}
+
 int64_t vg_record_estimate_sweep_bytes(const vg_sweep_info *info) {
     return VG__EST_SWEEP_BYTES + (info->sweep_text ? (int64_t)strlen(info->sweep_text) : 0) +
            (info->command_line ? (int64_t)strlen(info->command_line) : 0) + 8 * info->n_runs;
