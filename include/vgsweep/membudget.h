@@ -23,13 +23,16 @@ void vg_membudget_free(vg_membudget *b);
 /* Blocks until `bytes` fit (bytes above the budget count as the whole budget). b NULL: no
  * budget, returns at once. */
 void vg_membudget_reserve(vg_membudget *b, int64_t bytes);
-/* Gives back what vg_membudget_reserve took for `bytes`; wakes the waiting runs. */
+/* Gives back what vg_membudget_reserve took for `bytes` and wakes the waiting runs, after
+ * handing the heap's free memory back to the system (malloc_trim): a budget is only worth
+ * having when it binds. */
 void vg_membudget_release(vg_membudget *b, int64_t bytes);
 /* Most bytes ever reserved at once. */
 int64_t vg_membudget_peak(const vg_membudget *b);
 
-/* A run's estimated peak memory in bytes: its result, the recorder's buffers, and the larger
- * of its training memory (net, optimizer, data set) and what the recorder adds at its end.
+/* A run's estimated peak memory in bytes: its result, the recorder's buffers, its training
+ * memory (net, optimizer, data set) and what the recorder adds at its end (freed training
+ * memory stays in the heap: main() tunes malloc so).
  * plan comes from vg_run_result_plan (or _init). */
 int64_t vg_run_memory_estimate(const vg_run_config *cfg, const vg_run_result *plan);
 

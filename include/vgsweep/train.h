@@ -127,10 +127,16 @@ double vg_train_estimate_flops(const vg_run_config *cfg);
  * longest runs first by it. */
 double vg_train_estimate_cost(const vg_run_config *cfg);
 
+/* main() has malloc keep freed blocks under this size for the next run (mallopt
+ * M_MMAP_THRESHOLD); larger ones go back to the system when freed. */
+#define VG_MALLOC_KEEPS_BELOW (64.0 * 1024 * 1024)
+
 /* Bytes a run of cfg allocates while it trains (net parameters and gradients, activation
  * arena, optimizer state, training buffers, the data set), from the settings alone (nothing
  * is allocated, absurd sizes do not overflow); *result_bytes (if not NULL) gets the bytes of
- * its result (every series' values, layout, tensor specs), held from start to end. */
-double vg_train_estimate_memory(const vg_run_config *cfg, double *result_bytes);
+ * its result (every series' values, layout, tensor specs), held from start to end;
+ * *kept_bytes (if not NULL) the part of the training memory in blocks under
+ * VG_MALLOC_KEEPS_BELOW, which stays in the heap after the training ends. */
+double vg_train_estimate_memory(const vg_run_config *cfg, double *result_bytes, double *kept_bytes);
 
 #endif

@@ -511,6 +511,8 @@ int main(int argc, char **argv) {
                           .mode = cli.force    ? VG_RECORD_FORCE
                                   : cli.resume ? VG_RECORD_RESUME
                                                : VG_RECORD_NEW};
+    /* the budget binds when the -j largest runs together exceed it; else runs need not wait */
+    double largest_mem, peak_mem = vg__peak_memory(run_mem, n_runs, jobs, &largest_mem);
     /* OpenMP aborts when it cannot start its threads: -j is checked against the limits first */
     if (vg_threads_check(jobs, &err) != VG_OK) goto fail;
     /* Refuses an existing output or parts unless --force or --resume; keeps finished runs. */
@@ -524,7 +526,7 @@ int main(int argc, char **argv) {
                             .progress = cli.quiet ? NULL : stderr,
                             .varying = varying,
                             .n_varying = n_varying,
-                            .mem_budget = budget,
+                            .mem_budget = peak_mem > (double)budget ? budget : 0,
                             .run_bytes = run_mem};
     vg_sched_summary summary;
     vg_status st = vg_sched_run(runs, n_runs, rec, &opt, &summary, &err);

@@ -2973,9 +2973,10 @@ double vg_record_estimate_memory(const vg_run_config *cfg, const vg_run_result *
         held += (double)vg_deflate_bound((size_t)largest);
     (void)cfg;
     if (at_end) {
-        /* vg_recorder_end_run: the result payload (every series, in a buffer that doubles:
-         * up to twice its size), then the part mapped while it is written into the output
-         * (about the run's bytes in the file), a whole tensor's slots and HDF5's own */
+        /* vg_recorder_end_run: the result payload (every series, in a buffer grown by
+         * realloc: 1.5 times its size while a copy is made), freed before the part is mapped
+         * to be written into the output (about the run's bytes in the file); a whole
+         * tensor's slots and HDF5's own */
         double series = 0;
         for (int i = 0; i < plan->n_series; i++) {
             const vg_series *s = &plan->series[i];
@@ -2983,7 +2984,8 @@ double vg_record_estimate_memory(const vg_run_config *cfg, const vg_run_result *
             for (int d = 0; d < s->rank; d++) n *= (double)s->dims[d];
             series += n * (double)vg__dtype_size(s->dtype) + 512;
         }
-        *at_end = 2 * series + (double)vg_record_estimate_bytes(cfg, plan) + VG__WHOLE_MAX +
+        double mapped = (double)vg_record_estimate_bytes(cfg, plan);
+        *at_end = (1.5 * series > mapped ? 1.5 * series : mapped) + VG__WHOLE_MAX +
                   VG__EST_HDF5_RUN_BYTES;
     }
     return held;

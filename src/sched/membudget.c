@@ -21,7 +21,6 @@ struct vg_membudget {
     pthread_cond_t cond;
     int64_t total, used, peak;
     uint64_t next_ticket, serving; /* reservations are served in the order they were asked */
-    int waiting;
 };
 
 vg_status vg_membudget_create(int64_t bytes, vg_membudget **out, vg_error *err) {
@@ -53,10 +52,8 @@ void vg_membudget_reserve(vg_membudget *b, int64_t bytes) {
     bytes = vg__clamp(b, bytes);
     pthread_mutex_lock(&b->lock);
     uint64_t ticket = b->next_ticket++;
-    b->waiting++;
     /* the first in line waits for room; the others wait for it too (no overtaking) */
     while (ticket != b->serving || b->used + bytes > b->total) pthread_cond_wait(&b->cond, &b->lock);
-    b->waiting--;
     b->serving++;
     b->used += bytes;
     if (b->used > b->peak) b->peak = b->used;
@@ -67,18 +64,16 @@ void vg_membudget_reserve(vg_membudget *b, int64_t bytes) {
 void vg_membudget_release(vg_membudget *b, int64_t bytes) {
     if (!b) return;
     bytes = vg__clamp(b, bytes);
+#ifdef __GLIBC__
+    /* main() has malloc keep freed memory in each thread's heap for that thread's next run;
+     * under a budget what this run freed must be free for any run, on any thread, before the
+     * budget says so */
+    malloc_trim(0);
+#endif
     pthread_mutex_lock(&b->lock);
     b->used -= bytes;
-    int waiting = b->waiting;
     pthread_cond_broadcast(&b->cond);
     pthread_mutex_unlock(&b->lock);
-#ifdef __GLIBC__
-    /* main() keeps freed memory in each thread's heap for the next run; when runs wait for
-     * memory, what this run freed must really be free for the next one, on another thread */
-    if (waiting) malloc_trim(0);
-#else
-    (void)waiting;
-#endif
 }
 
 int64_t vg_membudget_peak(const vg_membudget *b) {
@@ -95,10 +90,14 @@ int64_t vg_membudget_peak(const vg_membudget *b) {
 #define VG__RUN_SLACK_BYTES (1 << 20)
 
 int64_t vg_run_memory_estimate(const vg_run_config *cfg, const vg_run_result *plan) {
-    double result = 0, at_end = 0;
-    double training = vg_train_estimate_memory(cfg, &result);
+    double result = 0, at_end = 0, kept = 0;
+    double training = vg_train_estimate_memory(cfg, &result, &kept);
     double held = vg_record_estimate_memory(cfg, plan, &at_end);
-    double bytes = result + held + (training > at_end ? training : at_end) + VG__RUN_SLACK_BYTES;
+    /* The training memory is freed before the run's end, but main() has malloc keep freed
+     * blocks under 64 MiB in the heap: the end's work comes on top of those. */
+    double phase = training > kept + at_end ? training : kept + at_end;
+    /* 5 % for malloc's bookkeeping, page rounding and what the modules do not count */
+    double bytes = 1.05 * (result + held + phase) + VG__RUN_SLACK_BYTES;
     return bytes < 4e18 ? (int64_t)bytes : (int64_t)4e18;
 }
 
@@ -303,7 +302,9 @@ vg_status vg_threads_check(int jobs, vg_error *err) {
     char limits[512] = "", human[32], human2[32];
     size_t used = 0;
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NPROC, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+    /* the limits that can have stopped it (a far higher one cannot) */
+    if (getrlimit(RLIMIT_NPROC, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (double)rl.rlim_cur < 10.0 * jobs)
         used += (size_t)snprintf(limits + used, sizeof limits - used,
                                  "; RLIMIT_NPROC (ulimit -u) allows %llu processes and threads for "
                                  "this user",
@@ -315,14 +316,14 @@ vg_status vg_threads_check(int jobs, vg_error *err) {
                                  vg_mem_human((double)rl.rlim_cur, human, sizeof human),
                                  vg_mem_human((double)stack, human2, sizeof human2));
     double tmax = vg__read_number("/proc/sys/kernel/threads-max", NULL, 1);
-    if (used < sizeof limits && tmax > 0 && tmax < 1e6)
+    if (used < sizeof limits && tmax > 0 && tmax < 10.0 * jobs)
         used += (size_t)snprintf(limits + used, sizeof limits - used,
                                  "; kernel.threads-max is %.0f", tmax);
     double pids = vg__read_number("/sys/fs/cgroup/pids.max", NULL, 1);
-    if (used < sizeof limits && pids > 0)
+    if (used < sizeof limits && pids > 0 && pids < 10.0 * jobs)
         snprintf(limits + used, sizeof limits - used, "; the cgroup's pids.max is %.0f", pids);
     return vg_error_set(err, VG_EUSAGE,
                         "-j %d: cannot start %d worker threads: thread %d could not be created "
-                        "(%s)%s; use a smaller -j (at most %d started here)",
+                        "(%s)%s; use a smaller -j (%d threads could start)",
                         jobs, jobs, made + 2, strerror(rc), limits, made + 1);
 }

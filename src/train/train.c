@@ -343,7 +343,13 @@ double vg_train_estimate_cost(const vg_run_config *cfg) {
 /* Bytes of an allocation of vg_mlp's vg__alloc_lines: rounded up to a cache line. */
 static double vg__lines(double bytes) { return ceil(bytes / 64) * 64 + 64; }
 
-double vg_train_estimate_memory(const vg_run_config *cfg, double *result_bytes) {
+/* Adds one allocation to *total, and to *kept when malloc keeps it after free. */
+static void vg__count(double bytes, double *total, double *kept) {
+    *total += bytes;
+    if (bytes < VG_MALLOC_KEEPS_BELOW) *kept += bytes;
+}
+
+double vg_train_estimate_memory(const vg_run_config *cfg, double *result_bytes, double *kept_bytes) {
     /* What vg__setup, vg_mlp_f32_create, vg_optim_f32_create and vg_dataset_make allocate,
      * counted as they count it (mlp_impl.h's layout_arena for the arena). In double: the
      * product of absurd settings must not overflow before it is refused. */
@@ -356,13 +362,16 @@ double vg_train_estimate_memory(const vg_run_config *cfg, double *result_bytes) 
     if (n_test > 0 && VG_EVAL_CHUNK > B) B = VG_EVAL_CHUNK;
     double max_fan = F > W ? F : W;
     if (C > max_fan) max_fan = C;
-    const float f = sizeof(float);
+    const double f = sizeof(float);
+    double total = 0, kept = 0;
 
     /* the net: parameters and gradients (W, b, and gamma, beta when normalized) */
     double n_params = W * (F + 1) + (D - 1) * W * (W + 1) + C * (W + 1) + (normed ? 2 * W * D : 0);
-    double net = 2 * vg__lines(n_params * f);
-    net += L * (3 * sizeof(int) + sizeof(int64_t) + 18 * sizeof(void *)) + sizeof(int64_t);
-    if (bn) net += 2 * D * W * f;
+    vg__count(vg__lines(n_params * f), &total, &kept);
+    vg__count(vg__lines(n_params * f), &total, &kept);
+    vg__count(L * (3 * sizeof(int) + sizeof(int64_t) + 18 * sizeof(void *)) + sizeof(int64_t),
+              &total, &kept);
+    if (bn) vg__count(2 * D * W * f, &total, &kept);
     /* the activation arena: z, dz, a per layer; u, xhat, rstd when normalized; h at the end
      * of a residual block; the backward's buffers and the matrix kernel's panel */
     int k = cfg->model_skip_every;
@@ -372,17 +381,21 @@ double vg_train_estimate_memory(const vg_run_config *cfg, double *result_bytes) 
     arena += block_ends * B * W;
     arena += B * max_fan + B * W + B * (W > max_fan ? W : max_fan) + 2 * max_fan;
     arena += (double)vg__sgemm_work_floats((int)max_fan, (int)B);
-    net += vg__lines(arena * f);
+    vg__count(vg__lines(arena * f), &total, &kept);
     /* the optimizer's state: one buffer (momentum, adam, rmsprop, adagrad), two for adam */
     int n_state = cfg->train_optimizer == VG_OPT_SGD ? 0 : cfg->train_optimizer == VG_OPT_ADAM ? 2 : 1;
-    double optim = n_state * n_params * f;
+    for (int i = 0; i < n_state; i++) vg__count(n_params * f, &total, &kept);
     /* vg__setup's buffers */
     double nd = P > 0 ? P * W : 1;
-    double buffers = bs * F * f + bs * 4 + n_train * 4 + 2 * nd * f + W * 9 + L * 8 +
-                     4.0 * (vg__plan_tensors(cfg, NULL, NULL) + 1);
+    vg__count(bs * F * f, &total, &kept);
+    vg__count(n_train * 4, &total, &kept);
+    vg__count(nd * f, &total, &kept);
+    vg__count(nd * f, &total, &kept);
+    vg__count(bs * 4 + W * 9 + L * 8 + 4.0 * (vg__plan_tensors(cfg, NULL, NULL) + 1), &total, &kept);
     /* the data set (and its class centres while it is made) */
-    double data = n_train * F * f + n_train * 4 + (n_test * F + 1) * f + (n_test + 1) * 4 +
-                  (C * F + F) * sizeof(double);
+    vg__count(n_train * F * f, &total, &kept);
+    vg__count((n_test * F + 1) * f, &total, &kept);
+    vg__count(n_train * 4 + (n_test + 1) * 4 + (C * F + F) * sizeof(double), &total, &kept);
     if (result_bytes) {
         /* the result: the series' values, the layout and the tensor specs */
         double E = cfg->train_epochs;
@@ -390,7 +403,8 @@ double vg_train_estimate_memory(const vg_run_config *cfg, double *result_bytes) 
                         (vg__plan_tensors(cfg, NULL, NULL) + 1.0) * sizeof(vg_tensor_spec) +
                         2 * (E + 1) * sizeof(int);
     }
-    return net + optim + buffers + data;
+    if (kept_bytes) *kept_bytes = kept;
+    return total;
 }
 
 /* ------------------------------------------------------------------ the run */
@@ -810,7 +824,7 @@ done:
         res->status = VG_RUN_FAILED;
         if (st == VG_ENOMEM && err) {
             /* what the run needed, not only the allocation that failed */
-            double need = vg_train_estimate_memory(cfg, NULL);
+            double need = vg_train_estimate_memory(cfg, NULL, NULL);
             char what[sizeof err->message];
             snprintf(what, sizeof what, "%s", err->message);
             vg_error_set(err, VG_ENOMEM, "%s: training needs about %.1f MiB (%.0f bytes, estimated)",
