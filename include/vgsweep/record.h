@@ -99,9 +99,10 @@ vg_status vg_run_writer_tensor(vg_run_writer *w, int tensor, int slot, const flo
 /* Writes every series of res and the status attributes, then makes the part file durable
  * (fsync, atomic rename): from then on the run survives any crash. Then copies the run into the
  * output being assembled (with a share of the runs reused from before this session); a failure
- * there does not fail the run: the output is dropped and vg_recorder_close reports it. Frees w
- * (also on error; a run whose writer failed is not kept). */
-vg_status vg_recorder_end_run(vg_run_writer *w, const vg_run_result *res, vg_error *err);
+ * there does not fail the run: the output is dropped and vg_recorder_close reports it. When
+ * there is no memory to write the series, the run is kept as failed without them: res's
+ * status and message say so. Frees w (also on error; a run whose writer failed is not kept). */
+vg_status vg_recorder_end_run(vg_run_writer *w, vg_run_result *res, vg_error *err);
 
 /* Bytes a run planned by vg_run_result_init adds to the file (compressed tensors included),
  * for the dry run's size estimate; the model is in docs/FORMAT.md ("Size"). */

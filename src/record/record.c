@@ -1723,7 +1723,7 @@ static void vg__result_payload(const vg_run_writer *w, const vg_run_result *res,
 
 static void vg__emit_queued(vg_recorder *rec, int wait);
 
-vg_status vg_recorder_end_run(vg_run_writer *w, const vg_run_result *res, vg_error *err) {
+vg_status vg_recorder_end_run(vg_run_writer *w, vg_run_result *res, vg_error *err) {
     vg_status st = VG_OK;
     vg_recorder *rec = w->rec;
 
@@ -1740,6 +1740,24 @@ vg_status vg_recorder_end_run(vg_run_writer *w, const vg_run_result *res, vg_err
     if (st == VG_OK) {
         vg_buf b = {0};
         vg__result_payload(w, res, &b);
+        if (b.oom) { /* no memory to write its series: kept as a failed run without them */
+            double need = 0;
+            for (int i = 0; i < res->n_series; i++) {
+                double n = (double)vg__dtype_size(res->series[i].dtype);
+                for (int d = 0; d < res->series[i].rank; d++) n *= (double)res->series[i].dims[d];
+                need += n;
+            }
+            vg_buf_free(&b);
+            b = (vg_buf){0};
+            res->status = VG_RUN_FAILED;
+            snprintf(res->message, sizeof res->message,
+                     "out of memory writing the run's series: %.1f MiB (%.0f bytes) needed",
+                     need / (1 << 20), need);
+            int n_series = res->n_series;
+            res->n_series = 0;
+            vg__result_payload(w, res, &b);
+            res->n_series = n_series;
+        }
         int rc = b.oom ? ENOMEM : vg_part_append(&w->pw, VG_PART_RESULT, 0, 0, 0, b.p, b.n);
         vg_buf_free(&b);
         if (!rc) rc = vg_part_end(&w->pw);
@@ -2974,7 +2992,7 @@ double vg_record_estimate_memory(const vg_run_config *cfg, const vg_run_result *
     (void)cfg;
     if (at_end) {
         /* vg_recorder_end_run: the result payload (every series, in a buffer grown by
-         * realloc: 1.5 times its size while a copy is made), freed before the part is mapped
+         * realloc: twice its size while the last copy is made), freed before the part is mapped
          * to be written into the output (about the run's bytes in the file); a whole
          * tensor's slots and HDF5's own */
         double series = 0;
@@ -2985,7 +3003,7 @@ double vg_record_estimate_memory(const vg_run_config *cfg, const vg_run_result *
             series += n * (double)vg__dtype_size(s->dtype) + 512;
         }
         double mapped = (double)vg_record_estimate_bytes(cfg, plan);
-        *at_end = (1.5 * series > mapped ? 1.5 * series : mapped) + VG__WHOLE_MAX +
+        *at_end = (2 * series > mapped ? 2 * series : mapped) + VG__WHOLE_MAX +
                   VG__EST_HDF5_RUN_BYTES;
     }
     return held;

@@ -65,6 +65,8 @@ static vg_status vg__run_one(const vg_run_config *cfg, vg_recorder *rec, vg_run_
     int recorder_failed = st == VG_EHDF5 || st == VG_EIO;
     if (st != VG_OK && !recorder_failed) *run_err = train_err;
     vg_status end = vg_recorder_end_run(writer, res, err);
+    if (res->status == VG_RUN_FAILED && run_err->code == VG_OK) /* no memory for its series */
+        vg_error_set(run_err, VG_ENOMEM, "%s", res->message);
     if (recorder_failed) {
         *err = train_err;
         return st;
