@@ -447,9 +447,13 @@ int main(int argc, char **argv) {
         if (filter) printf("; --only dropped %lld run%s", (long long)counts.filtered, counts.filtered == 1 ? "" : "s");
         printf("\n");
         double largest, peak = vg__peak_memory(run_mem, n_runs, jobs, &largest);
-        printf("estimated memory: %s for the largest run, %s at -j %d (the %d largest runs at "
-               "once)", vg_mem_human(largest, a, sizeof a), vg_mem_human(peak, b, sizeof b), jobs,
-               jobs);
+        if (jobs > 1)
+            printf("estimated memory: %s for the largest run, %s at -j %d (the %d largest runs "
+                   "at once)", vg_mem_human(largest, a, sizeof a), vg_mem_human(peak, b, sizeof b),
+                   jobs, jobs);
+        else
+            printf("estimated memory: %s for the largest run, at -j 1 the peak",
+                   vg_mem_human(largest, a, sizeof a));
         if (budget > 0)
             printf("; budget %s (%s)%s", vg_mem_human((double)budget, c, sizeof c), budget_from,
                    largest > (double)budget ? ""
@@ -519,9 +523,17 @@ int main(int argc, char **argv) {
     if (vg_recorder_create(output, &info, &rec, &err) != VG_OK) goto fail;
     if (cli.resume) vg__report_resume(rec, output);
 
-    if (!cli.quiet)
+    if (!cli.quiet) {
         fprintf(stderr, "vgsweep: %s: %lld run%s on %d thread%s -> %s\n", cli.sweep_path,
                 (long long)n_runs, n_runs == 1 ? "" : "s", jobs, jobs == 1 ? "" : "s", output);
+        if (budget > 0 && peak_mem > (double)budget) {
+            char a[32], b[32];
+            fprintf(stderr, "vgsweep: the %d largest runs need %s at once, more than the %s "
+                    "allowed (%s): runs wait for memory\n", jobs,
+                    vg_mem_human(peak_mem, a, sizeof a), vg_mem_human((double)budget, b, sizeof b),
+                    budget_from);
+        }
+    }
     vg_sched_options opt = {.n_threads = jobs,
                             .progress = cli.quiet ? NULL : stderr,
                             .varying = varying,
