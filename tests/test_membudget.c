@@ -4,7 +4,9 @@
  * estimate grows with the net and counts absurd sizes without allocating them. */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -86,23 +88,25 @@ static void *ask(void *arg) {
 
 static void test_order(void) {
     VG_CHECK(vg_membudget_create(100, &g_budget, NULL) == VG_OK);
-    vg_membudget_reserve(g_budget, 60); /* a run going */
-    asker big = {1, 60}, small = {2, 10};
+    vg_membudget_reserve(g_budget, 40); /* a run going */
+    asker big = {1, 70}, small = {2, 40};
     pthread_t tb, ts;
     pthread_create(&tb, NULL, ask, &big);
-    sleep_us(50000); /* big is waiting */
+    sleep_us(50000); /* big waits: 40 + 70 > 100 */
     pthread_create(&ts, NULL, ask, &small);
-    sleep_us(50000);
+    sleep_us(50000); /* small would fit (40 + 40) but is behind big */
     VG_CHECK_MSG(atomic_load(&g_next) == 0, "%d runs started while the first in line waits",
                  atomic_load(&g_next));
-    vg_membudget_release(g_budget, 60);
+    vg_membudget_release(g_budget, 40);
+    sleep_us(50000); /* big starts; small waits again (70 + 40 > 100) */
+    VG_CHECK_INT_EQ(atomic_load(&g_next), 1);
+    VG_CHECK_INT_EQ(g_order[0], 1);
+    vg_membudget_release(g_budget, 70);
     pthread_join(tb, NULL);
     pthread_join(ts, NULL);
-    VG_CHECK_INT_EQ(g_order[0], 1);
     VG_CHECK_INT_EQ(g_order[1], 2);
     VG_CHECK_INT_EQ(vg_membudget_peak(g_budget), 70);
-    vg_membudget_release(g_budget, 60);
-    vg_membudget_release(g_budget, 10);
+    vg_membudget_release(g_budget, 40);
     vg_membudget_free(g_budget);
     vg_membudget_reserve(NULL, 1 << 30); /* no budget: returns at once */
     vg_membudget_release(NULL, 1 << 30);
@@ -132,11 +136,61 @@ static void test_estimate(void) {
     vg_run_result_free(&plan);
 }
 
+/* --- cgroup limits, on a fake tree --------------------------------------------------------- */
+
+static void put(const char *dir, const char *name, const char *text) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (f) fputs(text, f), fclose(f);
+}
+
+static void test_cgroup(void) {
+    char root[] = "/tmp/vg_cgroup_XXXXXX", dir[256], cg[300];
+    VG_CHECK(mkdtemp(root) != NULL);
+    /* v2: a 1 GiB limit on the parent, none on the child; 300 MiB used, 100 MiB inactive files */
+    snprintf(dir, sizeof dir, "%s/v2/a", root);
+    char v2[256], v1[256];
+    snprintf(v2, sizeof v2, "%s/v2", root);
+    snprintf(v1, sizeof v1, "%s/v1", root);
+    VG_CHECK(mkdir(v2, 0755) == 0 && mkdir(dir, 0755) == 0);
+    put(dir, "memory.max", "1073741824\n");
+    put(dir, "memory.current", "314572800\n");
+    put(dir, "memory.stat", "anon 1\nfile 2\ninactive_file 104857600\nactive_file 3\n");
+    snprintf(dir, sizeof dir, "%s/v2/a/b", root);
+    VG_CHECK(mkdir(dir, 0755) == 0);
+    put(dir, "memory.max", "max\n");
+    put(dir, "memory.current", "1000\n");
+    snprintf(cg, sizeof cg, "%s/cgroup", root);
+    put(root, "cgroup", "0::/a/b\n");
+    int is_v2 = -1;
+    double room = vg_mem_cgroup_room(cg, v2, v1, &is_v2);
+    VG_CHECK_MSG(room == 1073741824.0 - 314572800 + 104857600 && is_v2 == 1, "v2 room %.0f", room);
+    /* v1: 512 MiB on the cgroup itself, 2^63 (none) above */
+    snprintf(dir, sizeof dir, "%s/v1/x", root);
+    VG_CHECK(mkdir(v1, 0755) == 0 && mkdir(dir, 0755) == 0);
+    put(v1, "memory.limit_in_bytes", "9223372036854771712\n");
+    put(dir, "memory.limit_in_bytes", "536870912\n");
+    put(dir, "memory.usage_in_bytes", "536870912\n");
+    put(dir, "memory.stat", "cache 5\ntotal_inactive_file 1048576\n");
+    put(root, "cgroup", "4:memory:/x\n3:cpu:/\n");
+    room = vg_mem_cgroup_room(cg, v2, v1, &is_v2);
+    VG_CHECK_MSG(room == 1048576.0 && is_v2 == 0, "v1 room %.0f", room);
+    /* no limit anywhere */
+    put(root, "cgroup", "4:memory:/\n");
+    room = vg_mem_cgroup_room(cg, v2, v1, &is_v2);
+    VG_CHECK_MSG(room < 0, "no limit: room %.0f", room);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+    VG_CHECK(system(cmd) == 0);
+}
+
 int main(void) {
     alarm(60); /* a deadlock fails the test instead of hanging it */
     test_parse();
     test_threads();
     test_order();
     test_estimate();
+    test_cgroup();
     return vg_test_finish("test_membudget");
 }

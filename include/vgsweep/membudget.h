@@ -43,9 +43,18 @@ int vg_mem_parse_size(const char *text, int64_t *bytes);
 
 /* The memory a sweep may use by default: MemAvailable (/proc/meminfo), lowered by the head
  * room of a cgroup v2 (memory.max) or v1 (memory.limit_in_bytes) limit of this process's
- * cgroup or its ancestors, and by RLIMIT_AS (less what is mapped already and `jobs` thread
- * stacks). source gets where the figure comes from, e.g. "MemAvailable". -1 when unknown. */
+ * cgroup or its ancestors, and by RLIMIT_AS (less what is mapped already, `jobs` thread
+ * stacks and malloc's 64 MiB per thread arena). source gets where the figure comes from, e.g.
+ * "MemAvailable". -1 when unknown. */
 int64_t vg_mem_default_budget(int jobs, char *source, size_t size);
+
+/* The head room under the memory limits of the cgroups listed in proc_cgroup (the format of
+ * /proc/self/cgroup) and their ancestors, the v2 hierarchy mounted at v2_mount (memory.max,
+ * memory.current), v1's memory controller at v1_mount (memory.limit_in_bytes,
+ * memory.usage_in_bytes): limit - usage + inactive file pages, the least; -1 when no limit
+ * applies. *v2 says which. vg_mem_default_budget's, apart for the tests. */
+double vg_mem_cgroup_room(const char *proc_cgroup, const char *v2_mount, const char *v1_mount,
+                          int *v2);
 
 /* "1.5 GiB" */
 const char *vg_mem_human(double bytes, char *buf, size_t size);

@@ -193,9 +193,9 @@ static double vg__cgroup_room(const char *mount, const char *path, int v2) {
     return best;
 }
 
-/* The head room of this process's memory cgroup, v2 or v1; -1 when no limit applies. */
-static double vg__cgroup_limit(int *v2) {
-    FILE *f = fopen("/proc/self/cgroup", "r");
+double vg_mem_cgroup_room(const char *proc_cgroup, const char *v2_mount, const char *v1_mount,
+                          int *v2) {
+    FILE *f = fopen(proc_cgroup, "r");
     if (!f) return -1;
     char line[1024];
     double best = -1;
@@ -209,12 +209,10 @@ static double vg__cgroup_limit(int *v2) {
                                !strncmp(c1 + 1, "memory,", 7));
         if (!is_v1 && !is_v2) continue;
         const char *path = c2 + 1;
-        double room = is_v2 ? vg__cgroup_room("/sys/fs/cgroup", path, 1)
-                            : vg__cgroup_room("/sys/fs/cgroup/memory", path, 0);
+        const char *mount = is_v2 ? v2_mount : v1_mount;
+        double room = vg__cgroup_room(mount, path, is_v2);
         /* in a container the cgroup shown may be the mount's root itself */
-        if (room < 0 && strcmp(path, "/") != 0)
-            room = is_v2 ? vg__cgroup_room("/sys/fs/cgroup", "/", 1)
-                         : vg__cgroup_room("/sys/fs/cgroup/memory", "/", 0);
+        if (room < 0 && strcmp(path, "/") != 0) room = vg__cgroup_room(mount, "/", is_v2);
         if (room >= 0 && (best < 0 || room < best)) best = room, *v2 = is_v2;
     }
     fclose(f);
@@ -250,21 +248,26 @@ int64_t vg_mem_default_budget(int jobs, char *source, size_t size) {
     double best = vg__read_number("/proc/meminfo", "MemAvailable", 1024);
     snprintf(source, size, "MemAvailable");
     int v2 = 0;
-    double cg = vg__cgroup_limit(&v2);
+    double cg = vg_mem_cgroup_room("/proc/self/cgroup", "/sys/fs/cgroup", "/sys/fs/cgroup/memory", &v2);
     if (cg >= 0 && (best < 0 || cg < best)) {
         best = cg;
         snprintf(source, size, "the head room under the cgroup %s limit", v2 ? "v2 memory.max" : "v1 memory.limit_in_bytes");
     }
     struct rlimit rl;
     if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        /* each worker's stack, and glibc's malloc reserves 64 MiB of address space per
+         * thread arena (at most 8 per core) */
         double mapped = vg__read_number("/proc/self/status", "VmSize", 1024);
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        double arenas = jobs - 1 < 8.0 * (cores > 0 ? cores : 1) ? jobs - 1 : 8.0 * cores;
         double room = (double)rl.rlim_cur - (mapped > 0 ? mapped : 0) -
-                      (double)jobs * (double)vg__thread_stack();
+                      (double)jobs * (double)vg__thread_stack() - arenas * (64 << 20);
         if (room < 0) room = 0;
         if (best < 0 || room < best) {
             best = room;
-            snprintf(source, size, "RLIMIT_AS (ulimit -v %s) less what is mapped and %d thread stack%s",
-                     vg_mem_human((double)rl.rlim_cur, human, sizeof human), jobs, jobs == 1 ? "" : "s");
+            snprintf(source, size, "RLIMIT_AS (ulimit -v %s) less what is mapped and %d thread%s' "
+                     "stacks and heaps", vg_mem_human((double)rl.rlim_cur, human, sizeof human), jobs,
+                     jobs == 1 ? "" : "s");
         }
     }
     return best < 0 ? -1 : (int64_t)best;
