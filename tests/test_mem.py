@@ -149,6 +149,38 @@ def test_budget_one_at_a_time(tmp, mem):
               "a budget of one run at a time gives bit-identical datasets")
 
 
+BIG = """\
+name: big
+seed: 5
+data: {train_size: 256, test_size: 64, features: 32, classes: 4}
+model: {depth: 3}
+train: {epochs: 1, batch_size: 64, optimizer: adam}
+record: {probe: 64, tensors: none}
+grid:
+  model.width: [1500, 1536]
+  model.init: [he_normal, xavier_uniform]
+"""
+
+
+def test_budget_measured(tmp):
+    """The budget holds for real memory: at -j 2 with a budget of one run at a time the
+    process peaks at about one run's memory, without it at about two."""
+    path = write(tmp, "big", BIG)
+    r, _ = run(["-n", "-j", "2", path], tmp)
+    sizes = sorted(run_memory(r.stdout).values())
+    if not check(len(sizes) == 4, f"big sweep: {r.stdout}{r.stderr}"):
+        return
+    budget = int(sizes[-1] * 1.02)
+    rc1, free = max_rss(["-q", "-j", "2", "-o", os.path.join(tmp, "big_free.h5"), path], tmp)
+    rc2, one = max_rss(["-q", "-j", "2", "-o", os.path.join(tmp, "big_one.h5"), "--mem", str(budget),
+                        path], tmp)
+    print(f"-j 2, 4 runs of {sizes[0] / 2**20:.0f}-{sizes[-1] / 2**20:.0f} MiB (estimated): peak "
+          f"{free / 2**20:.0f} MiB without a budget, {one / 2**20:.0f} MiB with --mem {budget}")
+    check(rc1 == 0 and rc2 == 0, f"big sweep: exits {rc1}, {rc2}")
+    check(one < free - 0.5 * sizes[0] and one < budget + (40 << 20),
+          f"one run at a time: peak {one} vs {free} without the budget of {budget}")
+
+
 def test_absurd(tmp):
     # width 65536 x depth 10000: over a PiB; refused from the settings alone, under a 300 MB
     # address-space limit, fast
@@ -282,6 +314,7 @@ def main():
         test_mem_option(tmp)
         if len(mem) == 4:
             test_budget_one_at_a_time(tmp, mem)
+        test_budget_measured(tmp)
         test_absurd(tmp)
         test_long_dry_run(tmp)
         test_allocation_fails(tmp)
