@@ -259,6 +259,14 @@ def test_allocation_fails(tmp):
                   f"run {rid} (width {width}, epochs {epochs}) failed with its bytes: {st} {msg!r}")
             check(re.search(rf"{rid} .*: failed \(out of memory", r.stderr) is not None,
                   f"the progress line names run {rid}")
+    # no memory for the data set: failed with its bytes
+    path = write(tmp, "data", "name: data\ndata: {train_size: 10000000, features: 1000}\n"
+                 "train: {epochs: 1, batch_size: 10000}\nrecord: {tensors: none}\n")
+    r, _ = run(["-q", "-o", os.path.join(tmp, "data.h5"), "--mem", "100G", path], tmp,
+               as_limit=800 << 20)
+    check(r.returncode == 1 and re.search(r"run [0-9a-f]{12}: out of memory for 10000500 x 1000 "
+                                          r"samples \(\d+ bytes\)", r.stderr) is not None,
+          f"a data set that does not fit: exit {r.returncode}: {r.stderr.strip()}")
 
 
 def test_threads(tmp):
