@@ -99,13 +99,20 @@ vg_status vg_run_writer_tensor(vg_run_writer *w, int tensor, int slot, const flo
 /* Writes every series of res and the status attributes, then makes the part file durable
  * (fsync, atomic rename): from then on the run survives any crash. Then copies the run into the
  * output being assembled (with a share of the runs reused from before this session); a failure
- * there does not fail the run: the output is dropped and vg_recorder_close reports it. Frees w
- * (also on error; a run whose writer failed is not kept). */
-vg_status vg_recorder_end_run(vg_run_writer *w, const vg_run_result *res, vg_error *err);
+ * there does not fail the run: the output is dropped and vg_recorder_close reports it. When
+ * there is no memory to write the series, the run is kept as failed without them: res's
+ * status and message say so. Frees w (also on error; a run whose writer failed is not kept). */
+vg_status vg_recorder_end_run(vg_run_writer *w, vg_run_result *res, vg_error *err);
 
 /* Bytes a run planned by vg_run_result_init adds to the file (compressed tensors included),
  * for the dry run's size estimate; the model is in docs/FORMAT.md ("Size"). */
 int64_t vg_record_estimate_bytes(const vg_run_config *cfg, const vg_run_result *plan);
+/* Bytes the recorder holds for a run planned by vg_run_result_plan (or _init) from its
+ * begin_run to its end_run (the part's write buffer, the compressor, the tensors kept whole
+ * until the end); *at_end (if not NULL) gets what end_run adds (the result payload, the part
+ * mapped while the run is written into the output, HDF5's work). For the memory budget. */
+double vg_record_estimate_memory(const vg_run_config *cfg, const vg_run_result *plan,
+                                 double *at_end);
 /* Bytes the file holds besides its runs (superblock, root attributes with the sweep text). */
 int64_t vg_record_estimate_sweep_bytes(const vg_sweep_info *info);
 

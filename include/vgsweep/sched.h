@@ -16,6 +16,10 @@ typedef struct vg_sched_options {
     FILE *progress;      /* one line per finished run; NULL for silence */
     const int *varying;  /* settings to show in progress lines */
     int n_varying;
+    /* The memory budget in bytes (--mem), 0 for none: a run starts only when its estimate
+     * run_bytes[i] (by index into runs; vg_run_memory_estimate) fits beside the runs going. */
+    int64_t mem_budget;
+    const int64_t *run_bytes;
 } vg_sched_options;
 
 typedef struct vg_sched_summary {

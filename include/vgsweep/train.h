@@ -102,8 +102,13 @@ typedef struct vg_checkpoint_hook {
 } vg_checkpoint_hook;
 
 /* Allocates the layout, the tensor specs and every series of a run of cfg (NaN-filled), before
- * anything is trained: the dry run sizes the output from this plan. */
+ * anything is trained. When the series' values cannot be allocated it returns VG_ENOMEM (the
+ * message gives the bytes) but keeps the layout and tensor specs with no series (n_series 0),
+ * so the run can still be recorded as failed; vg_run_result_free frees it either way. */
 vg_status vg_run_result_init(vg_run_result *res, const vg_run_config *cfg, vg_error *err);
+/* The same plan without the series' values (every data pointer NULL, the typed views NULL):
+ * what the dry run and the memory estimates size, in a few bytes per layer and tensor. */
+vg_status vg_run_result_plan(vg_run_result *res, const vg_run_config *cfg, vg_error *err);
 void vg_run_result_free(vg_run_result *res);
 
 /* Trains one configuration. Divergence (a non-finite loss or gradient, or without a probe
@@ -121,5 +126,17 @@ double vg_train_estimate_flops(const vg_run_config *cfg);
  * (activations, normalization), weighted by what it costs here. The scheduler starts the
  * longest runs first by it. */
 double vg_train_estimate_cost(const vg_run_config *cfg);
+
+/* main() has malloc keep freed blocks under this size for the next run (mallopt
+ * M_MMAP_THRESHOLD); larger ones go back to the system when freed. */
+#define VG_MALLOC_KEEPS_BELOW (64.0 * 1024 * 1024)
+
+/* Bytes a run of cfg allocates while it trains (net parameters and gradients, activation
+ * arena, optimizer state, training buffers, the data set), from the settings alone (nothing
+ * is allocated, absurd sizes do not overflow); *result_bytes (if not NULL) gets the bytes of
+ * its result (every series' values, layout, tensor specs), held from start to end;
+ * *kept_bytes (if not NULL) the part of the training memory in blocks under
+ * VG_MALLOC_KEEPS_BELOW, which stays in the heap after the training ends. */
+double vg_train_estimate_memory(const vg_run_config *cfg, double *result_bytes, double *kept_bytes);
 
 #endif

@@ -18,6 +18,7 @@
 #include "vgsweep/build_info.h"
 #include "vgsweep/config.h"
 #include "vgsweep/error.h"
+#include "vgsweep/membudget.h"
 #include "vgsweep/record.h"
 #include "vgsweep/sched.h"
 #include "vgsweep/settings.h"
@@ -36,12 +37,15 @@ static const char vg__usage[] =
     "options:\n"
     "  -o, --output FILE   output file (default: results/<sweep file's base name>.h5)\n"
     "  -j, --jobs N        worker threads (default: OMP_NUM_THREADS, else all cores)\n"
+    "      --mem SIZE      memory the runs may use at once, e.g. 512M, 4G, 1.5GiB (default:\n"
+    "                      MemAvailable, lowered by a cgroup memory limit or ulimit -v);\n"
+    "                      fewer runs go at once when their estimates need it\n"
     "      --force         overwrite an existing output file (and its unfinished parts);\n"
     "                      run a sweep of over 100,000 runs or larger than the free disk\n"
     "      --resume        continue an interrupted sweep, or extend a finished one: runs\n"
     "                      already recorded (same id) are kept, the others are run\n"
-    "  -n, --dry-run       validate the sweep and list its runs with estimates of compute\n"
-    "                      and output size; train nothing\n"
+    "  -n, --dry-run       validate the sweep and list its runs with estimates of memory,\n"
+    "                      compute and output size; train nothing\n"
     "      --only FILTER   only the runs that meet every condition, e.g.\n"
     "                      'model.activation=relu|tanh,model.depth>=10' (=, !=, >=, <=, >, <)\n"
     "      --list-settings[=markdown]\n"
@@ -59,6 +63,7 @@ typedef struct vg__cli {
     int force, resume, dry_run, quiet, list_settings;
     int list_markdown; /* --list-settings=markdown: the table of docs/SWEEP-FORMAT.md */
     const char *only;  /* --only FILTER, or NULL */
+    int64_t mem;       /* --mem in bytes; 0: the default */
 } vg__cli;
 
 static int vg__usage_error(const char *fmt, const char *arg) {
@@ -88,6 +93,7 @@ static int vg__parse_args(int argc, char **argv, vg__cli *cli) {
         {"resume", no_argument, NULL, 'R'},
         {"list-settings", optional_argument, NULL, 'L'},
         {"only", required_argument, NULL, 'O'}, {"quiet", no_argument, NULL, 'q'},
+        {"mem", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
     memset(cli, 0, sizeof *cli);
@@ -110,6 +116,10 @@ static int vg__parse_args(int argc, char **argv, vg__cli *cli) {
             cli->list_markdown = optarg != NULL;
             break;
         case 'O': cli->only = optarg; break;
+        case 'M':
+            if (!vg_mem_parse_size(optarg, &cli->mem))
+                return vg__usage_error("--mem expects a size such as 512M, 4G or 1.5GiB, got \"%s\"", optarg);
+            break;
         case 'q': cli->quiet = 1; break;
         case 'h': fputs(vg__usage, stdout); return VG_EXIT_OK;
         case 'V': printf("vgsweep %s (git %s, %s)\n", VG_VERSION, VG_GIT_REVISION, VG_C_COMPILER); return VG_EXIT_OK;
@@ -220,19 +230,57 @@ static const char *vg__human_time(double seconds, char *buf, size_t size) {
 }
 
 /* FLOPs and bytes of output of the runs, from the training core's and the recorder's own
- * estimates on each run's planned layout. */
+ * estimates on each run's planned layout (no series allocated), and each run's memory
+ * (mem[i]), all counted from the settings. With budget > 0 (not a dry run) a run that can
+ * never fit in it is refused here, before anything of it is allocated. */
 static vg_status vg__estimate(const vg_run_config *runs, int64_t n, double *flops, double *bytes,
+                              int64_t *mem, int64_t budget, const char *budget_from,
                               vg_error *err) {
     *flops = 0;
     *bytes = 0;
     for (int64_t i = 0; i < n; i++) {
-        vg_run_result plan;
-        if (vg_run_result_init(&plan, &runs[i], err) != VG_OK) return err->code;
-        *flops += vg_train_estimate_flops(&runs[i]);
+        vg_run_result plan; /* shapes only: a few bytes per layer and tensor */
+        if (vg_run_result_plan(&plan, &runs[i], err) != VG_OK) {
+            vg_error_prefix(err, runs[i].id);
+            return err->code;
+        }
+        mem[i] = vg_run_memory_estimate(&runs[i], &plan);
         *bytes += (double)vg_record_estimate_bytes(&runs[i], &plan);
         vg_run_result_free(&plan);
+        double need = (double)mem[i];
+        if (budget > 0 && need > (double)budget) {
+            char a[32], b[32];
+            return vg_error_set(err, VG_EUSAGE,
+                                "run %s needs about %s of memory (%.0f bytes, estimated), more "
+                                "than the %s allowed (%s): it can never run; make it smaller "
+                                "(model.width, model.depth, data sizes, train.epochs, "
+                                "record.tensors), leave it out with --only, or raise --mem",
+                                runs[i].id, vg_mem_human(need, a, sizeof a), need,
+                                vg_mem_human((double)budget, b, sizeof b), budget_from);
+        }
+        *flops += vg_train_estimate_flops(&runs[i]);
     }
     return VG_OK;
+}
+
+static int vg__desc_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The sum of the `jobs` largest of mem (n): the memory of the runs at once at -j jobs
+ * without a budget; *largest gets the largest. */
+static double vg__peak_memory(const int64_t *mem, int64_t n, int jobs, double *largest) {
+    int64_t *sorted = malloc((size_t)(n > 0 ? n : 1) * sizeof *sorted);
+    double sum = 0;
+    *largest = 0;
+    if (!sorted) return -1;
+    memcpy(sorted, mem, (size_t)n * sizeof *sorted);
+    qsort(sorted, (size_t)n, sizeof *sorted, vg__desc_i64);
+    for (int64_t i = 0; i < n && i < jobs; i++) sum += (double)sorted[i];
+    if (n > 0) *largest = (double)sorted[0];
+    free(sorted);
+    return sum;
 }
 
 /* Free bytes on the file system that will hold path (its directory, or "." if that does not
@@ -295,7 +343,8 @@ static void vg__report_resume(const vg_recorder *rec, const char *output) {
     fprintf(stderr, "\n");
 }
 
-static void vg__print_runs(const vg_run_config *runs, int64_t n, const int *varying, int n_varying) {
+static void vg__print_runs(const vg_run_config *runs, int64_t n, const int *varying, int n_varying,
+                           const int64_t *mem) {
     for (int64_t i = 0; i < n; i++) {
         printf("%s", runs[i].id);
         for (int v = 0; v < n_varying; v++) {
@@ -304,7 +353,8 @@ static void vg__print_runs(const vg_run_config *runs, int64_t n, const int *vary
             printf(" %s=%s", vg_settings[varying[v]].path, value);
         }
         if (runs[i].repeat) printf(" repeat=%d", runs[i].repeat);
-        printf("\n");
+        char m[32];
+        printf(" (memory %s)\n", vg_mem_human((double)mem[i], m, sizeof m));
     }
     printf("%lld run%s\n", (long long)n, n == 1 ? "" : "s");
 }
@@ -338,6 +388,7 @@ int main(int argc, char **argv) {
     vg_run_filter *filter = NULL;
     vg_sweep_counts counts = {0};
     double est_flops = 0, est_bytes = 0;
+    int64_t *run_mem = NULL; /* (n_runs) each run's estimated peak memory */
 
     if (cli.only && vg_run_filter_parse(cli.only, &filter, &err) != VG_OK) {
         vg_error_prefix(&err, "--only");
@@ -362,7 +413,20 @@ int main(int argc, char **argv) {
     if (vg_sweep_select(sweep, filter, &runs, &n_runs, &counts, &err) != VG_OK) goto fail;
     int varying[VG_SETTING_COUNT];
     int n_varying = vg_sweep_varying(sweep, varying);
-    if (vg__estimate(runs, n_runs, &est_flops, &est_bytes, &err) != VG_OK) goto fail;
+    int jobs = cli.jobs > 0 ? cli.jobs : omp_get_max_threads();
+    if (jobs > n_runs) jobs = n_runs > 0 ? (int)n_runs : 1;
+    /* the memory budget: --mem, else what this machine, cgroup and ulimit -v leave */
+    char budget_from[160] = "--mem";
+    int64_t budget = cli.mem > 0 ? cli.mem : vg_mem_default_budget(jobs, budget_from, sizeof budget_from);
+    if (budget < 0) budget = 0; /* unknown: no budget */
+    run_mem = calloc((size_t)(n_runs > 0 ? n_runs : 1), sizeof *run_mem);
+    if (!run_mem) {
+        vg_error_set(&err, VG_ENOMEM, "out of memory for %lld runs' estimates", (long long)n_runs);
+        goto fail;
+    }
+    if (vg__estimate(runs, n_runs, &est_flops, &est_bytes, run_mem, cli.dry_run ? 0 : budget,
+                     budget_from, &err) != VG_OK)
+        goto fail;
     {   /* the file's own part: attributes, the sweep text, /index */
         vg_sweep_info sizing = {.sweep_text = vg_sweep_text(sweep), .n_runs = n_runs};
         est_bytes += (double)vg_record_estimate_sweep_bytes(&sizing);
@@ -374,7 +438,7 @@ int main(int argc, char **argv) {
             snprintf(output, sizeof output, "%s", cli.output);
         else
             vg__default_output(cli.sweep_path, output, sizeof output);
-        vg__print_runs(runs, n_runs, varying, n_varying);
+        vg__print_runs(runs, n_runs, varying, n_varying, run_mem);
         printf("  from %lld grid configuration%s", (long long)counts.grid, counts.grid == 1 ? "" : "s");
         if (counts.excluded) printf(", %lld excluded", (long long)counts.excluded);
         if (counts.included) printf(", %lld included", (long long)counts.included);
@@ -382,8 +446,24 @@ int main(int argc, char **argv) {
         if (vg_sweep_repeats(sweep) > 1) printf(", %d repeats each", vg_sweep_repeats(sweep));
         if (filter) printf("; --only dropped %lld run%s", (long long)counts.filtered, counts.filtered == 1 ? "" : "s");
         printf("\n");
-        int jobs = cli.jobs > 0 ? cli.jobs : omp_get_max_threads();
-        if (jobs > n_runs) jobs = n_runs > 0 ? (int)n_runs : 1;
+        double largest, peak = vg__peak_memory(run_mem, n_runs, jobs, &largest);
+        if (jobs > 1)
+            printf("estimated memory: %s for the largest run, %s at -j %d (the %d largest runs "
+                   "at once)", vg_mem_human(largest, a, sizeof a), vg_mem_human(peak, b, sizeof b),
+                   jobs, jobs);
+        else
+            printf("estimated memory: %s for the largest run, at -j 1 the peak",
+                   vg_mem_human(largest, a, sizeof a));
+        if (budget > 0)
+            printf("; budget %s (%s)%s", vg_mem_human((double)budget, c, sizeof c), budget_from,
+                   largest > (double)budget ? ""
+                   : peak > (double)budget  ? ": fewer runs will go at once"
+                                            : "");
+        printf("\n");
+        for (int64_t i = 0; budget > 0 && i < n_runs; i++)
+            if (run_mem[i] > budget)
+                printf("warning: run %s needs about %s, more than the memory budget: a real run "
+                       "would be refused\n", runs[i].id, vg_mem_human((double)run_mem[i], a, sizeof a));
         printf("estimated compute: %s, about %s on %d thread%s (assuming %.0f GFLOP/s per "
                "thread: a rough figure, not a measurement)\n",
                vg__human(est_flops, "FLOP", a, sizeof a),
@@ -435,19 +515,31 @@ int main(int argc, char **argv) {
                           .mode = cli.force    ? VG_RECORD_FORCE
                                   : cli.resume ? VG_RECORD_RESUME
                                                : VG_RECORD_NEW};
+    /* the budget binds when the -j largest runs together exceed it; else runs need not wait */
+    double largest_mem, peak_mem = vg__peak_memory(run_mem, n_runs, jobs, &largest_mem);
+    /* OpenMP aborts when it cannot start its threads: -j is checked against the limits first */
+    if (vg_threads_check(jobs, &err) != VG_OK) goto fail;
     /* Refuses an existing output or parts unless --force or --resume; keeps finished runs. */
     if (vg_recorder_create(output, &info, &rec, &err) != VG_OK) goto fail;
     if (cli.resume) vg__report_resume(rec, output);
 
-    int jobs = cli.jobs > 0 ? cli.jobs : omp_get_max_threads();
-    if (jobs > n_runs) jobs = n_runs > 0 ? (int)n_runs : 1;
-    if (!cli.quiet)
+    if (!cli.quiet) {
         fprintf(stderr, "vgsweep: %s: %lld run%s on %d thread%s -> %s\n", cli.sweep_path,
                 (long long)n_runs, n_runs == 1 ? "" : "s", jobs, jobs == 1 ? "" : "s", output);
+        if (budget > 0 && peak_mem > (double)budget) {
+            char a[32], b[32];
+            fprintf(stderr, "vgsweep: the %d largest runs need %s at once, more than the %s "
+                    "allowed (%s): runs wait for memory\n", jobs,
+                    vg_mem_human(peak_mem, a, sizeof a), vg_mem_human((double)budget, b, sizeof b),
+                    budget_from);
+        }
+    }
     vg_sched_options opt = {.n_threads = jobs,
                             .progress = cli.quiet ? NULL : stderr,
                             .varying = varying,
-                            .n_varying = n_varying};
+                            .n_varying = n_varying,
+                            .mem_budget = peak_mem > (double)budget ? budget : 0,
+                            .run_bytes = run_mem};
     vg_sched_summary summary;
     vg_status st = vg_sched_run(runs, n_runs, rec, &opt, &summary, &err);
     /* Assembles the output when every run is recorded; otherwise keeps the parts and says so. */
@@ -473,6 +565,7 @@ fail:
     exit_code = vg_status_exit_code(err.code) == 2 ? VG_EXIT_USAGE : VG_EXIT_RUNTIME;
     if (rec) vg_recorder_abort(rec);
 out:
+    free(run_mem);
     free(runs);
     vg_run_filter_free(filter);
     vg_sweep_free(sweep);

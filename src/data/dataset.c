@@ -49,9 +49,11 @@ vg_status vg_dataset_make(const vg_run_config *cfg, vg_dataset *ds, vg_error *er
     if (!centres || !ds->x_train || !ds->y_train || !ds->x_test || !ds->y_test) {
         free(centres);
         vg_dataset_free(ds);
-        return vg_error_set(err, VG_ENOMEM, "out of memory for %lld x %d samples",
+        double bytes = (double)(cfg->data_train_size + cfg->data_test_size) *
+                       ((double)cfg->data_features * sizeof(float) + sizeof(int32_t));
+        return vg_error_set(err, VG_ENOMEM, "out of memory for %lld x %d samples (%.0f bytes)",
                             (long long)(cfg->data_train_size + cfg->data_test_size),
-                            cfg->data_features);
+                            cfg->data_features, bytes);
     }
     double s = cfg->data_separation / sqrt(2.0 * (double)F);
     double *noise = centres + ds->classes * F; /* (F) scratch after the centres */

@@ -1723,7 +1723,7 @@ static void vg__result_payload(const vg_run_writer *w, const vg_run_result *res,
 
 static void vg__emit_queued(vg_recorder *rec, int wait);
 
-vg_status vg_recorder_end_run(vg_run_writer *w, const vg_run_result *res, vg_error *err) {
+vg_status vg_recorder_end_run(vg_run_writer *w, vg_run_result *res, vg_error *err) {
     vg_status st = VG_OK;
     vg_recorder *rec = w->rec;
 
@@ -1740,6 +1740,24 @@ vg_status vg_recorder_end_run(vg_run_writer *w, const vg_run_result *res, vg_err
     if (st == VG_OK) {
         vg_buf b = {0};
         vg__result_payload(w, res, &b);
+        if (b.oom) { /* no memory to write its series: kept as a failed run without them */
+            double need = 0;
+            for (int i = 0; i < res->n_series; i++) {
+                double n = (double)vg__dtype_size(res->series[i].dtype);
+                for (int d = 0; d < res->series[i].rank; d++) n *= (double)res->series[i].dims[d];
+                need += n;
+            }
+            vg_buf_free(&b);
+            b = (vg_buf){0};
+            res->status = VG_RUN_FAILED;
+            snprintf(res->message, sizeof res->message,
+                     "out of memory writing the run's series: %.1f MiB (%.0f bytes) needed",
+                     need / (1 << 20), need);
+            int n_series = res->n_series;
+            res->n_series = 0;
+            vg__result_payload(w, res, &b);
+            res->n_series = n_series;
+        }
         int rc = b.oom ? ENOMEM : vg_part_append(&w->pw, VG_PART_RESULT, 0, 0, 0, b.p, b.n);
         vg_buf_free(&b);
         if (!rc) rc = vg_part_end(&w->pw);
@@ -2943,6 +2961,52 @@ int64_t vg_record_estimate_bytes(const vg_run_config *cfg, const vg_run_result *
     /* its /index row */
     bytes += 64 + 8.0 * 6;
     return (int64_t)bytes;
+}
+
+/* zlib's deflate state at level 1, windowBits 15, memLevel 8 (zlib's zconf.h: (1 << 17) +
+ * (1 << 17) bytes plus its own struct), rounded up. */
+#define VG__EST_ZLIB_BYTES (300 << 10)
+/* HDF5's own per-run work while the run is written into the output (chunk cache, object
+ * headers, the dimension-scale lists): a round figure. */
+#define VG__EST_HDF5_RUN_BYTES (2 << 20)
+
+double vg_record_estimate_memory(const vg_run_config *cfg, const vg_run_result *plan,
+                                 double *at_end) {
+    const vg_run_layout *lay = &plan->layout;
+    /* vg_recorder_begin_run: the part's write buffer, the compressor, the whole tensors
+     * (vg__take_whole) and a shuffled slot of the others, zbuf for a slot too large for the
+     * part's buffer */
+    double held = (double)VG_PART_BUFFER + VG__EST_ZLIB_BYTES + sizeof(vg_run_writer) +
+                  (double)lay->n_tensors * sizeof(vg__tensor) + 2.0 * lay->n_layers * sizeof(int);
+    size_t whole = 0;
+    double largest = 0;
+    for (int i = 0; i < lay->n_tensors; i++) {
+        const vg_tensor_spec *t = &lay->tensors[i];
+        double slot = sizeof(float);
+        for (int d = 0; d < t->rank; d++) slot *= (double)t->dims[d];
+        if (!vg__take_whole((uint64_t)(slot * t->n_slots), &whole) && slot > largest) largest = slot;
+    }
+    held += (double)whole + largest;
+    if (largest > 0 && (double)vg_deflate_bound((size_t)largest) > (double)VG_PART_BUFFER - 64)
+        held += (double)vg_deflate_bound((size_t)largest);
+    (void)cfg;
+    if (at_end) {
+        /* vg_recorder_end_run: the result payload (every series, in a buffer grown by
+         * realloc: twice its size while the last copy is made), freed before the part is mapped
+         * to be written into the output (about the run's bytes in the file); a whole
+         * tensor's slots and HDF5's own */
+        double series = 0;
+        for (int i = 0; i < plan->n_series; i++) {
+            const vg_series *s = &plan->series[i];
+            double n = 1;
+            for (int d = 0; d < s->rank; d++) n *= (double)s->dims[d];
+            series += n * (double)vg__dtype_size(s->dtype) + 512;
+        }
+        double mapped = (double)vg_record_estimate_bytes(cfg, plan);
+        *at_end = (2 * series > mapped ? 2 * series : mapped) + VG__WHOLE_MAX +
+                  VG__EST_HDF5_RUN_BYTES;
+    }
+    return held;
 }
 
 int64_t vg_record_estimate_sweep_bytes(const vg_sweep_info *info) {

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "vgsweep/data.h"
+#include "vgsweep/membudget.h"
 #include "vgsweep/train.h"
 
 /* OpenBLAS spawns its own threads unless told not to; runs are already parallel, so each
@@ -33,15 +34,20 @@ static double vg__now(void) {
 static vg_status vg__run_one(const vg_run_config *cfg, vg_recorder *rec, vg_run_result *res,
                              vg_error *run_err, vg_error *err) {
     vg_status st = vg_run_result_init(res, cfg, run_err);
-    if (st != VG_OK) { /* not even the plan fits in memory: nothing to record it with */
+    if (st != VG_OK && res->layout.n_layers == 0) { /* not even the plan: nothing to record */
         memset(res, 0, sizeof *res);
         res->status = VG_RUN_FAILED;
         snprintf(res->message, sizeof res->message, "%s", run_err->message);
         return VG_OK;
     }
     vg_run_writer *writer = NULL;
-    st = vg_recorder_begin_run(rec, cfg, &res->layout, &writer, err);
-    if (st != VG_OK) return st;
+    vg_status begun = vg_recorder_begin_run(rec, cfg, &res->layout, &writer, err);
+    if (begun != VG_OK) return begun;
+    if (st != VG_OK) { /* no memory for its series: recorded as failed, without them */
+        res->status = VG_RUN_FAILED;
+        snprintf(res->message, sizeof res->message, "%s", run_err->message);
+        return vg_recorder_end_run(writer, res, err);
+    }
 
     vg_dataset ds;
     st = vg_dataset_make(cfg, &ds, run_err);
@@ -59,6 +65,8 @@ static vg_status vg__run_one(const vg_run_config *cfg, vg_recorder *rec, vg_run_
     int recorder_failed = st == VG_EHDF5 || st == VG_EIO;
     if (st != VG_OK && !recorder_failed) *run_err = train_err;
     vg_status end = vg_recorder_end_run(writer, res, err);
+    if (res->status == VG_RUN_FAILED && run_err->code == VG_OK) /* no memory for its series */
+        vg_error_set(run_err, VG_ENOMEM, "%s", res->message);
     if (recorder_failed) {
         *err = train_err;
         return st;
@@ -97,6 +105,12 @@ vg_status vg_sched_run(const vg_run_config *runs, int64_t n_runs, vg_recorder *r
     vg_status first = VG_OK;
     vg_error first_err;
     vg_error_clear(&first_err);
+    vg_membudget *budget = NULL; /* --mem: runs wait for their estimated memory */
+    if (opt->mem_budget > 0 && opt->run_bytes &&
+        vg_membudget_create(opt->mem_budget, &budget, err) != VG_OK) {
+        free(jobs);
+        return err->code;
+    }
 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(opt->n_threads)
     for (int64_t j = 0; j < n_runs; j++) {
@@ -105,6 +119,14 @@ vg_status vg_sched_run(const vg_run_config *runs, int64_t n_runs, vg_recorder *r
 #pragma omp atomic read
         skip = stop;
         if (skip || vg_recorder_run_done(rec, runs[i].id)) continue;
+        int64_t mem = budget ? opt->run_bytes[i] : 0;
+        vg_membudget_reserve(budget, mem); /* waits until the run's memory fits */
+#pragma omp atomic read
+        skip = stop;
+        if (skip) {
+            vg_membudget_release(budget, mem);
+            continue;
+        }
         const vg_run_config *cfg = &runs[i];
         vg_run_result res;
         vg_error run_err, rec_err;
@@ -151,8 +173,10 @@ vg_status vg_sched_run(const vg_run_config *runs, int64_t n_runs, vg_recorder *r
             }
         }
         vg_run_result_free(&res);
+        vg_membudget_release(budget, mem);
     }
 
+    vg_membudget_free(budget);
     free(jobs);
     summary->wall_seconds = vg__now() - t0;
     if (first != VG_OK) {

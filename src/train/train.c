@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "nn/gemm.h"
 #include "train/stats.h"
 #include "vgsweep/nn.h"
 #include "vgsweep/rng.h"
@@ -170,7 +171,39 @@ static int vg__plan_tensors(const vg_run_config *cfg, vg_tensor_spec *specs, int
     return n;
 }
 
-vg_status vg_run_result_init(vg_run_result *res, const vg_run_config *cfg, vg_error *err) {
+/* The length of every axis a series' shape is written in (A_*). */
+static void vg__axis_lengths(const vg_run_config *cfg, int64_t axis[A_3 + 1]) {
+    int64_t E = cfg->train_epochs;
+    axis[A_E] = E;
+    axis[A_K] = E + 1;
+    axis[A_L] = cfg->model_depth + 1;
+    axis[A_D] = cfg->model_depth;
+    axis[A_S] = E * vg__steps_per_epoch(cfg);
+    axis[A_BINS] = VG_HIST_BINS;
+    axis[A_EDGES] = VG_HIST_BINS + 1;
+    axis[A_P] = vg__probe_size(cfg);
+    axis[A_F] = cfg->data_features;
+    axis[A_3] = 3;
+}
+
+/* Bytes of the values of every series a run of cfg records (no allocation). */
+static double vg__series_bytes(const vg_run_config *cfg) {
+    int64_t axis[A_3 + 1];
+    vg__axis_lengths(cfg, axis);
+    double bytes = 0;
+    for (int i = 0; i < S_COUNT; i++) {
+        if (vg__series_plan[i].probe && axis[A_P] == 0) continue;
+        double n = 1;
+        for (int d = 0; d < vg__series_plan[i].rank; d++) n *= (double)axis[vg__series_plan[i].dims[d]];
+        bytes += (n > 0 ? n : 1) * (double)vg__dtype_size(vg__series_plan[i].dtype);
+    }
+    return bytes;
+}
+
+/* The plan (layout, tensor specs, the series' names and shapes) and, with_data, the series'
+ * values. A failure to allocate the values keeps the plan and drops the series (n_series 0). */
+static vg_status vg__result_init(vg_run_result *res, const vg_run_config *cfg, int with_data,
+                                 vg_error *err) {
     memset(res, 0, sizeof *res);
     res->status = VG_RUN_PENDING;
     vg_run_layout *lay = &res->layout;
@@ -187,7 +220,9 @@ vg_status vg_run_result_init(vg_run_result *res, const vg_run_config *cfg, vg_er
     int index[S_COUNT]; /* S_* -> position in res->series, or -1 (not recorded) */
     if (!lay->fan_in || !lay->fan_out || !lay->tensors || !ckpt_pool || !res->series) {
         free(ckpt_pool);
-        goto oom;
+        vg_run_result_free(res);
+        return vg_error_set(err, VG_ENOMEM, "out of memory for the run's plan (%d layers, %d epochs)",
+                            L, E);
     }
     vg__plan_tensors(cfg, lay->tensors, ckpt_pool);
     res->storage = ckpt_pool;
@@ -196,11 +231,9 @@ vg_status vg_run_result_init(vg_run_result *res, const vg_run_config *cfg, vg_er
         lay->fan_out[l] = l == L - 1 ? cfg->data_classes : cfg->model_width;
     }
 
-    const int P = vg__probe_size(cfg);
-    const int64_t axis[] = {[A_E] = E, [A_K] = E + 1, [A_L] = L, [A_D] = cfg->model_depth,
-                            [A_S] = (int64_t)E * lay->steps_per_epoch, [A_BINS] = VG_HIST_BINS,
-                            [A_EDGES] = VG_HIST_BINS + 1, [A_P] = P,
-                            [A_F] = cfg->data_features, [A_3] = 3};
+    int64_t axis[A_3 + 1];
+    vg__axis_lengths(cfg, axis);
+    const int64_t P = axis[A_P];
     res->n_series = 0;
     for (int i = 0; i < S_COUNT; i++) {
         index[i] = -1;
@@ -214,8 +247,18 @@ vg_status vg_run_result_init(vg_run_result *res, const vg_run_config *cfg, vg_er
         s->rank = vg__series_plan[i].rank;
         int64_t count = 1;
         for (int d = 0; d < s->rank; d++) count *= s->dims[d] = axis[vg__series_plan[i].dims[d]];
+        if (!with_data) continue;
         s->data = malloc((size_t)(count > 0 ? count : 1) * vg__dtype_size(s->dtype));
-        if (!s->data) goto oom;
+        if (!s->data) {
+            for (int j = 0; j < res->n_series; j++) free(res->series[j].data), res->series[j].data = NULL;
+            res->n_series = 0;
+            char human[32];
+            double need = vg__series_bytes(cfg);
+            snprintf(human, sizeof human, "%.1f MiB", need / (1 << 20));
+            return vg_error_set(err, VG_ENOMEM,
+                                "out of memory for the run's record: its series need %s (%.0f "
+                                "bytes)", human, need);
+        }
         for (int64_t j = 0; j < count; j++) {
             switch (s->dtype) {
             case VG_F64: ((double *)s->data)[j] = NAN; break;
@@ -225,6 +268,7 @@ vg_status vg_run_result_init(vg_run_result *res, const vg_run_config *cfg, vg_er
             }
         }
     }
+    if (!with_data) return VG_OK;
     if (index[S_GRAD_HIST_EDGES] >= 0) {
         double *edges = res->series[index[S_GRAD_HIST_EDGES]].data;
         edges[0] = -INFINITY;
@@ -239,9 +283,14 @@ vg_status vg_run_result_init(vg_run_result *res, const vg_run_config *cfg, vg_er
     res->grad_norm = index[S_GRAD_NORM] >= 0 ? res->series[index[S_GRAD_NORM]].data : NULL;
     res->delta_rms = index[S_DELTA_RMS] >= 0 ? res->series[index[S_DELTA_RMS]].data : NULL;
     return VG_OK;
-oom:
-    vg_run_result_free(res);
-    return vg_error_set(err, VG_ENOMEM, "out of memory for the run's record");
+}
+
+vg_status vg_run_result_init(vg_run_result *res, const vg_run_config *cfg, vg_error *err) {
+    return vg__result_init(res, cfg, 1, err);
+}
+
+vg_status vg_run_result_plan(vg_run_result *res, const vg_run_config *cfg, vg_error *err) {
+    return vg__result_init(res, cfg, 0, err);
 }
 
 void vg_run_result_free(vg_run_result *res) {
@@ -289,6 +338,73 @@ double vg_train_estimate_cost(const vg_run_config *cfg) {
     double rows = E * (cfg->data_train_size + cfg->data_test_size / 2.0) +
                   (E + 1) * vg__probe_size(cfg);
     return vg_train_estimate_flops(cfg) + rows * units * per_unit;
+}
+
+/* Bytes of an allocation of vg_mlp's vg__alloc_lines: rounded up to a cache line. */
+static double vg__lines(double bytes) { return ceil(bytes / 64) * 64 + 64; }
+
+/* Adds one allocation to *total, and to *kept when malloc keeps it after free. */
+static void vg__count(double bytes, double *total, double *kept) {
+    *total += bytes;
+    if (bytes < VG_MALLOC_KEEPS_BELOW) *kept += bytes;
+}
+
+double vg_train_estimate_memory(const vg_run_config *cfg, double *result_bytes, double *kept_bytes) {
+    /* What vg__setup, vg_mlp_f32_create, vg_optim_f32_create and vg_dataset_make allocate,
+     * counted as they count it (mlp_impl.h's layout_arena for the arena). In double: the
+     * product of absurd settings must not overflow before it is refused. */
+    const double D = cfg->model_depth, L = D + 1, W = cfg->model_width;
+    const double F = cfg->data_features, C = cfg->data_classes;
+    const double P = vg__probe_size(cfg), bs = cfg->train_batch_size;
+    const double n_train = cfg->data_train_size, n_test = cfg->data_test_size;
+    const int normed = cfg->model_norm != VG_NORM_NONE, bn = cfg->model_norm == VG_NORM_BATCH;
+    double B = bs > P ? bs : P;
+    if (n_test > 0 && VG_EVAL_CHUNK > B) B = VG_EVAL_CHUNK;
+    double max_fan = F > W ? F : W;
+    if (C > max_fan) max_fan = C;
+    const double f = sizeof(float);
+    double total = 0, kept = 0;
+
+    /* the net: parameters and gradients (W, b, and gamma, beta when normalized) */
+    double n_params = W * (F + 1) + (D - 1) * W * (W + 1) + C * (W + 1) + (normed ? 2 * W * D : 0);
+    vg__count(vg__lines(n_params * f), &total, &kept);
+    vg__count(vg__lines(n_params * f), &total, &kept);
+    vg__count(L * (3 * sizeof(int) + sizeof(int64_t) + 18 * sizeof(void *)) + sizeof(int64_t),
+              &total, &kept);
+    if (bn) vg__count(2 * D * W * f, &total, &kept);
+    /* the activation arena: z, dz, a per layer; u, xhat, rstd when normalized; h at the end
+     * of a residual block; the backward's buffers and the matrix kernel's panel */
+    int k = cfg->model_skip_every;
+    double block_ends = k > 0 && D - 1 >= k ? floor((D - 1) / k) : 0;
+    double arena = D * 3 * B * W + 3 * B * C;
+    if (normed) arena += D * (2 * B * W + (B > W ? B : W));
+    arena += block_ends * B * W;
+    arena += B * max_fan + B * W + B * (W > max_fan ? W : max_fan) + 2 * max_fan;
+    arena += (double)vg__sgemm_work_floats((int)max_fan, (int)B);
+    vg__count(vg__lines(arena * f), &total, &kept);
+    /* the optimizer's state: one buffer (momentum, adam, rmsprop, adagrad), two for adam */
+    int n_state = cfg->train_optimizer == VG_OPT_SGD ? 0 : cfg->train_optimizer == VG_OPT_ADAM ? 2 : 1;
+    for (int i = 0; i < n_state; i++) vg__count(n_params * f, &total, &kept);
+    /* vg__setup's buffers */
+    double nd = P > 0 ? P * W : 1;
+    vg__count(bs * F * f, &total, &kept);
+    vg__count(n_train * 4, &total, &kept);
+    vg__count(nd * f, &total, &kept);
+    vg__count(nd * f, &total, &kept);
+    vg__count(bs * 4 + W * 9 + L * 8 + 4.0 * (vg__plan_tensors(cfg, NULL, NULL) + 1), &total, &kept);
+    /* the data set (and its class centres while it is made) */
+    vg__count(n_train * F * f, &total, &kept);
+    vg__count((n_test * F + 1) * f, &total, &kept);
+    vg__count(n_train * 4 + (n_test + 1) * 4 + (C * F + F) * sizeof(double), &total, &kept);
+    if (result_bytes) {
+        /* the result: the series' values, the layout and the tensor specs */
+        double E = cfg->train_epochs;
+        *result_bytes = vg__series_bytes(cfg) + S_COUNT * sizeof(vg_series) + L * 2 * sizeof(int) +
+                        (vg__plan_tensors(cfg, NULL, NULL) + 1.0) * sizeof(vg_tensor_spec) +
+                        2 * (E + 1) * sizeof(int);
+    }
+    if (kept_bytes) *kept_bytes = kept;
+    return total;
 }
 
 /* ------------------------------------------------------------------ the run */
@@ -706,6 +822,14 @@ vg_status vg_train_run(const vg_run_config *cfg, const vg_dataset *ds, vg_run_re
 done:
     if (st != VG_OK) {
         res->status = VG_RUN_FAILED;
+        if (st == VG_ENOMEM && err) {
+            /* what the run needed, not only the allocation that failed */
+            double need = vg_train_estimate_memory(cfg, NULL, NULL);
+            char what[sizeof err->message];
+            snprintf(what, sizeof what, "%s", err->message);
+            vg_error_set(err, VG_ENOMEM, "%s: training needs about %.1f MiB (%.0f bytes, estimated)",
+                         what, need / (1 << 20), need);
+        }
         snprintf(res->message, sizeof res->message, "%s", err ? err->message : "failed");
     }
     res->wall_seconds = vg__now() - t0;
