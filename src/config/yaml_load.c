@@ -2,11 +2,14 @@
  * lets us keep 1-based marks on every node, check duplicate keys where they occur, and resolve
  * aliases and << merges to shared nodes without copying. Everything lives in the sweep's arena. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "config/internal.h"
@@ -14,7 +17,8 @@
 /* Deeper nesting than this is not a sweep file; the limit keeps the recursion off the edge of
  * the stack for hostile input. */
 #define VG__MAX_DEPTH 256
-/* A sweep file is a few kilobytes; this bounds what `extends: /dev/zero` could make us read. */
+/* A sweep file is a few kilobytes; no file larger than this is read (docs/SWEEP-FORMAT.md,
+ * "Limits"). */
 #define VG__MAX_FILE_BYTES (16u << 20)
 
 /* --- arena --- */
@@ -101,46 +105,99 @@ vg_status vg__node_error(vg_error *err, const vg_node *node, const char *fallbac
 
 /* --- reading --- */
 
+/* What a file that is not a regular file is, for the message. */
+static const char *vg__file_kind(mode_t mode) {
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISSOCK(mode)) return "a socket";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    return "not a regular file";
+}
+
+static vg_status vg__not_regular(const char *path, mode_t mode, vg_error *err) {
+    if (S_ISDIR(mode)) /* the message of fopen's EISDIR, as before */
+        return vg_error_set(err, VG_ECONFIG, "%s: cannot read: %s", path, strerror(EISDIR));
+    return vg_error_set(err, VG_ECONFIG, "%s: cannot read: not a regular file (%s)", path,
+                        vg__file_kind(mode));
+}
+
+/* Opened without blocking (a FIFO would block open() until a writer came; O_NONBLOCK lets it
+ * return at once), refused unless a regular file (a FIFO, a socket, /dev/zero or a directory
+ * is never a sweep file, whatever a symlink calls it), and read up to VG__MAX_FILE_BYTES. */
 vg_status vg__read_file(const char *path, char **text, size_t *len, vg_error *err) {
     *text = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return vg_error_set(err, VG_ECONFIG, "%s: cannot read: %s", path, strerror(errno));
-    size_t cap = 4096, n = 0;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        int e = errno;
+        struct stat sb;
+        /* open() of a socket fails with ENXIO ("No such device or address"): say what it is */
+        if (e == ENXIO && stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+            return vg__not_regular(path, sb.st_mode, err);
+        return vg_error_set(err, VG_ECONFIG, "%s: cannot read: %s", path, strerror(e));
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        int e = errno;
+        close(fd);
+        return vg_error_set(err, VG_ECONFIG, "%s: cannot read: %s", path, strerror(e));
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        return vg__not_regular(path, sb.st_mode, err);
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+        int e = errno;
+        close(fd);
+        return vg_error_set(err, VG_ECONFIG, "%s: cannot read: %s", path, strerror(e));
+    }
+    if ((uint64_t)sb.st_size > VG__MAX_FILE_BYTES) {
+        close(fd);
+        return vg_error_set(err, VG_ECONFIG,
+                            "%s: cannot read: larger than %u MiB, not a sweep file", path,
+                            VG__MAX_FILE_BYTES >> 20);
+    }
+    /* Read to the end, but never past the limit (the file may grow while it is read). */
+    size_t cap = (size_t)sb.st_size + 2, n = 0;
     char *buf = malloc(cap);
     if (!buf) {
-        fclose(f);
+        close(fd);
         return vg_error_set(err, VG_ENOMEM, "%s: cannot read: out of memory", path);
     }
     for (;;) {
         if (n > VG__MAX_FILE_BYTES) {
             free(buf);
-            fclose(f);
-            return vg_error_set(err, VG_ECONFIG, "%s: cannot read: larger than %u MiB, not a sweep file",
-                                path, VG__MAX_FILE_BYTES >> 20);
+            close(fd);
+            return vg_error_set(err, VG_ECONFIG,
+                                "%s: cannot read: larger than %u MiB, not a sweep file", path,
+                                VG__MAX_FILE_BYTES >> 20);
         }
         if (cap - n < 2) {
-            char *grown = cap > SIZE_MAX / 2 ? NULL : realloc(buf, cap * 2);
+            size_t grown_cap = cap * 2 > (size_t)VG__MAX_FILE_BYTES + 2 ? (size_t)VG__MAX_FILE_BYTES + 2
+                                                                      : cap * 2;
+            char *grown = realloc(buf, grown_cap);
             if (!grown) {
                 free(buf);
-                fclose(f);
+                close(fd);
                 return vg_error_set(err, VG_ENOMEM, "%s: cannot read: out of memory", path);
             }
             buf = grown;
-            cap *= 2;
+            cap = grown_cap;
         }
-        errno = 0;
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
+        ssize_t got = read(fd, buf + n, cap - n - 1);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) {
+            int e = errno;
+            free(buf);
+            close(fd);
+            return vg_error_set(err, VG_ECONFIG, "%s: cannot read: %s", path, strerror(e));
+        }
         if (got == 0) break;
+        n += (size_t)got;
     }
-    if (ferror(f)) {
-        int e = errno ? errno : EIO;
-        free(buf);
-        fclose(f);
-        return vg_error_set(err, VG_ECONFIG, "%s: cannot read: %s", path, strerror(e));
-    }
-    fclose(f);
+    close(fd);
     buf[n] = '\0';
     *text = buf;
     *len = n;

@@ -840,6 +840,16 @@ static void vg__now_iso(char *buf, size_t size) {
         snprintf(buf, size, "unknown");
 }
 
+/* What path is when it exists and is not a regular file ("a FIFO", ...), else NULL; opened
+ * without blocking, as vg_part_open does. */
+static const char *vg__not_regular(const char *path) {
+    struct stat sb;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    int ok = fd >= 0 ? fstat(fd, &sb) == 0 : stat(path, &sb) == 0; /* a socket: ENXIO */
+    if (fd >= 0) close(fd);
+    return ok ? vg_part_file_kind(sb.st_mode) : NULL;
+}
+
 /* Opens an HDF5 file read-only and checks it is a vgsweep file of this format version and of
  * this sweep (name and seed). what: "output" or "parts directory" for messages; shown: path
  * for messages. Must hold the lock. */
@@ -848,6 +858,13 @@ static vg_status vg__open_same_sweep(const vg_recorder *rec, const char *file, c
     char got_format[64], name[512];
     int64_t version = -1;
     uint64_t seed = 0;
+    /* HDF5 opens with a blocking open(): a FIFO would wait forever for a writer */
+    const char *kind = vg__not_regular(file);
+    if (kind) {
+        *out = H5I_INVALID_HID;
+        return vg_error_set(err, VG_EUSAGE, "%s: not a regular file (%s); nothing was changed",
+                            shown, kind);
+    }
     *out = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (*out < 0) {
         vg__obj o = {H5I_INVALID_HID, shown, "/", 0};
@@ -2316,7 +2333,7 @@ static vg_status vg__emit_part(vg_recorder *rec, int64_t r, const char *part, in
     if (rc) {
         vg_part_reader_close(&pr);
         return vg_error_set(err, VG_EIO, "%s: cannot assemble the output: %s: %s", rec->path,
-                            part, strerror(rc));
+                            part, vg_part_strerror(rc));
     }
     vg_status st = VG_OK;
     vg_part_rec h;
