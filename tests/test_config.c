@@ -188,6 +188,9 @@ static void test_scalars(void) {
         {VG_SET_record_tensors, "false", 0, 0, 0},  {VG_SET_record_tensors, "end", 0, 0, 0},
         {VG_SET_model_bias_init, "-0", 0, 1, 0},    {VG_SET_model_bias_init, "-0.5", 0, 1, -0.5},
         {VG_SET_model_activation, "tanh", 1, 1, 1}, {VG_SET_model_activation, "TANH", 0, 0, 0},
+        {VG_SET_model_bias_init, "1e-400", 0, 0, 0}, {VG_SET_model_bias_init, "-1e999", 0, 0, 0},
+        {VG_SET_model_bias_init, "0e5", 0, 1, 0},   {VG_SET_model_bias_init, "0.000", 0, 1, 0},
+        {VG_SET_model_bias_init, "1e-320", 0, 1, 1e-320}, /* a denormal is a number */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         vg_run_config cfg;

@@ -17,6 +17,8 @@
 /* Deeper nesting than this is not a sweep file; the limit keeps the recursion off the edge of
  * the stack for hostile input. */
 #define VG__MAX_DEPTH 256
+/* libyaml's limit on a simple (implicit) key: YAML 1.1 and 1.2 say 1024 characters. */
+#define VG__MAX_KEY_CHARS 1024
 /* A sweep file is a few kilobytes; no file larger than this is read (docs/SWEEP-FORMAT.md,
  * "Limits"). */
 #define VG__MAX_FILE_BYTES (16u << 20)
@@ -338,6 +340,31 @@ static vg_status vg__syntax_error(vg__loader *L) {
         }
     }
     const char *problem = p->problem ? p->problem : "unknown problem";
+    /* libyaml gives up on a key longer than 1024 characters (YAML's limit on implicit keys)
+     * with a message about something else ("could not find expected ':'", "mapping values
+     * are not allowed in this context", "did not find expected ',' or '}'"), at the ':' after
+     * it: say so. */
+    size_t at = p->problem_mark.index, key_chars = 0, key_col = col;
+    if (p->error == YAML_SCANNER_ERROR || p->error == YAML_PARSER_ERROR) {
+        /* problem_mark.index counts characters: find its byte */
+        size_t byte = 0;
+        for (size_t chars = 0; byte < L->len && chars < at; chars++)
+            do byte++;
+            while (byte < L->len && ((unsigned char)L->text[byte] & 0xc0) == 0x80);
+        if (byte < L->len && L->text[byte] == ':') {
+            size_t start = byte;
+            while (start > 0 && !strchr("\n{,[", L->text[start - 1])) start--;
+            while (start < byte && strchr(" \t-", L->text[start])) start++;
+            for (size_t i = start; i < byte; i++)
+                if (((unsigned char)L->text[i] & 0xc0) != 0x80) key_chars++;
+            key_col = col - key_chars;
+        }
+    }
+    if (key_chars > VG__MAX_KEY_CHARS)
+        return vg_error_set(L->err, VG_ECONFIG,
+                            "%s:%zu:%zu: YAML syntax error: a key of %zu characters; the YAML "
+                            "parser (libyaml) reads keys of at most %d characters (it reports: %s)",
+                            L->file, line, key_col, key_chars, VG__MAX_KEY_CHARS, problem);
     if (p->context)
         return vg_error_set(L->err, VG_ECONFIG,
                             "%s:%zu:%zu: YAML syntax error: %s (%s that starts at line %zu)",
@@ -537,6 +564,18 @@ static vg_status vg__parse_node(vg__loader *L, yaml_event_t *ev, int depth, vg_n
         return st;
     }
     case YAML_SCALAR_EVENT: {
+        /* "\0" in a double-quoted string: libyaml gives the length, C strings would end there */
+        const char *nul = memchr(ev->data.scalar.value, 0, ev->data.scalar.length);
+        if (nul) {
+            size_t at_char = 0;
+            for (const char *c = (const char *)ev->data.scalar.value; c < nul; c++)
+                if (((unsigned char)*c & 0xc0) != 0x80) at_char++;
+            yaml_event_delete(ev);
+            return vg_error_set(L->err, VG_ECONFIG,
+                                "%s:%zu:%zu: a string holding a NUL character (\\0, after %zu "
+                                "characters): not allowed in a sweep file",
+                                L->file, mark.line + 1, mark.column + 1, at_char);
+        }
         node = vg__new_node(L, VG_NODE_SCALAR, mark);
         if (!node) break;
         node->scalar = vg__arena_strndup(L->arena, (const char *)ev->data.scalar.value,
