@@ -74,7 +74,10 @@ typedef struct vg__rule {
  * values on some term's mask equal that term's. Terms are sorted by (mask, values): those of one
  * mask are a *group*, searched by bisection. A rule with too many combinations is kept aside and
  * checked as it is. */
-#define VG__MAX_TERMS 64 /* combinations of one rule expanded into terms */
+/* A rule is expanded into terms when its combinations are at most VG__MAX_TERMS, or at most
+ * twice its alternatives (one condition with a long list: as many terms as values); so the
+ * terms stay linear in the file's size. */
+#define VG__MAX_TERMS 16
 _Static_assert(VG_SETTING_COUNT <= 64, "a term's mask is a 64-bit set of settings");
 
 typedef struct vg__term {
@@ -967,7 +970,7 @@ static int vg__rule_matches(const vg__rule *rule, const vg_run_config *cfg) {
     return 1;
 }
 
-/* The terms of one rule (at most VG__MAX_TERMS), appended to terms; alternatives that set one
+/* The terms of one rule (vg__rule_combinations), appended to terms; alternatives that set one
  * setting to two values make no term (they can never hold together). */
 static vg_status vg__rule_terms(vg_sweep *S, const vg__rule *rule, vg__term *terms,
                                 int64_t *n_terms, vg_error *err) {
@@ -1001,24 +1004,30 @@ static vg_status vg__rule_terms(vg_sweep *S, const vg__rule *rule, vg__term *ter
     }
 }
 
+/* The terms rule expands into, or -1 when it is checked as it is (too many combinations). */
+static int64_t vg__rule_combinations(const vg__rule *rule) {
+    int64_t alts = 0, combos = 1;
+    for (int c = 0; c < rule->n_conds; c++) alts += rule->conds[c].n_alts;
+    int64_t limit = 2 * alts > VG__MAX_TERMS ? 2 * alts : VG__MAX_TERMS;
+    for (int c = 0; c < rule->n_conds; c++) {
+        combos *= rule->conds[c].n_alts;
+        if (combos > limit) return -1;
+    }
+    return combos;
+}
+
 static vg_status vg__index_rules(vg_sweep *S, vg_error *err) {
     int64_t n_terms = 0;
     for (int64_t r = 0; r < S->n_rules; r++) {
-        const vg__rule *rule = S->rules[r];
-        int64_t combos = 1;
-        for (int c = 0; c < rule->n_conds && combos <= VG__MAX_TERMS; c++)
-            combos *= rule->conds[c].n_alts;
-        if (combos <= VG__MAX_TERMS) n_terms += combos;
+        int64_t combos = vg__rule_combinations(S->rules[r]);
+        if (combos > 0) n_terms += combos;
     }
     S->terms = vg__arena_alloc(S->arena, (size_t)(n_terms ? n_terms : 1) * sizeof *S->terms);
     S->slow = vg__arena_alloc(S->arena, (size_t)(S->n_rules ? S->n_rules : 1) * sizeof *S->slow);
     if (!S->terms || !S->slow) return vg__nomem(S, err);
     for (int64_t r = 0; r < S->n_rules; r++) {
         const vg__rule *rule = S->rules[r];
-        int64_t combos = 1;
-        for (int c = 0; c < rule->n_conds && combos <= VG__MAX_TERMS; c++)
-            combos *= rule->conds[c].n_alts;
-        if (combos > VG__MAX_TERMS) {
+        if (vg__rule_combinations(rule) < 0) {
             S->slow[S->n_slow++] = rule;
             continue;
         }
