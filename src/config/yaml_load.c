@@ -391,7 +391,7 @@ static vg_node *vg__new_node(vg__loader *L, vg_node_kind kind, yaml_mark_t mark)
 /* Appends to an arena array, doubling into a fresh arena allocation when full. */
 static int vg__push(vg__loader *L, vg_node ***items, int64_t count, int64_t *cap, vg_node *item) {
     if (count == *cap) {
-        int64_t grown = *cap ? *cap * 2 : 8;
+        int64_t grown = *cap ? *cap * 2 : 2; /* most mappings in a long list hold one or two keys */
         vg_node **fresh = vg__arena_alloc(L->arena, (size_t)grown * sizeof *fresh);
         if (!fresh) return 0;
         if (count) memcpy(fresh, *items, (size_t)count * sizeof *fresh);
