@@ -2,9 +2,13 @@
  * the message it must produce on its first line), grid expansion, anchors, and run ids.
  * Fails through the exit code; every mismatch prints both values and the test's line. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "vgsweep/config.h"
@@ -184,6 +188,9 @@ static void test_scalars(void) {
         {VG_SET_record_tensors, "false", 0, 0, 0},  {VG_SET_record_tensors, "end", 0, 0, 0},
         {VG_SET_model_bias_init, "-0", 0, 1, 0},    {VG_SET_model_bias_init, "-0.5", 0, 1, -0.5},
         {VG_SET_model_activation, "tanh", 1, 1, 1}, {VG_SET_model_activation, "TANH", 0, 0, 0},
+        {VG_SET_model_bias_init, "1e-400", 0, 0, 0}, {VG_SET_model_bias_init, "-1e999", 0, 0, 0},
+        {VG_SET_model_bias_init, "0e5", 0, 1, 0},   {VG_SET_model_bias_init, "0.000", 0, 1, 0},
+        {VG_SET_model_bias_init, "1e-320", 0, 1, 1e-320}, /* a denormal is a number */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         vg_run_config cfg;
@@ -320,6 +327,69 @@ static void test_unreadable(void) {
     snprintf(want, sizeof want, "%s: the file is empty", tmp);
     CHECK_STR(err.message, want);
     unlink(tmp);
+}
+
+/* Files that are not regular files are refused at once (a FIFO used to block open() for
+ * ever), directly and through extends:, and a file over the size limit is not read. */
+static void test_special_files(void) {
+    char dir[] = "/tmp/vg_test_special_XXXXXX";
+    if (!mkdtemp(dir)) {
+        FAIL_AT("mkdtemp failed");
+        return;
+    }
+    char fifo[128], link[128], sock[96], sub[128], big[128], ext[128], path[256], want[512];
+    snprintf(fifo, sizeof fifo, "%s/fifo.yaml", dir);
+    snprintf(link, sizeof link, "%s/link.yaml", dir);
+    snprintf(sock, sizeof sock, "%s/sock.yaml", dir);
+    snprintf(sub, sizeof sub, "%s/sub.yaml", dir);
+    snprintf(big, sizeof big, "%s/big.yaml", dir);
+    snprintf(ext, sizeof ext, "%s/ext.yaml", dir);
+    CHECK(mkfifo(fifo, 0600) == 0);
+    CHECK(symlink("fifo.yaml", link) == 0);
+    CHECK(mkdir(sub, 0700) == 0);
+    int sfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock);
+    CHECK(sfd >= 0 && bind(sfd, (struct sockaddr *)&addr, sizeof addr) == 0);
+    int bfd = open(big, O_WRONLY | O_CREAT | O_TRUNC, 0600); /* sparse: 17 MiB of nothing */
+    CHECK(bfd >= 0 && ftruncate(bfd, 17 << 20) == 0);
+    if (bfd >= 0) close(bfd);
+
+    static const struct {
+        const char *name, *reason;
+    } cases[] = {
+        {"fifo.yaml", "not a regular file (a FIFO)"},
+        {"link.yaml", "not a regular file (a FIFO)"},
+        {"sock.yaml", "not a regular file (a socket)"},
+        {"sub.yaml", "Is a directory"},
+        {"/dev/zero", "not a regular file (a character device)"},
+        {"big.yaml", "larger than 16 MiB, not a sweep file"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *name = cases[i].name;
+        if (name[0] == '/') snprintf(path, sizeof path, "%s", name);
+        else snprintf(path, sizeof path, "%s/%s", dir, name);
+        vg_sweep *sweep = (vg_sweep *)&sweep;
+        vg_error err = {0};
+        CHECK_INT(vg_sweep_load(path, &sweep, &err), VG_ECONFIG);
+        CHECK(sweep == NULL);
+        snprintf(want, sizeof want, "%s: cannot read: %s", path, cases[i].reason);
+        CHECK_STR(err.message, want);
+        /* the same file named by extends: blames the extends: line */
+        FILE *f = fopen(ext, "w");
+        if (!f) {
+            FAIL_AT("cannot write %s", ext);
+            continue;
+        }
+        fprintf(f, "model: {depth: 2}\nextends: %s\n", name);
+        fclose(f);
+        CHECK_INT(vg_sweep_load(ext, &sweep, &err), VG_ECONFIG);
+        snprintf(want, sizeof want, "%s:2:10: extends: %s: cannot read: %s", ext, path,
+                 cases[i].reason);
+        CHECK_STR(err.message, want);
+    }
+    if (sfd >= 0) close(sfd);
+    unlink(fifo), unlink(link), unlink(sock), unlink(big), unlink(ext), rmdir(sub), rmdir(dir);
 }
 
 /* --- good inputs --- */
@@ -894,6 +964,7 @@ int main(void) {
     test_scalars();
     test_bad_fixtures();
     test_unreadable();
+    test_special_files();
     test_grid();
     test_anchors();
     test_ids_stable();

@@ -52,6 +52,9 @@ vg_status vg__setting_parse(int setting, const vg_node *node, const char *key_pa
  * spaces, no hex, finite; 1 on success. */
 int vg__parse_ll(const char *text, long long *out);
 int vg__parse_double(const char *text, double *out);
+/* For a decimal number vg__parse_double refuses for its size: "overflows a double" (1e999) or
+ * "underflows to zero ..." (1e-400); else NULL. */
+const char *vg__number_problem(const char *text);
 
 /* Whether a filter looks at repeat or id (filter.c), so it must be matched per repeat. */
 int vg__filter_per_repeat(const vg_run_filter *filter);

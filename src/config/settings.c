@@ -163,8 +163,9 @@ int vg__parse_ll(const char *text, long long *out) {
     return 1;
 }
 
-/* Strict real: what strtod reads, all of it, finite, not hex ("0x1p3") and no spaces. */
-int vg__parse_double(const char *text, double *out) {
+/* What strtod makes of a decimal number: 0 not one (or hex, spaces, junk), 1 a finite double,
+ * 2 too large for one (1e999), 3 nonzero but below the smallest double (1e-400). */
+static int vg__read_double(const char *text, double *out) {
     const char *p = text;
     if (*p == '+' || *p == '-') p++;
     if (!isdigit((unsigned char)*p) && !(*p == '.' && isdigit((unsigned char)p[1]))) return 0;
@@ -172,11 +173,33 @@ int vg__parse_double(const char *text, double *out) {
     char *end;
     errno = 0;
     double v = strtod(text, &end);
-    if (*end != '\0' || !isfinite(v)) return 0;
-    /* Underflow to a denormal or zero is accepted: the text was a valid number. -0 reads as 0,
-     * so "-0" and "0" are one value (and one run id). */
+    if (*end != '\0') return 0;
+    if (!isfinite(v)) return 2;
+    if (v == 0) /* a zero written as such, or a nonzero mantissa that underflowed */
+        for (const char *d = p; *d && *d != 'e' && *d != 'E'; d++)
+            if (*d >= '1' && *d <= '9') return 3;
+    *out = v;
+    return 1;
+}
+
+/* Strict real: what strtod reads, all of it, finite, not hex ("0x1p3") and no spaces, not a
+ * nonzero number that underflows to zero. */
+int vg__parse_double(const char *text, double *out) {
+    double v;
+    if (vg__read_double(text, &v) != 1) return 0;
+    /* Underflow to a denormal is accepted: the text was a valid number. -0 reads as 0, so "-0"
+     * and "0" are one value (and one run id). */
     *out = v == 0 ? 0.0 : v;
     return 1;
+}
+
+const char *vg__number_problem(const char *text) {
+    double v;
+    switch (vg__read_double(text, &v)) {
+    case 2: return "overflows a double";
+    case 3: return "underflows to zero (the smallest double is ~4.9e-324)";
+    default: return NULL;
+    }
 }
 
 static int vg__looks_numeric(const char *text) {
@@ -322,6 +345,10 @@ vg_status vg__setting_parse(int setting, const vg_node *node, const char *key_pa
     }
     case VG_TYPE_REAL: {
         double v;
+        const char *range = vg__number_problem(text);
+        if (range) /* "1e999 overflows a double", not "expected a number > 0" */
+            return vg__node_error(err, node, file, "%s: %.60s %s; expected %s", key_path, text,
+                                  range, expected);
         if (!vg__parse_double(text, &v)) break;
         int lo_open = (s->bound_flags & VG_LO_OPEN) != 0, hi_open = (s->bound_flags & VG_HI_OPEN) != 0;
         if (s->lo > -VG_INF && (lo_open ? !(v > s->lo) : !(v >= s->lo))) break;

@@ -43,19 +43,62 @@ typedef struct vg__axis {
 } vg__axis;
 
 /* exclude: one rule drops the configurations that meet all of its conditions; a condition
- * holds when the configuration equals one of its alternatives (each a partial). */
+ * holds when the configuration equals one of its alternatives. An alternative is a partial
+ * kept compact (an exclude list may hold hundreds of thousands): the settings it sets (its
+ * setting, and the parameter of a {choice: value}) and their values' bits (vg__bits). */
+#define VG__ALT_MAX 2
+typedef struct vg__alt {
+    int n;
+    int settings[VG__ALT_MAX];
+    uint64_t bits[VG__ALT_MAX];
+} vg__alt;
+
 typedef struct vg__cond {
     int setting;
     const vg_node *key;
     int64_t n_alts;
-    vg_run_config *alts;
+    vg__alt *alts;
 } vg__cond;
 
 typedef struct vg__rule {
     const vg_node *node;
     int n_conds;
-    vg__cond conds[VG_SETTING_COUNT];
+    vg__cond *conds; /* (n_conds) */
 } vg__rule;
+
+/* The exclude rules as an index (built by vg__index_rules once every file is loaded), so that
+ * matching a configuration costs O(log n) in the number of rules, not O(n). A rule whose
+ * conditions have few alternatives is expanded into *terms*: one per choice of an alternative
+ * for each condition, each the conjunction of those alternatives (a partial: the mask of the
+ * settings it sets and their values in setting order). A configuration is excluded when its
+ * values on some term's mask equal that term's. Terms are sorted by (mask, values): those of one
+ * mask are a *group*, searched by bisection. A rule with too many combinations is kept aside and
+ * checked as it is. */
+/* A rule is expanded into terms when its combinations are at most VG__MAX_TERMS, or at most
+ * twice its alternatives (one condition with a long list: as many terms as values); so the
+ * terms stay linear in the file's size. */
+#define VG__MAX_TERMS 16
+_Static_assert(VG_SETTING_COUNT <= 64, "a term's mask is a 64-bit set of settings");
+
+typedef struct vg__term {
+    uint64_t mask;
+    int width;            /* settings in the mask */
+    const uint64_t *bits; /* (width) their values, in setting order */
+} vg__term;
+
+typedef struct vg__group {
+    uint64_t mask;
+    int width;
+    int settings[VG_SETTING_COUNT]; /* (width) */
+    int64_t first, n;               /* its terms */
+} vg__group;
+
+/* The points of one axis projected on its owned settings (the point's value, else the
+ * base's), sorted: whether a configuration is in the product is a bisection per axis. */
+typedef struct vg__axis_index {
+    int64_t n;
+    const uint64_t **rows; /* (n) each (axis->n_owned) values, sorted */
+} vg__axis_index;
 
 struct vg_sweep {
     vg__arena *arena;
@@ -81,6 +124,15 @@ struct vg_sweep {
     vg_run_config **includes; /* partials over the base */
     const vg_node **include_nodes;
     int64_t n_configs; /* product of the axes' point counts */
+    /* built once every file is loaded (vg__finish): */
+    int64_t n_terms;
+    vg__term *terms; /* (n_terms) sorted by mask, then values */
+    int n_groups;
+    vg__group *groups;
+    int64_t n_slow;
+    const vg__rule **slow;          /* rules checked as they are (too many combinations) */
+    unsigned char *include_repeats; /* (n_includes) equal to an earlier include entry */
+    vg__axis_index axis_index[VG_SETTING_COUNT]; /* (n_axes) */
 };
 
 static const char *const vg__top_keys[] = {"name",  "seed",   "repeats", "extends", "data",
@@ -121,6 +173,18 @@ static const char *vg__where_from(const vg_node *here, const vg_node *other, cha
 
 static int vg__int_value(const vg_run_config *cfg, int setting) {
     return *(const int *)((const char *)cfg + vg_settings[setting].offset);
+}
+
+/* A setting's value as 64 bits: equal bits are equal values (-0 is read as 0, NaN never). */
+static uint64_t vg__bits(int setting, const vg_run_config *cfg) {
+    if (vg_settings[setting].type == VG_TYPE_REAL) {
+        double x = *(const double *)((const char *)cfg + vg_settings[setting].offset);
+        uint64_t b;
+        if (x == 0) x = 0.0;
+        memcpy(&b, &x, sizeof b);
+        return b;
+    }
+    return (uint64_t)(int64_t)vg__int_value(cfg, setting);
 }
 
 /* Orders two values of one setting: -1, 0, 1. */
@@ -579,9 +643,20 @@ static vg_status vg__visit_exclude(vg_sweep *S, void *ctx, int setting, const ch
     cond->alts = vg__arena_alloc(S->arena, (size_t)cond->n_alts * sizeof *cond->alts);
     if (!cond->alts) return vg__nomem(S, err);
     for (int64_t i = 0; i < cond->n_alts; i++) {
-        vg_status st = vg__setting_parse(setting, is_list ? value->items[i] : value, label,
-                                         &cond->alts[i], err);
+        vg_run_config part;
+        memset(&part, 0, sizeof part);
+        const vg_node *item = is_list ? value->items[i] : value;
+        vg_status st = vg__setting_parse(setting, item, label, &part, err);
         if (st) return st;
+        vg__alt *alt = &cond->alts[i];
+        for (int s = 0; s < VG_SETTING_COUNT; s++) {
+            if (!part.source[s]) continue;
+            if (alt->n == VG__ALT_MAX)
+                return vg__node_error(err, item, NULL, "%s: sets more than %d settings", label,
+                                      VG__ALT_MAX);
+            alt->settings[alt->n] = s;
+            alt->bits[alt->n++] = vg__bits(s, &part);
+        }
     }
     rule->n_conds++;
     return VG_OK;
@@ -624,17 +699,24 @@ static vg_status vg__load_entries(vg_sweep *S, const char *what, const vg_node *
                                   vg__node_describe(entry, got, sizeof got));
         vg_status st;
         if (is_exclude) {
-            vg__rule *rule = vg__arena_alloc(S->arena, sizeof *rule);
-            if (!rule || !vg__grow(S->arena, (void **)&S->rules, S->n_rules, &S->cap_rules,
-                                   sizeof *S->rules))
-                return vg__nomem(S, err);
-            rule->node = entry;
-            if ((st = vg__walk_mapping(S, prefix, entry, vg__visit_exclude, rule, err))) return st;
-            if (rule->n_conds == 0)
+            /* conditions gathered here, then copied at their size (an entry has one or two) */
+            vg__cond conds[VG_SETTING_COUNT];
+            vg__rule building = {.node = entry, .conds = conds};
+            if ((st = vg__walk_mapping(S, prefix, entry, vg__visit_exclude, &building, err)))
+                return st;
+            if (building.n_conds == 0)
                 return vg__node_error(err, entry, NULL,
                                       "%s: expected at least one setting, got only empty sections "
                                       "(an empty entry would drop every run)",
                                       what);
+            vg__rule *rule = vg__arena_alloc(S->arena, sizeof *rule);
+            vg__cond *kept = vg__arena_alloc(S->arena, (size_t)building.n_conds * sizeof *kept);
+            if (!rule || !kept ||
+                !vg__grow(S->arena, (void **)&S->rules, S->n_rules, &S->cap_rules,
+                          sizeof *S->rules))
+                return vg__nomem(S, err);
+            memcpy(kept, conds, (size_t)building.n_conds * sizeof *kept);
+            *rule = (vg__rule){.node = entry, .n_conds = building.n_conds, .conds = kept};
             S->rules[S->n_rules++] = rule;
         } else {
             vg_run_config *part = vg__arena_alloc(S->arena, sizeof *part);
@@ -858,6 +940,257 @@ static vg_status vg__load_file(vg_sweep *S, const char *path, char *text, size_t
     return vg__load_top(S, root, err);
 }
 
+/* --- indexes of the exclude rules, the include entries and the axes (vg__finish) --- */
+
+static int vg__cmp_rows(const uint64_t *x, const uint64_t *y, int width) {
+    for (int k = 0; k < width; k++)
+        if (x[k] != y[k]) return x[k] < y[k] ? -1 : 1;
+    return 0;
+}
+
+static int vg__cmp_term(const void *a, const void *b) {
+    const vg__term *x = a, *y = b;
+    if (x->mask != y->mask) return x->mask < y->mask ? -1 : 1;
+    return vg__cmp_rows(x->bits, y->bits, x->width);
+}
+
+static int vg__alt_matches(const vg__alt *alt, const vg_run_config *cfg) {
+    for (int k = 0; k < alt->n; k++)
+        if (vg__bits(alt->settings[k], cfg) != alt->bits[k]) return 0;
+    return 1;
+}
+
+static int vg__rule_matches(const vg__rule *rule, const vg_run_config *cfg) {
+    for (int c = 0; c < rule->n_conds; c++) {
+        int any = 0;
+        for (int64_t k = 0; k < rule->conds[c].n_alts && !any; k++)
+            any = vg__alt_matches(&rule->conds[c].alts[k], cfg);
+        if (!any) return 0;
+    }
+    return 1;
+}
+
+/* The terms of one rule (vg__rule_combinations), appended to terms; alternatives that set one
+ * setting to two values make no term (they can never hold together). */
+static vg_status vg__rule_terms(vg_sweep *S, const vg__rule *rule, vg__term *terms,
+                                int64_t *n_terms, vg_error *err) {
+    int64_t pick[VG_SETTING_COUNT] = {0};
+    for (;;) {
+        uint64_t mask = 0, value[VG_SETTING_COUNT];
+        int ok = 1;
+        for (int c = 0; c < rule->n_conds && ok; c++) {
+            const vg__alt *alt = &rule->conds[c].alts[pick[c]];
+            for (int k = 0; k < alt->n && ok; k++) {
+                int st = alt->settings[k];
+                uint64_t bit = UINT64_C(1) << st;
+                if ((mask & bit) && value[st] != alt->bits[k]) ok = 0;
+                mask |= bit;
+                value[st] = alt->bits[k];
+            }
+        }
+        if (ok) {
+            int width = 0;
+            uint64_t row[VG_SETTING_COUNT];
+            for (int st = 0; st < VG_SETTING_COUNT; st++)
+                if (mask >> st & 1) row[width++] = value[st];
+            uint64_t *bits = vg__arena_alloc(S->arena, (size_t)width * sizeof *bits);
+            if (!bits) return vg__nomem(S, err);
+            memcpy(bits, row, (size_t)width * sizeof *bits);
+            terms[(*n_terms)++] = (vg__term){mask, width, bits};
+        }
+        int c = rule->n_conds - 1; /* the next combination, the last condition fastest */
+        while (c >= 0 && ++pick[c] == rule->conds[c].n_alts) pick[c--] = 0;
+        if (c < 0) return VG_OK;
+    }
+}
+
+/* The terms rule expands into, or -1 when it is checked as it is (too many combinations). */
+static int64_t vg__rule_combinations(const vg__rule *rule) {
+    int64_t alts = 0, combos = 1;
+    for (int c = 0; c < rule->n_conds; c++) alts += rule->conds[c].n_alts;
+    int64_t limit = 2 * alts > VG__MAX_TERMS ? 2 * alts : VG__MAX_TERMS;
+    for (int c = 0; c < rule->n_conds; c++) {
+        combos *= rule->conds[c].n_alts;
+        if (combos > limit) return -1;
+    }
+    return combos;
+}
+
+static vg_status vg__index_rules(vg_sweep *S, vg_error *err) {
+    int64_t n_terms = 0;
+    for (int64_t r = 0; r < S->n_rules; r++) {
+        int64_t combos = vg__rule_combinations(S->rules[r]);
+        if (combos > 0) n_terms += combos;
+    }
+    S->terms = vg__arena_alloc(S->arena, (size_t)(n_terms ? n_terms : 1) * sizeof *S->terms);
+    S->slow = vg__arena_alloc(S->arena, (size_t)(S->n_rules ? S->n_rules : 1) * sizeof *S->slow);
+    if (!S->terms || !S->slow) return vg__nomem(S, err);
+    for (int64_t r = 0; r < S->n_rules; r++) {
+        const vg__rule *rule = S->rules[r];
+        if (vg__rule_combinations(rule) < 0) {
+            S->slow[S->n_slow++] = rule;
+            continue;
+        }
+        vg_status st = vg__rule_terms(S, rule, S->terms, &S->n_terms, err);
+        if (st) return st;
+    }
+    qsort(S->terms, (size_t)S->n_terms, sizeof *S->terms, vg__cmp_term);
+    int n_groups = 0;
+    for (int64_t i = 0; i < S->n_terms; i++)
+        n_groups += i == 0 || S->terms[i].mask != S->terms[i - 1].mask;
+    S->groups = vg__arena_alloc(S->arena, (size_t)(n_groups ? n_groups : 1) * sizeof *S->groups);
+    if (!S->groups) return vg__nomem(S, err);
+    for (int64_t i = 0; i < S->n_terms; i++) {
+        if (i > 0 && S->terms[i].mask == S->terms[i - 1].mask) {
+            S->groups[S->n_groups - 1].n++;
+            continue;
+        }
+        vg__group *g = &S->groups[S->n_groups++];
+        g->mask = S->terms[i].mask;
+        g->width = 0;
+        for (int st = 0; st < VG_SETTING_COUNT; st++)
+            if (g->mask >> st & 1) g->settings[g->width++] = st;
+        g->first = i;
+        g->n = 1;
+    }
+    return VG_OK;
+}
+
+/* Whether some exclude rule drops cfg. */
+static int vg__excluded(const vg_sweep *S, const vg_run_config *cfg) {
+    for (int gi = 0; gi < S->n_groups; gi++) {
+        const vg__group *g = &S->groups[gi];
+        uint64_t row[VG_SETTING_COUNT];
+        for (int k = 0; k < g->width; k++) row[k] = vg__bits(g->settings[k], cfg);
+        int64_t lo = g->first, hi = g->first + g->n; /* bisection in [lo, hi) */
+        while (lo < hi) {
+            int64_t mid = lo + (hi - lo) / 2;
+            int c = vg__cmp_rows(S->terms[mid].bits, row, g->width);
+            if (c == 0) return 1;
+            if (c < 0) lo = mid + 1;
+            else hi = mid;
+        }
+    }
+    for (int64_t r = 0; r < S->n_slow; r++)
+        if (vg__rule_matches(S->slow[r], cfg)) return 1;
+    return 0;
+}
+
+/* An axis's projection of a configuration (or point p of it: where p does not set a setting,
+ * the base's value). */
+static void vg__axis_row(const vg_sweep *S, const vg__axis *ax, const vg_run_config *cfg,
+                         int is_point, uint64_t *row) {
+    for (int k = 0; k < ax->n_owned; k++) {
+        int st = ax->owned[k];
+        row[k] = vg__bits(st, is_point && !cfg->source[st] ? &S->base : cfg);
+    }
+}
+
+typedef struct vg__row_item {
+    const uint64_t *row;
+    int width;
+    uint64_t hash;
+    int64_t index;
+} vg__row_item;
+
+static int vg__cmp_row_item(const void *a, const void *b) {
+    const vg__row_item *x = a, *y = b;
+    if (x->hash != y->hash) return x->hash < y->hash ? -1 : 1;
+    int c = vg__cmp_rows(x->row, y->row, x->width);
+    if (c) return c;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+static vg_status vg__index_axes(vg_sweep *S, vg_error *err) {
+    for (int a = 0; a < S->n_axes; a++) {
+        const vg__axis *ax = &S->axes[a];
+        vg__axis_index *ix = &S->axis_index[a];
+        vg__row_item *items = malloc((size_t)ax->n_points * sizeof *items);
+        uint64_t *rows = vg__arena_alloc(S->arena, (size_t)(ax->n_points * ax->n_owned + 1) *
+                                                       sizeof *rows);
+        ix->rows = vg__arena_alloc(S->arena, (size_t)ax->n_points * sizeof *ix->rows);
+        if (!items || !rows || !ix->rows) {
+            free(items);
+            return vg__nomem(S, err);
+        }
+        for (int64_t p = 0; p < ax->n_points; p++) {
+            uint64_t *row = rows + p * ax->n_owned;
+            vg__axis_row(S, ax, &ax->points[p], 1, row);
+            items[p] = (vg__row_item){row, ax->n_owned, 0, p};
+        }
+        qsort(items, (size_t)ax->n_points, sizeof *items, vg__cmp_row_item);
+        for (int64_t p = 0; p < ax->n_points; p++) ix->rows[p] = items[p].row;
+        ix->n = ax->n_points;
+        free(items);
+    }
+    return VG_OK;
+}
+
+/* Whether cfg is one of the product's configurations (excluded or not). */
+static int vg__in_product(const vg_sweep *S, const vg_run_config *cfg) {
+    uint64_t owned = 0;
+    for (int a = 0; a < S->n_axes; a++)
+        for (int k = 0; k < S->axes[a].n_owned; k++) owned |= UINT64_C(1) << S->axes[a].owned[k];
+    for (int s = 0; s < VG_SETTING_COUNT; s++)
+        if (!(owned >> s & 1) && vg__value_cmp(s, cfg, &S->base) != 0) return 0;
+    for (int a = 0; a < S->n_axes; a++) {
+        const vg__axis *ax = &S->axes[a];
+        const vg__axis_index *ix = &S->axis_index[a];
+        uint64_t row[VG_SETTING_COUNT];
+        vg__axis_row(S, ax, cfg, 0, row);
+        int64_t lo = 0, hi = ix->n;
+        int found = 0;
+        while (lo < hi && !found) {
+            int64_t mid = lo + (hi - lo) / 2;
+            int c = vg__cmp_rows(ix->rows[mid], row, ax->n_owned);
+            if (c == 0) found = 1;
+            else if (c < 0) lo = mid + 1;
+            else hi = mid;
+        }
+        if (!found) return 0;
+    }
+    return 1;
+}
+
+/* An include entry resolved over the base settings. */
+static void vg__include_config(const vg_sweep *S, int64_t i, vg_run_config *cfg) {
+    *cfg = S->base;
+    for (int s = 0; s < VG_SETTING_COUNT; s++)
+        if (S->includes[i]->source[s]) vg__setting_copy(s, cfg, S->includes[i]);
+}
+
+/* Which include entries resolve to the same settings as an earlier one: sorted by a hash of
+ * their resolved values, so that 200,000 entries are compared in n log n. */
+static vg_status vg__index_includes(vg_sweep *S, vg_error *err) {
+    int64_t n = S->n_includes;
+    if (n == 0) return VG_OK;
+    vg__row_item *items = malloc((size_t)n * sizeof *items);
+    uint64_t *rows = malloc((size_t)n * VG_SETTING_COUNT * sizeof *rows);
+    S->include_repeats = vg__arena_alloc(S->arena, (size_t)n);
+    if (!items || !rows || !S->include_repeats) {
+        free(items), free(rows);
+        return vg__nomem(S, err);
+    }
+    for (int64_t i = 0; i < n; i++) {
+        vg_run_config cfg;
+        vg__include_config(S, i, &cfg);
+        uint64_t *row = rows + i * VG_SETTING_COUNT, h = 1469598103934665603ull;
+        for (int s = 0; s < VG_SETTING_COUNT; s++) {
+            row[s] = vg__bits(s, &cfg);
+            h = (h ^ row[s]) * 1099511628211ull;
+        }
+        items[i] = (vg__row_item){row, VG_SETTING_COUNT, h, i};
+    }
+    qsort(items, (size_t)n, sizeof *items, vg__cmp_row_item);
+    for (int64_t i = 1; i < n; i++)
+        if (items[i].hash == items[i - 1].hash &&
+            vg__cmp_rows(items[i].row, items[i - 1].row, VG_SETTING_COUNT) == 0)
+            S->include_repeats[items[i].index] = 1; /* the earliest of equal ones sorts first */
+    free(items);
+    free(rows);
+    return VG_OK;
+}
+
 /* The node by which an axis varies setting s: its key, or the first value that sets s. */
 static const vg_node *vg__axis_node(const vg__axis *ax, int s) {
     for (int k = 0; k < ax->n_keys; k++)
@@ -903,7 +1236,10 @@ static vg_status vg__finish(vg_sweep *S, vg_error *err) {
                               "expected at most %lld runs, got %lld configurations x %d repeats",
                               VG__MAX_RUNS, (long long)upper, S->repeats);
     }
-    return VG_OK;
+    vg_status st = vg__index_rules(S, err);
+    if (!st) st = vg__index_axes(S, err);
+    if (!st) st = vg__index_includes(S, err);
+    return st;
 }
 
 /* "sweeps/depth.yaml" -> "depth" */
@@ -1026,53 +1362,9 @@ static void vg__config_at(const vg_sweep *S, int64_t c, vg_run_config *cfg) {
     }
 }
 
-static int vg__partial_matches(const vg_run_config *part, const vg_run_config *cfg) {
-    for (int s = 0; s < VG_SETTING_COUNT; s++)
-        if (part->source[s] && vg__value_cmp(s, part, cfg) != 0) return 0;
-    return 1;
-}
-
-static const vg__rule *vg__excluded_by(const vg_sweep *S, const vg_run_config *cfg) {
-    for (int64_t r = 0; r < S->n_rules; r++) {
-        const vg__rule *rule = S->rules[r];
-        int all = 1;
-        for (int c = 0; c < rule->n_conds && all; c++) {
-            int any = 0;
-            for (int64_t k = 0; k < rule->conds[c].n_alts && !any; k++)
-                any = vg__partial_matches(&rule->conds[c].alts[k], cfg);
-            all = any;
-        }
-        if (all) return rule;
-    }
-    return NULL;
-}
-
 static int vg__configs_equal(const vg_run_config *a, const vg_run_config *b) {
     for (int s = 0; s < VG_SETTING_COUNT; s++)
         if (vg__value_cmp(s, a, b) != 0) return 0;
-    return 1;
-}
-
-/* Whether cfg is one of the product's configurations (excluded or not). */
-static int vg__in_product(const vg_sweep *S, const vg_run_config *cfg) {
-    int owned[VG_SETTING_COUNT] = {0};
-    for (int a = 0; a < S->n_axes; a++)
-        for (int k = 0; k < S->axes[a].n_owned; k++) owned[S->axes[a].owned[k]] = 1;
-    for (int s = 0; s < VG_SETTING_COUNT; s++)
-        if (!owned[s] && vg__value_cmp(s, cfg, &S->base) != 0) return 0;
-    for (int a = 0; a < S->n_axes; a++) {
-        const vg__axis *ax = &S->axes[a];
-        int any = 0;
-        for (int64_t p = 0; p < ax->n_points && !any; p++) {
-            any = 1;
-            for (int k = 0; k < ax->n_owned && any; k++) {
-                int s = ax->owned[k];
-                const vg_run_config *want = ax->points[p].source[s] ? &ax->points[p] : &S->base;
-                any = vg__value_cmp(s, want, cfg) == 0;
-            }
-        }
-        if (!any) return 0;
-    }
     return 1;
 }
 
@@ -1148,7 +1440,7 @@ static vg_status vg__expand(vg__expander *E, vg_error *err) {
     E->counts.grid = S->n_configs;
     for (int64_t c = 0; c < S->n_configs; c++) {
         vg__config_at(S, c, &cfg);
-        if (vg__excluded_by(S, &cfg)) {
+        if (vg__excluded(S, &cfg)) {
             E->counts.excluded++;
             continue;
         }
@@ -1158,18 +1450,10 @@ static vg_status vg__expand(vg__expander *E, vg_error *err) {
     }
     /* include: over the base settings, not excluded, dropped when already a run. */
     for (int64_t i = 0; i < S->n_includes; i++) {
-        cfg = S->base;
-        for (int s = 0; s < VG_SETTING_COUNT; s++)
-            if (S->includes[i]->source[s]) vg__setting_copy(s, &cfg, S->includes[i]);
+        vg__include_config(S, i, &cfg);
         vg_status st = vg__check_run(S, &cfg, err);
         if (st) return st;
-        int dup = vg__in_product(S, &cfg) && !vg__excluded_by(S, &cfg);
-        for (int64_t j = 0; j < i && !dup; j++) {
-            vg_run_config other = S->base;
-            for (int s = 0; s < VG_SETTING_COUNT; s++)
-                if (S->includes[j]->source[s]) vg__setting_copy(s, &other, S->includes[j]);
-            dup = vg__configs_equal(&cfg, &other);
-        }
+        int dup = S->include_repeats[i] || (vg__in_product(S, &cfg) && !vg__excluded(S, &cfg));
         if (dup) {
             E->counts.duplicates++;
             continue;

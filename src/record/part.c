@@ -138,8 +138,24 @@ void vg_part_close(vg_part_writer *w) {
 
 /* --- reading ---------------------------------------------------------------------------- */
 
+const char *vg_part_file_kind(mode_t mode) {
+    if (S_ISREG(mode)) return NULL;
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISSOCK(mode)) return "a socket";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    return "not a regular file";
+}
+
+const char *vg_part_strerror(int rc) {
+    return rc == VG_PART_ENOTREG ? "not a regular file" : strerror(rc);
+}
+
+/* Opened without blocking (a FIFO in the parts directory would block open() for ever), and
+ * refused unless a regular file. */
 int vg_part_open(vg_part_reader *r, const char *path, int verify) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
         memset(r, 0, sizeof *r);
         return errno;
@@ -155,6 +171,7 @@ int vg_part_open_fd(vg_part_reader *r, int fd, int verify) {
     r->crc = 1;
     r->verify = verify;
     if (fstat(fd, &sb) != 0) return errno;
+    if (!S_ISREG(sb.st_mode)) return VG_PART_ENOTREG;
     if (sb.st_size <= 0) return 0;
     size_t size = (size_t)sb.st_size;
     void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);

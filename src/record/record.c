@@ -227,6 +227,9 @@ typedef struct vg__tensor {
                                      * the part being emitted, NULL where none came */
     int n_whole;         /* emitting: slots found; writing: slots 0..n_whole-1 are set */
     size_t whole_at;     /* writing: where its slots start in the writer's `whole` */
+    char *doc;           /* emitting: its doc (malloc'ed) */
+    const void *checkpoints; /* emitting: (dims[0]) int64 checkpoint of each slot, in the part */
+    int64_t first_slot, n_slots; /* emitting: its slot records in vg__emit.slots */
     char name[48];
 } vg__tensor;
 
@@ -837,6 +840,16 @@ static void vg__now_iso(char *buf, size_t size) {
         snprintf(buf, size, "unknown");
 }
 
+/* What path is when it exists and is not a regular file ("a FIFO", ...), else NULL; opened
+ * without blocking, as vg_part_open does. */
+static const char *vg__not_regular(const char *path) {
+    struct stat sb;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    int ok = fd >= 0 ? fstat(fd, &sb) == 0 : stat(path, &sb) == 0; /* a socket: ENXIO */
+    if (fd >= 0) close(fd);
+    return ok ? vg_part_file_kind(sb.st_mode) : NULL;
+}
+
 /* Opens an HDF5 file read-only and checks it is a vgsweep file of this format version and of
  * this sweep (name and seed). what: "output" or "parts directory" for messages; shown: path
  * for messages. Must hold the lock. */
@@ -845,6 +858,13 @@ static vg_status vg__open_same_sweep(const vg_recorder *rec, const char *file, c
     char got_format[64], name[512];
     int64_t version = -1;
     uint64_t seed = 0;
+    /* HDF5 opens with a blocking open(): a FIFO would wait forever for a writer */
+    const char *kind = vg__not_regular(file);
+    if (kind) {
+        *out = H5I_INVALID_HID;
+        return vg_error_set(err, VG_EUSAGE, "%s: not a regular file (%s); nothing was changed",
+                            shown, kind);
+    }
     *out = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (*out < 0) {
         vg__obj o = {H5I_INVALID_HID, shown, "/", 0};
@@ -1330,6 +1350,10 @@ static void vg__writer_free(vg_run_writer *w) {
     free(w);
 }
 
+static int vg__cmp_tensor_name(const void *a, const void *b) {
+    return strcmp((*(const vg__tensor *const *)a)->name, (*(const vg__tensor *const *)b)->name);
+}
+
 /* Checks the layout's tensor specs and copies their shapes into w. */
 static vg_status vg__plan_tensors(vg_run_writer *w, const vg_run_layout *layout, vg_error *err) {
     const char *file = w->rec->path;
@@ -1366,15 +1390,24 @@ static vg_status vg__plan_tensors(vg_run_writer *w, const vg_run_layout *layout,
             if (s->checkpoints[k] < 0 || s->checkpoints[k] > layout->n_epochs)
                 return vg_error_set(err, VG_EINTERNAL, "%s: %s/%s: slot %d holds checkpoint %d",
                                     file, w->where, s->name, k, s->checkpoints[k]);
-        for (int j = 0; j < i; j++)
-            if (strcmp(w->tensors[j].name, t->name) == 0)
-                return vg_error_set(err, VG_EINTERNAL, "%s: %s/%s: two tensors of that name", file,
-                                    w->where, t->name);
         t->slot_bytes = (size_t)bytes;
         t->whole_at = whole_bytes;
         t->is_whole = vg__take_whole(t->dims[0] * t->slot_bytes, &whole_bytes);
         if (!t->is_whole && t->slot_bytes > largest) largest = t->slot_bytes;
     }
+    /* Two tensors of one name: sorted, so that a deep net's thousands cost n log n. */
+    const vg__tensor **by_name = malloc((size_t)(w->n_tensors ? w->n_tensors : 1) * sizeof *by_name);
+    if (!by_name) return vg_error_set(err, VG_ENOMEM, "%s: %s: out of memory", file, w->where);
+    for (int i = 0; i < w->n_tensors; i++) by_name[i] = &w->tensors[i];
+    qsort(by_name, (size_t)w->n_tensors, sizeof *by_name, vg__cmp_tensor_name);
+    for (int i = 1; i < w->n_tensors; i++)
+        if (strcmp(by_name[i - 1]->name, by_name[i]->name) == 0) {
+            vg_status st = vg_error_set(err, VG_EINTERNAL, "%s: %s/%s: two tensors of that name",
+                                        file, w->where, by_name[i]->name);
+            free(by_name);
+            return st;
+        }
+    free(by_name);
     /* Whole tensors wait here, not in the part, to go there compressed. (Without our own
      * deflate their slots go to the part as they are, and HDF5 filters them at the end.) */
     if (w->rec->raw_chunks && whole_bytes > 0) {
@@ -1814,6 +1847,12 @@ typedef struct vg__scale_user {
     int dimension;
 } vg__scale_user;
 
+/* A CHUNK or RAW record of the part, written once its tensor's dataset is made. */
+typedef struct vg__slot_rec {
+    vg_part_rec h;
+    const unsigned char *p;
+} vg__slot_rec;
+
 /* What vg__emit_part knows of the run it writes. */
 typedef struct vg__emit {
     vg_recorder *rec;
@@ -1829,6 +1868,8 @@ typedef struct vg__emit {
     int n_layers, n_epochs;
     int n_tensors;
     vg__tensor *tensors;       /* (n_tensors) */
+    vg__slot_rec *slots;       /* (n_slots) the CHUNK and RAW records written slot by slot */
+    int64_t n_slots, cap_slots;
 } vg__emit;
 
 static vg_status vg__damaged(const vg__emit *e, const char *what, vg_error *err) {
@@ -1859,6 +1900,25 @@ static vg_status vg__emit_header(vg__emit *e, const vg_part_rec *h, const unsign
                                  vg_error *err) {
     const char *problem = vg__header_problem(e->rec, e->pos, h, p);
     return problem ? vg__damaged(e, problem, err) : VG_OK;
+}
+
+/* Whether the group at relative path (e.g. "layers/03") exists under loc: each component
+ * looked up in turn (HDF5 refuses a path whose intermediate group is missing), in the
+ * group's index, not by a scan of the tensors before. */
+static int vg__group_exists(hid_t loc, const char *path) {
+    char prefix[48];
+    size_t n = strlen(path);
+    if (n >= sizeof prefix) return 0;
+    for (size_t i = 1; i <= n; i++) {
+        if (i < n && path[i] != '/') continue;
+        memcpy(prefix, path, i);
+        prefix[i] = '\0';
+        if (H5Lexists(loc, prefix, H5P_DEFAULT) <= 0) {
+            H5Eclear2(H5E_DEFAULT);
+            return 0;
+        }
+    }
+    return 1;
 }
 
 /* The LAYOUT record: the run's group with its settings, and its tensor datasets. */
@@ -1899,31 +1959,24 @@ static vg_status vg__emit_layout(vg__emit *e, const vg_part_rec *h, const unsign
     if (st == VG_OK) st = vg__attr_i64(&o, "n_layers", L, err);
     if (st == VG_OK) st = vg__attr_i64(&o, "n_epochs", E, err);
     if (st == VG_OK) st = vg__attr_i64(&o, "steps_per_epoch", steps, err);
-    /* Datasets are created in their parent group ("layers/03"), made once for its tensors:
-     * cheaper than HDF5 walking and creating the intermediate groups of every path. */
-    vg__tensor_props props = {H5I_INVALID_HID, H5I_INVALID_HID};
-    hid_t parent = H5I_INVALID_HID;
-    char parent_name[48] = "";
+    /* The tensors' datasets are made by vg__emit_tensors, one at a time, once every slot
+     * record has been read: a deep net's thousands of datasets are never open together
+     * (each open dataset holds HDF5 memory, and made the cost of the next grow with them). */
     size_t whole_bytes = 0; /* of the whole tensors so far (vg__take_whole) */
-    if (st == VG_OK && e->n_tensors > 0) st = vg__tensor_props_open(&props, rec->deflate, &o, err);
     for (int i = 0; i < e->n_tensors && st == VG_OK; i++) {
         vg__tensor *t = &e->tensors[i];
-        char *doc;
         int oom = 0;
         vg_cur_str(&c, t->name, sizeof t->name);
-        doc = vg_cur_strdup(&c, &oom);
+        t->doc = vg_cur_strdup(&c, &oom);
         uint32_t rank = vg_cur_u32(&c);
         int64_t d0 = vg_cur_i64(&c), d1 = vg_cur_i64(&c);
         uint32_t n_slots = vg_cur_u32(&c);
-        const void *ks = vg_cur_bytes(&c, (size_t)n_slots * sizeof(int64_t));
+        t->checkpoints = vg_cur_bytes(&c, (size_t)n_slots * sizeof(int64_t));
         if (oom) st = vg_error_set(err, VG_ENOMEM, "%s: out of memory", rec->path);
         else if (c.bad || !vg__valid_name(t->name) || rank < 1 || rank > 2 || n_slots < 1 ||
                  d0 < 1 || (rank == 2 && d1 < 1))
             st = vg__damaged(e, "bad tensor spec", err);
-        if (st != VG_OK) {
-            free(doc);
-            break;
-        }
+        if (st != VG_OK) break;
         t->rank = (int)rank + 1;
         t->dims[0] = n_slots, t->dims[1] = (hsize_t)d0, t->dims[2] = rank == 2 ? (hsize_t)d1 : 0;
         t->slot_bytes = sizeof(float) * (size_t)d0 * (rank == 2 ? (size_t)d1 : 1);
@@ -1931,47 +1984,16 @@ static vg_status vg__emit_layout(vg__emit *e, const vg_part_rec *h, const unsign
         if (t->is_whole) {
             t->slot_src = calloc(t->dims[0], sizeof *t->slot_src);
             if (!t->slot_src) {
-                free(doc);
                 st = vg_error_set(err, VG_ENOMEM, "%s: out of memory", rec->path);
                 break;
             }
         }
-        char path[128];
-        snprintf(path, sizeof path, "%s/%s", e->where, t->name);
-        vg__obj to = {e->group, rec->tmp_path, path, 1};
-        const char *slash = strrchr(t->name, '/'), *leaf = slash ? slash + 1 : t->name;
-        size_t plen = slash ? (size_t)(slash - t->name) : 0;
-        if (plen != strlen(parent_name) || strncmp(parent_name, t->name, plen) != 0) {
-            if (parent >= 0) H5Gclose(parent);
-            memcpy(parent_name, t->name, plen);
-            parent_name[plen] = '\0';
-            /* a group on an earlier tensor's path (tensors of a layer not contiguous in the
-             * layout) already exists */
-            int seen = 0;
-            for (int j = 0; j < i && !seen; j++)
-                seen = strncmp(e->tensors[j].name, t->name, plen) == 0 &&
-                       e->tensors[j].name[plen] == '/';
-            hid_t lcpl = vg__lcpl();
-            parent = plen == 0 ? H5Gopen2(e->group, ".", H5P_DEFAULT)
-                     : seen    ? H5Gopen2(e->group, parent_name, H5P_DEFAULT)
-                     : lcpl < 0 ? H5I_INVALID_HID
-                                : H5Gcreate2(e->group, parent_name, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-            if (lcpl >= 0) H5Pclose(lcpl);
-            if (parent < 0) st = vg__fail(err, &to, "cannot create its group");
-        }
-        if (st == VG_OK) st = vg__create_tensor(&to, parent, leaf, t, &props, err);
-        to.id = t->dset;
-        if (st == VG_OK)
-            st = vg__attr(&to, "checkpoints", H5T_STD_I64LE, H5T_NATIVE_INT64, n_slots, ks, err);
-        if (st == VG_OK) st = vg__attr_str(&to, "doc", doc, err);
-        free(doc);
     }
-    if (parent >= 0) H5Gclose(parent);
-    vg__tensor_props_close(&props);
     return st;
 }
 
-/* A CHUNK (compressed, as stored) or RAW (float32 values) record: one slot of a tensor. */
+/* A CHUNK (compressed, as stored) or RAW (float32 values) record: one slot of a tensor,
+ * checked and kept for vg__emit_tensors. */
 static vg_status vg__emit_slot(vg__emit *e, const vg_part_rec *h, const unsigned char *p,
                                vg_error *err) {
     if (!e->tensors || h->a >= (uint32_t)e->n_tensors) return vg__damaged(e, "bad slot", err);
@@ -1986,6 +2008,20 @@ static vg_status vg__emit_slot(vg__emit *e, const vg_part_rec *h, const unsigned
         t->slot_src[h->b] = p;
         return VG_OK;
     }
+    if (e->n_slots == e->cap_slots) {
+        int64_t cap = e->cap_slots ? 2 * e->cap_slots : 64;
+        vg__slot_rec *more = realloc(e->slots, (size_t)cap * sizeof *more);
+        if (!more) return vg_error_set(err, VG_ENOMEM, "%s: out of memory", e->rec->path);
+        e->slots = more, e->cap_slots = cap;
+    }
+    e->slots[e->n_slots++] = (vg__slot_rec){*h, p};
+    t->n_slots++;
+    return VG_OK;
+}
+
+/* Writes one slot record of tensor t, whose dataset is open. */
+static vg_status vg__write_slot(vg__emit *e, vg__tensor *t, const vg_part_rec *h,
+                                const unsigned char *p, vg_error *err) {
     hsize_t offset[3] = {h->b, 0, 0};
     char path[128];
     snprintf(path, sizeof path, "%s/%s", e->where, t->name);
@@ -2030,6 +2066,72 @@ static vg_status vg__emit_whole(vg__emit *e, vg__tensor *t, vg_error *err) {
     if (H5Dwrite(t->dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) < 0)
         st = vg__fail(err, &o, "cannot write");
     free(values);
+    return st;
+}
+
+/* The run's tensor datasets, one at a time in layout order: each made in its parent group
+ * ("layers/03", made once for its tensors: cheaper than HDF5 walking and creating the
+ * intermediate groups of every path), given its attributes, written (its slot records in the
+ * order they came) and closed. Linear in the number of tensors. */
+static vg_status vg__emit_tensors(vg__emit *e, vg_error *err) {
+    vg_recorder *rec = e->rec;
+    vg__obj o = {e->group, rec->tmp_path, e->where, 1};
+    vg_status st = VG_OK;
+    if (e->n_tensors == 0) return VG_OK;
+    /* The slot records grouped by tensor, keeping their order (a counting sort). */
+    vg__slot_rec *sorted = malloc((size_t)(e->n_slots ? e->n_slots : 1) * sizeof *sorted);
+    if (!sorted) return vg_error_set(err, VG_ENOMEM, "%s: out of memory", rec->path);
+    int64_t at = 0;
+    for (int i = 0; i < e->n_tensors; i++) {
+        e->tensors[i].first_slot = at;
+        at += e->tensors[i].n_slots;
+        e->tensors[i].n_slots = 0;
+    }
+    for (int64_t k = 0; k < e->n_slots; k++) {
+        vg__tensor *t = &e->tensors[e->slots[k].h.a];
+        sorted[t->first_slot + t->n_slots++] = e->slots[k];
+    }
+    vg__tensor_props props = {H5I_INVALID_HID, H5I_INVALID_HID};
+    hid_t parent = H5I_INVALID_HID;
+    char parent_name[48] = "";
+    st = vg__tensor_props_open(&props, rec->deflate, &o, err);
+    for (int i = 0; i < e->n_tensors && st == VG_OK; i++) {
+        vg__tensor *t = &e->tensors[i];
+        char path[128];
+        snprintf(path, sizeof path, "%s/%s", e->where, t->name);
+        vg__obj to = {e->group, rec->tmp_path, path, 1};
+        const char *slash = strrchr(t->name, '/'), *leaf = slash ? slash + 1 : t->name;
+        size_t plen = slash ? (size_t)(slash - t->name) : 0;
+        if (parent < 0 || plen != strlen(parent_name) || strncmp(parent_name, t->name, plen) != 0) {
+            if (parent >= 0) H5Gclose(parent);
+            memcpy(parent_name, t->name, plen);
+            parent_name[plen] = '\0';
+            /* a group on an earlier tensor's path (tensors of a layer not contiguous in the
+             * layout) already exists */
+            int seen = plen > 0 && vg__group_exists(e->group, parent_name);
+            hid_t lcpl = vg__lcpl();
+            parent = plen == 0 ? H5Gopen2(e->group, ".", H5P_DEFAULT)
+                     : seen    ? H5Gopen2(e->group, parent_name, H5P_DEFAULT)
+                     : lcpl < 0 ? H5I_INVALID_HID
+                                : H5Gcreate2(e->group, parent_name, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+            if (lcpl >= 0) H5Pclose(lcpl);
+            if (parent < 0) st = vg__fail(err, &to, "cannot create its group");
+        }
+        if (st == VG_OK) st = vg__create_tensor(&to, parent, leaf, t, &props, err);
+        to.id = t->dset;
+        if (st == VG_OK)
+            st = vg__attr(&to, "checkpoints", H5T_STD_I64LE, H5T_NATIVE_INT64,
+                          (int64_t)t->dims[0], t->checkpoints, err);
+        if (st == VG_OK) st = vg__attr_str(&to, "doc", t->doc, err);
+        for (int64_t k = 0; k < t->n_slots && st == VG_OK; k++)
+            st = vg__write_slot(e, t, &sorted[t->first_slot + k].h, sorted[t->first_slot + k].p, err);
+        if (st == VG_OK) st = vg__emit_whole(e, t, err);
+        if (t->dset >= 0) H5Dclose(t->dset);
+        t->dset = H5I_INVALID_HID;
+    }
+    if (parent >= 0) H5Gclose(parent);
+    vg__tensor_props_close(&props);
+    free(sorted);
     return st;
 }
 
@@ -2193,7 +2295,8 @@ static vg_status vg__emit_result(vg__emit *e, const vg_part_rec *h, const unsign
     row->epochs_done = epochs_done;
     row->wall_seconds = wall;
     row->loss = row->accuracy = row->test_loss = row->test_accuracy = NAN;
-    st = vg__emit_scales(e, err);
+    st = vg__emit_tensors(e, err);
+    if (st == VG_OK) st = vg__emit_scales(e, err);
     for (uint32_t i = 0; i < n_series && st == VG_OK; i++) {
         char name[256];
         vg_series s = {.name = name};
@@ -2248,7 +2351,7 @@ static vg_status vg__emit_part(vg_recorder *rec, int64_t r, const char *part, in
     if (rc) {
         vg_part_reader_close(&pr);
         return vg_error_set(err, VG_EIO, "%s: cannot assemble the output: %s: %s", rec->path,
-                            part, strerror(rc));
+                            part, vg_part_strerror(rc));
     }
     vg_status st = VG_OK;
     vg_part_rec h;
@@ -2270,13 +2373,14 @@ static vg_status vg__emit_part(vg_recorder *rec, int64_t r, const char *part, in
         } else st = vg__damaged(&e, "unexpected record", err);
     }
     if (st == VG_OK && !got_result) st = vg__damaged(&e, "no result", err);
-    for (int i = 0; i < e.n_tensors && st == VG_OK; i++) st = vg__emit_whole(&e, &e.tensors[i], err);
     vg_part_reader_close(&pr);
     for (int i = 0; i < e.n_tensors; i++) {
         if (e.tensors[i].dset >= 0) H5Dclose(e.tensors[i].dset);
         free(e.tensors[i].slot_src);
+        free(e.tensors[i].doc);
     }
     free(e.tensors);
+    free(e.slots);
     for (int s = 0; s < VG__N_SCALES; s++) {
         if (e.scale[s] >= 0) H5Dclose(e.scale[s]);
         free(e.users[s]);
