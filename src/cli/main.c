@@ -439,8 +439,8 @@ int main(int argc, char **argv) {
     if (vg_recorder_create(output, &info, &rec, &err) != VG_OK) goto fail;
     if (cli.resume) vg__report_resume(rec, output);
 
+    /* threads beyond the runs help them (src/sched: they share the runs' matrix products) */
     int jobs = cli.jobs > 0 ? cli.jobs : omp_get_max_threads();
-    if (jobs > n_runs) jobs = n_runs > 0 ? (int)n_runs : 1;
     if (!cli.quiet)
         fprintf(stderr, "vgsweep: %s: %lld run%s on %d thread%s -> %s\n", cli.sweep_path,
                 (long long)n_runs, n_runs == 1 ? "" : "s", jobs, jobs == 1 ? "" : "s", output);

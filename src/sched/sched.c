@@ -4,12 +4,14 @@
 #include "vgsweep/sched.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "vgsweep/data.h"
+#include "vgsweep/team.h"
 #include "vgsweep/train.h"
 
 /* OpenBLAS spawns its own threads unless told not to; runs are already parallel, so each
@@ -77,6 +79,33 @@ static int vg__longest_first(const void *a, const void *b) {
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
+/* The jobs, handed out one at a time in their order, and one team per worker thread. */
+typedef struct vg__queue {
+    const vg__job *jobs;
+    int64_t n;
+    _Atomic int64_t next;
+    vg_team *teams; /* (n_threads) */
+    int n_teams;
+} vg__queue;
+
+/* The calling worker's next job, or q->n when none is left: then, before returning, it helps
+ * the runs still going (vgsweep/team.h) until they have all ended. Teams are active from
+ * the start and from one run of their thread to the next, so a thread that finds no job
+ * left always sees every run still to finish. */
+static int64_t vg__next_job(vg__queue *q) {
+    vg_team *team = &q->teams[omp_get_thread_num()];
+    if (omp_get_thread_num() == 0) /* the teams of threads OpenMP did not start */
+        for (int t = omp_get_num_threads(); t < q->n_teams; t++) vg_team_end(&q->teams[t]);
+    int64_t j = atomic_fetch_add(&q->next, 1);
+    if (j < q->n) {
+        vg_team_begin(team, q->jobs[j].cost);
+        return j;
+    }
+    vg_team_end(team);
+    vg_team_help(q->teams, q->n_teams);
+    return q->n;
+}
+
 vg_status vg_sched_run(const vg_run_config *runs, int64_t n_runs, vg_recorder *rec,
                        const vg_sched_options *opt, vg_sched_summary *summary, vg_error *err) {
     if (openblas_set_num_threads) openblas_set_num_threads(1);
@@ -98,8 +127,20 @@ vg_status vg_sched_run(const vg_run_config *runs, int64_t n_runs, vg_recorder *r
     vg_error first_err;
     vg_error_clear(&first_err);
 
-#pragma omp parallel for schedule(dynamic, 1) num_threads(opt->n_threads)
-    for (int64_t j = 0; j < n_runs; j++) {
+    /* Idle threads help the runs still going by sharing their matrix products: the runs'
+     * results stay bit-identical (vgsweep/team.h). */
+    vg_team *teams = malloc((size_t)opt->n_threads * sizeof *teams);
+    if (!teams) {
+        free(jobs);
+        return vg_error_set(err, VG_ENOMEM, "out of memory for %d threads", opt->n_threads);
+    }
+    for (int t = 0; t < opt->n_threads; t++) vg_team_init(&teams[t]);
+    vg__queue queue = {.jobs = jobs, .n = n_runs, .teams = teams, .n_teams = opt->n_threads};
+    atomic_init(&queue.next, 0);
+    int64_t helped0 = vg_team_helped_items();
+
+#pragma omp parallel num_threads(opt->n_threads)
+    for (int64_t j; (j = vg__next_job(&queue)) < n_runs;) {
         int64_t i = jobs[j].index;
         int skip;
 #pragma omp atomic read
@@ -154,6 +195,11 @@ vg_status vg_sched_run(const vg_run_config *runs, int64_t n_runs, vg_recorder *r
     }
 
     free(jobs);
+    free(teams);
+    /* hidden: what the tests check helping happened with */
+    if (getenv("VGSWEEP_DEBUG_HELP"))
+        fprintf(stderr, "vgsweep: helpers ran %lld blocks\n",
+                (long long)(vg_team_helped_items() - helped0));
     summary->wall_seconds = vg__now() - t0;
     if (first != VG_OK) {
         if (err) *err = first_err;
