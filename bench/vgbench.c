@@ -13,10 +13,13 @@
  *          --seconds S (0.5)
  *          --steps N (run exactly N steps instead of timing for S seconds)
  *          --kernel vg|blas (gemm: the training core's products, or cblas_sgemm; default vg)
+ *          --threads T (1; step and gemm: T - 1 helper threads share the products of the one
+ *                      timed thread, as idle workers of a sweep share a run's: vgsweep/team.h)
  * Prints one line of key=value pairs: steps_per_s, gflops (6 * weights * batch per step),
  * loss (the last step's, to show the numbers are finite). Single-threaded: run it with
  * OPENBLAS_NUM_THREADS=1 (the drivers in bench/ do). */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +31,7 @@
 #include "vgsweep/nn.h"
 #include "vgsweep/rng.h"
 #include "vgsweep/settings.h"
+#include "vgsweep/team.h"
 
 double vgbench_fma_peak(const char **isa); /* fma.c: GFLOP/s */
 
@@ -39,7 +43,7 @@ static double now(void) {
 
 typedef struct {
     int inputs, depth, width, outputs, batch, skip, steps;
-    int act, norm, blas;
+    int act, norm, blas, threads;
     double seconds, skip_scale;
 } opts;
 
@@ -51,7 +55,7 @@ static int lookup(const char *const *names, const char *s) {
 
 static int parse(opts *o, int argc, char **argv) {
     *o = (opts){.inputs = 784, .depth = 10, .width = 64, .outputs = 10, .batch = 64,
-                .act = VG_ACT_RELU, .norm = VG_NORM_NONE, .seconds = 0.5, .skip_scale = 1};
+                .act = VG_ACT_RELU, .norm = VG_NORM_NONE, .seconds = 0.5, .skip_scale = 1, .threads = 1};
     for (int i = 2; i < argc; i++) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return fprintf(stderr, "vgbench: %s needs a value\n", k), -1;
@@ -68,6 +72,7 @@ static int parse(opts *o, int argc, char **argv) {
         else if (!strcmp(k, "--act")) o->act = lookup(vg_activation_names, v);
         else if (!strcmp(k, "--norm")) o->norm = lookup(vg_norm_names, v);
         else if (!strcmp(k, "--kernel")) o->blas = !strcmp(v, "blas");
+        else if (!strcmp(k, "--threads")) o->threads = atoi(v) > 0 ? atoi(v) : 1;
         else return fprintf(stderr, "vgbench: unknown option %s\n", k), -1;
     }
     if (o->act < 0 || o->norm < 0 || o->depth < 1 || o->width < 1 || o->batch < 1 ||
@@ -269,12 +274,36 @@ static int check_gemm(void) {
     return worst < 1e-5 && mismatched == 0 ? 0 : 1;
 }
 
+/* bench(o) on this thread, with o->threads - 1 helpers sharing its products. */
+static int with_helpers(int (*bench)(const opts *), const opts *o) {
+    if (o->threads <= 1 || o->blas) return bench(o);
+    vg_team *teams = malloc((size_t)o->threads * sizeof *teams);
+    if (!teams) return fprintf(stderr, "vgbench: out of memory\n"), 1;
+    for (int t = 0; t < o->threads; t++) vg_team_init(&teams[t]);
+    for (int t = 1; t < o->threads; t++) vg_team_end(&teams[t]);
+    int rc = 0;
+#pragma omp parallel num_threads(o->threads)
+    {
+        if (omp_get_thread_num() == 0) {
+            vg_team_begin(&teams[0], 1);
+            /* the first products wait for no one: the helpers have joined before the clock
+             * starts, or the run is short enough not to matter */
+            rc = bench(o);
+            vg_team_end(&teams[0]);
+        } else {
+            vg_team_help(teams, o->threads);
+        }
+    }
+    free(teams);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "check")) return check_gemm();
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         fprintf(stderr, "usage: vgbench step|gemm|fma|check [--inputs N --depth D --width W --outputs N "
                         "--batch B --act NAME --norm none|batch|layer --skip K --seconds S "
-                        "--steps N]\n");
+                        "--steps N --threads T]\n");
         return 2;
     }
     if (!strcmp(argv[1], "fma")) {
@@ -285,8 +314,8 @@ int main(int argc, char **argv) {
     }
     opts o;
     if (parse(&o, argc, argv) != 0) return 2;
-    if (!strcmp(argv[1], "step")) return bench_step(&o);
-    if (!strcmp(argv[1], "gemm")) return bench_gemm(&o);
+    if (!strcmp(argv[1], "step")) return with_helpers(bench_step, &o);
+    if (!strcmp(argv[1], "gemm")) return with_helpers(bench_gemm, &o);
     fprintf(stderr, "vgbench: unknown mode %s\n", argv[1]);
     return 2;
 }
