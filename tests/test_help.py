@@ -55,7 +55,8 @@ model:
   activation: tanh
 train:
   epochs: 2
-  batch_size: 96
+  batch_size: 128
+  optimizer: momentum
   lr: 0.05
 record:
   probe: 48

@@ -12,6 +12,7 @@
 #include "train/stats.h"
 #include "vgsweep/nn.h"
 #include "vgsweep/rng.h"
+#include "vgsweep/team.h"
 
 const char *const vg_run_status_names[] = {
 #define X(name, text) text,
@@ -327,6 +328,29 @@ static double vg__sum_squares(const float *v, int64_t n) {
     return s;
 }
 
+/* The squared norm of each layer's gradients, layer_sq (L): the layers shared with the
+ * thread's helpers (vgsweep/team.h) when it has any, each summed whole by one thread. */
+typedef struct {
+    const vg_mlp_f32 *net;
+    double *layer_sq;
+} vg__layer_sq_job;
+
+static void vg__layer_sq_item(void *arg, int l, int helper) {
+    (void)helper;
+    const vg__layer_sq_job *j = arg;
+    const vg_mlp_f32 *net = j->net;
+    j->layer_sq[l] = vg__sum_squares(net->grads + net->param_offset[l],
+                                     net->param_offset[l + 1] - net->param_offset[l]);
+}
+
+static void vg__layer_sq(const vg_mlp_f32 *net, double *layer_sq) {
+    vg__layer_sq_job j = {net, layer_sq};
+    if (net->n_params >= ((int64_t)1 << 18) && vg_team_has_helpers())
+        vg_team_for(net->n_layers, vg__layer_sq_item, &j);
+    else
+        for (int l = 0; l < net->n_layers; l++) vg__layer_sq_item(&j, l, 0);
+}
+
 static int vg__all_finite(const float *v, int64_t n) {
     /* the sum of squares is non-finite iff some entry is (or the sum overflows double) */
     return isfinite(vg__sum_squares(v, n));
@@ -621,11 +645,8 @@ static int vg__epoch(vg__run *r, vg_rng *shuffle, int e, double lr, int64_t *ste
         }
         vg_mlp_f32_backward_set(net, r->batch_x, r->batch_y);
         double total = 0;
-        for (int l = 0; l < L; l++) {
-            r->layer_sq[l] = vg__sum_squares(net->grads + net->param_offset[l],
-                                             net->param_offset[l + 1] - net->param_offset[l]);
-            total += r->layer_sq[l];
-        }
+        vg__layer_sq(net, r->layer_sq);
+        for (int l = 0; l < L; l++) total += r->layer_sq[l];
         total = sqrt(total);
         if (!isfinite(total)) {
             vg__diverged(r, "non-finite gradient", e + 1, *step, vg__nonfinite_grad_layer(net));
