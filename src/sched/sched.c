@@ -93,6 +93,10 @@ typedef struct vg__queue {
  * the start and from one run of their thread to the next, so a thread that finds no job
  * left always sees every run still to finish. */
 static int64_t vg__next_job(vg__queue *q) {
+    static _Thread_local double cpu0 = -1; /* the thread's CPU seconds at its first call */
+    struct timespec ts;
+    if (cpu0 < 0 && clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+        cpu0 = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
     vg_team *team = &q->teams[omp_get_thread_num()];
     if (omp_get_thread_num() == 0) /* the teams of threads OpenMP did not start */
         for (int t = omp_get_num_threads(); t < q->n_teams; t++) vg_team_end(&q->teams[t]);
@@ -102,7 +106,13 @@ static int64_t vg__next_job(vg__queue *q) {
         return j;
     }
     vg_team_end(team);
-    vg_team_help(q->teams, q->n_teams);
+    int64_t helped = vg_team_help(q->teams, q->n_teams);
+    /* hidden, for tests and bench/help_bench.py: each thread's share of the work */
+    if (getenv("VGSWEEP_DEBUG_HELP") && clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+        fprintf(stderr, "vgsweep: thread %d: %.3f s CPU, helped %lld blocks\n",
+                omp_get_thread_num(), (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec - cpu0,
+                (long long)helped);
+    cpu0 = -1;
     return q->n;
 }
 
