@@ -427,6 +427,41 @@ static void vg__layer_activation_stats(vg__run *r, int k, int l, int P) {
     ((double *)r->data[S_ACT_DEAD])[at] = st.dead;
 }
 
+/* A checkpoint's per-layer statistics of the probe gradients: the log10|dW| histogram and
+ * Frobenius norm, and the RMS of dz, each layer's by one thread (shared with the thread's
+ * helpers, vgsweep/team.h, when it has any). */
+typedef struct {
+    const vg_mlp_f32 *net;
+    int P;
+    double *gn, *dr;
+    int64_t *hist;
+} vg__grad_stats_job;
+
+static void vg__grad_stats_item(void *arg, int l, int helper) {
+    (void)helper;
+    const vg__grad_stats_job *j = arg;
+    const vg_mlp_f32 *net = j->net;
+    int64_t nw = (int64_t)net->fan_out[l] * net->fan_in[l];
+    j->gn[l] = sqrt(vg__histogram(j->hist + (int64_t)l * VG_HIST_BINS, net->dW[l], nw));
+    int64_t nz = (int64_t)j->P * net->fan_out[l];
+    j->dr[l] = sqrt(vg__sum_squares(net->dz[l], nz) / (double)nz);
+}
+
+/* The weights' Frobenius norms, wn (L), a layer each. */
+static void vg__weight_norm_item(void *arg, int l, int helper) {
+    (void)helper;
+    const vg__grad_stats_job *j = arg;
+    const vg_mlp_f32 *net = j->net;
+    j->gn[l] = sqrt(vg__sum_squares(net->W[l], (int64_t)net->fan_out[l] * net->fan_in[l]));
+}
+
+static void vg__per_layer(const vg_mlp_f32 *net, vg_team_fn fn, vg__grad_stats_job *j) {
+    if (net->n_params >= ((int64_t)1 << 18) && vg_team_has_helpers())
+        vg_team_for(net->n_layers, fn, j);
+    else
+        for (int l = 0; l < net->n_layers; l++) fn(j, l, 0);
+}
+
 /* Checkpoint k: gradients on the probe batch, their statistics into row k of the series, and
  * the recorded tensors through the hook. Sets *nonfinite_layer when the probe gradients are
  * not finite. Without a probe batch (record.probe: 0) only the weight norms and the weight
@@ -437,8 +472,8 @@ static vg_status vg__checkpoint(vg__run *r, int k, int *nonfinite_layer, vg_erro
     const vg_dataset *ds = r->ds;
     int P = vg__probe_size(r->cfg), L = net->n_layers;
     double *wn = (double *)r->data[S_WEIGHT_NORM] + (int64_t)k * L;
-    for (int l = 0; l < L; l++)
-        wn[l] = sqrt(vg__sum_squares(net->W[l], (int64_t)net->fan_out[l] * net->fan_in[l]));
+    vg__grad_stats_job wj = {.net = net, .gn = wn};
+    vg__per_layer(net, vg__weight_norm_item, &wj);
     if (P == 0) {
         *nonfinite_layer = vg__nonfinite_param_layer(net);
     } else {
@@ -449,13 +484,9 @@ static vg_status vg__checkpoint(vg__run *r, int k, int *nonfinite_layer, vg_erro
         ((double *)r->data[S_PROBE_ACCURACY])[k] = (double)correct / P;
         double *gn = res->grad_norm + (int64_t)k * L, *dr = res->delta_rms + (int64_t)k * L;
         int64_t *hist = (int64_t *)r->data[S_GRAD_HIST] + (int64_t)k * L * VG_HIST_BINS;
-        for (int l = 0; l < L; l++) {
-            int64_t nw = (int64_t)net->fan_out[l] * net->fan_in[l];
-            gn[l] = sqrt(vg__histogram(hist + (int64_t)l * VG_HIST_BINS, net->dW[l], nw));
-            int64_t nz = (int64_t)P * net->fan_out[l];
-            dr[l] = sqrt(vg__sum_squares(net->dz[l], nz) / (double)nz);
-            if (l < L - 1) vg__layer_activation_stats(r, k, l, P);
-        }
+        vg__grad_stats_job gj = {.net = net, .P = P, .gn = gn, .dr = dr, .hist = hist};
+        vg__per_layer(net, vg__grad_stats_item, &gj);
+        for (int l = 0; l < L - 1; l++) vg__layer_activation_stats(r, k, l, P);
         /* as vg__nonfinite_grad_layer, with the weights' part already summed into gn */
         *nonfinite_layer = 0;
         for (int l = L - 1; l >= 0 && !*nonfinite_layer; l--) {
