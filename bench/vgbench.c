@@ -317,7 +317,7 @@ static int check_gemm(void) {
 /* bench(o) on this thread, with o->threads - 1 helpers sharing its products. */
 static int with_helpers(int (*bench)(const opts *), const opts *o) {
     if (o->threads <= 1 || o->blas) return bench(o);
-    vg_team *teams = malloc((size_t)o->threads * sizeof *teams);
+    vg_team *teams = aligned_alloc(64, (size_t)o->threads * sizeof *teams);
     if (!teams) return fprintf(stderr, "vgbench: out of memory\n"), 1;
     for (int t = 0; t < o->threads; t++) vg_team_init(&teams[t]);
     for (int t = 1; t < o->threads; t++) vg_team_end(&teams[t]);

@@ -4,8 +4,8 @@
 #include "vgsweep/sched.h"
 
 #include <math.h>
-#include <stdatomic.h>
 #include <omp.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -139,7 +139,7 @@ vg_status vg_sched_run(const vg_run_config *runs, int64_t n_runs, vg_recorder *r
 
     /* Idle threads help the runs still going by sharing their matrix products: the runs'
      * results stay bit-identical (vgsweep/team.h). */
-    vg_team *teams = malloc((size_t)opt->n_threads * sizeof *teams);
+    vg_team *teams = aligned_alloc(64, (size_t)opt->n_threads * sizeof *teams); /* lines */
     if (!teams) {
         free(jobs);
         return vg_error_set(err, VG_ENOMEM, "out of memory for %d threads", opt->n_threads);
