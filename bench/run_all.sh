@@ -12,6 +12,8 @@ run() {
   "$py" "$here/step_vs_torch.py"
   echo
   "$py" "$here/sweep_bench.py"
+  echo
+  "$py" "$here/help_bench.py"
 }
 echo "## Environment as CI has it"
 echo

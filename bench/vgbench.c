@@ -6,17 +6,21 @@
  *   vgbench gemm  [options]   cblas_sgemm alone at the shapes of one such step (three products
  *                             per dense layer: forward, weight gradient, input gradient)
  *   vgbench fma               the fp32 FMA peak of one core (independent FMA chains)
- *   vgbench check             the training core's matrix kernel against a double reference
+ *   vgbench check             the training core's matrix kernel against a double reference,
+ *                             and shared with a helper thread: the same bits as alone
  *
  * Options: --inputs N (784) --depth D (10) --width W (64) --outputs N (10) --batch B (64)
  *          --act NAME (relu) --norm none|batch|layer --skip K (0) --skip-scale S (1)
  *          --seconds S (0.5)
  *          --steps N (run exactly N steps instead of timing for S seconds)
  *          --kernel vg|blas (gemm: the training core's products, or cblas_sgemm; default vg)
+ *          --threads T (1; step and gemm: T - 1 helper threads share the products of the one
+ *                      timed thread, as idle workers of a sweep share a run's: vgsweep/team.h)
  * Prints one line of key=value pairs: steps_per_s, gflops (6 * weights * batch per step),
  * loss (the last step's, to show the numbers are finite). Single-threaded: run it with
  * OPENBLAS_NUM_THREADS=1 (the drivers in bench/ do). */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +32,7 @@
 #include "vgsweep/nn.h"
 #include "vgsweep/rng.h"
 #include "vgsweep/settings.h"
+#include "vgsweep/team.h"
 
 double vgbench_fma_peak(const char **isa); /* fma.c: GFLOP/s */
 
@@ -39,7 +44,7 @@ static double now(void) {
 
 typedef struct {
     int inputs, depth, width, outputs, batch, skip, steps;
-    int act, norm, blas;
+    int act, norm, blas, threads;
     double seconds, skip_scale;
 } opts;
 
@@ -51,7 +56,7 @@ static int lookup(const char *const *names, const char *s) {
 
 static int parse(opts *o, int argc, char **argv) {
     *o = (opts){.inputs = 784, .depth = 10, .width = 64, .outputs = 10, .batch = 64,
-                .act = VG_ACT_RELU, .norm = VG_NORM_NONE, .seconds = 0.5, .skip_scale = 1};
+                .act = VG_ACT_RELU, .norm = VG_NORM_NONE, .seconds = 0.5, .skip_scale = 1, .threads = 1};
     for (int i = 2; i < argc; i++) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return fprintf(stderr, "vgbench: %s needs a value\n", k), -1;
@@ -68,6 +73,7 @@ static int parse(opts *o, int argc, char **argv) {
         else if (!strcmp(k, "--act")) o->act = lookup(vg_activation_names, v);
         else if (!strcmp(k, "--norm")) o->norm = lookup(vg_norm_names, v);
         else if (!strcmp(k, "--kernel")) o->blas = !strcmp(v, "blas");
+        else if (!strcmp(k, "--threads")) o->threads = atoi(v) > 0 ? atoi(v) : 1;
         else return fprintf(stderr, "vgbench: unknown option %s\n", k), -1;
     }
     if (o->act < 0 || o->norm < 0 || o->depth < 1 || o->width < 1 || o->batch < 1 ||
@@ -187,13 +193,22 @@ static int bench_gemm(const opts *o) {
     return 0;
 }
 
+/* FNV-1a over bytes, continuing from h. */
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * UINT64_C(0x100000001b3);
+    return h;
+}
+
 /* vg__sgemm against a double-precision reference on random shapes, every transpose, with and
- * without accumulation and bias: the smoke test. Prints the worst relative error. */
-static int check_gemm(void) {
+ * without accumulation and bias (the same shapes and values every call); returns the worst
+ * relative error and hashes every result's bits into *hash. */
+static double check_products(uint64_t *hash) {
     vg_rng rng;
     vg_rng_seed(&rng, 7);
     float *work = malloc((size_t)vg__sgemm_work_floats(1200, 600) * sizeof *work);
-    double worst = 0;
+    double worst = work ? 0 : INFINITY;
+    *hash = UINT64_C(0xcbf29ce484222325);
     /* the last 32: op(A) transposed with rows more than 512 floats apart, which is packed */
     for (int t = 0; t < 432 && work; t++) {
         int far = t >= 400;
@@ -208,7 +223,7 @@ static int check_gemm(void) {
         float *Bm = malloc((size_t)ldb * (tb ? N : K) * sizeof *Bm);
         float *C = malloc((size_t)ldc * M * sizeof *C), *bias = malloc((size_t)N * sizeof *bias);
         double *R = malloc((size_t)M * N * sizeof *R);
-        if (!A || !Bm || !C || !bias || !R) return fprintf(stderr, "vgbench: out of memory\n"), 1;
+        if (!A || !Bm || !C || !bias || !R) return fprintf(stderr, "vgbench: out of memory\n"), INFINITY;
         for (int64_t i = 0; i < (int64_t)lda * (ta ? K : M); i++) A[i] = (float)vg_rng_normal(&rng);
         for (int64_t i = 0; i < (int64_t)ldb * (tb ? N : K); i++) Bm[i] = (float)vg_rng_normal(&rng);
         for (int64_t i = 0; i < (int64_t)ldc * M; i++) C[i] = (float)vg_rng_normal(&rng);
@@ -233,9 +248,38 @@ static int check_gemm(void) {
                 if (!(e <= worst)) worst = e;
             }
         if (ldc > N && C[(int64_t)(M - 1) * ldc + N] != sentinel) worst = INFINITY; /* wrote past N */
+        *hash = fnv1a(*hash, C, (size_t)ldc * M * sizeof *C);
         free(A), free(Bm), free(C), free(bias), free(R);
     }
     free(work);
+    return worst;
+}
+
+/* The products once on this thread alone, then shared with a helper (vgsweep/team.h): the
+ * same bits; then backward_set against zero_grad + backward. The smoke test. */
+static int check_gemm(void) {
+    vg_rng rng;
+    vg_rng_seed(&rng, 8);
+    uint64_t alone, shared;
+    double worst = check_products(&alone), worst_shared = INFINITY;
+    vg_team teams[2];
+    vg_team_init(&teams[0]);
+    vg_team_init(&teams[1]);
+    vg_team_end(&teams[1]);
+    int64_t helped0 = vg_team_helped_items();
+#pragma omp parallel num_threads(2)
+    {
+        if (omp_get_thread_num() == 0) {
+            vg_team_begin(&teams[0], 1);
+            /* the helper has joined before the products worth sharing come (the first 200
+             * shapes are too small to share) or some are run alone: either way the same bits */
+            worst_shared = check_products(&shared);
+            vg_team_end(&teams[0]);
+        } else {
+            vg_team_help(teams, 2);
+        }
+    }
+    int64_t helped = vg_team_helped_items() - helped0;
     /* backward_set (what a step runs) writes exactly what zero_grad + backward adds */
     int mismatched = 0;
     for (int t = 0; t < 12; t++) {
@@ -264,9 +308,34 @@ static int check_gemm(void) {
         free(g);
         vg_mlp_f32_free(&net);
     }
-    printf("worst_rel_error=%.3g kernel=%s backward_set_mismatches=%d\n", worst,
-           vg__sgemm_kernel_name(), mismatched);
-    return worst < 1e-5 && mismatched == 0 ? 0 : 1;
+    printf("worst_rel_error=%.3g kernel=%s backward_set_mismatches=%d shared_identical=%d "
+           "helped_panels=%lld\n", worst, vg__sgemm_kernel_name(), mismatched,
+           alone == shared && worst_shared == worst, (long long)helped);
+    return worst < 1e-5 && mismatched == 0 && alone == shared ? 0 : 1;
+}
+
+/* bench(o) on this thread, with o->threads - 1 helpers sharing its products. */
+static int with_helpers(int (*bench)(const opts *), const opts *o) {
+    if (o->threads <= 1 || o->blas) return bench(o);
+    vg_team *teams = aligned_alloc(64, (size_t)o->threads * sizeof *teams);
+    if (!teams) return fprintf(stderr, "vgbench: out of memory\n"), 1;
+    for (int t = 0; t < o->threads; t++) vg_team_init(&teams[t]);
+    for (int t = 1; t < o->threads; t++) vg_team_end(&teams[t]);
+    int rc = 0;
+#pragma omp parallel num_threads(o->threads)
+    {
+        if (omp_get_thread_num() == 0) {
+            vg_team_begin(&teams[0], 1);
+            /* the first products wait for no one: the helpers have joined before the clock
+             * starts, or the run is short enough not to matter */
+            rc = bench(o);
+            vg_team_end(&teams[0]);
+        } else {
+            vg_team_help(teams, o->threads);
+        }
+    }
+    free(teams);
+    return rc;
 }
 
 int main(int argc, char **argv) {
@@ -274,7 +343,7 @@ int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         fprintf(stderr, "usage: vgbench step|gemm|fma|check [--inputs N --depth D --width W --outputs N "
                         "--batch B --act NAME --norm none|batch|layer --skip K --seconds S "
-                        "--steps N]\n");
+                        "--steps N --threads T]\n");
         return 2;
     }
     if (!strcmp(argv[1], "fma")) {
@@ -285,8 +354,8 @@ int main(int argc, char **argv) {
     }
     opts o;
     if (parse(&o, argc, argv) != 0) return 2;
-    if (!strcmp(argv[1], "step")) return bench_step(&o);
-    if (!strcmp(argv[1], "gemm")) return bench_gemm(&o);
+    if (!strcmp(argv[1], "step")) return with_helpers(bench_step, &o);
+    if (!strcmp(argv[1], "gemm")) return with_helpers(bench_gemm, &o);
     fprintf(stderr, "vgbench: unknown mode %s\n", argv[1]);
     return 2;
 }

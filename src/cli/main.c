@@ -413,11 +413,13 @@ int main(int argc, char **argv) {
     if (vg_sweep_select(sweep, filter, &runs, &n_runs, &counts, &err) != VG_OK) goto fail;
     int varying[VG_SETTING_COUNT];
     int n_varying = vg_sweep_varying(sweep, varying);
+    /* threads beyond the runs help them (src/sched: they share the runs' matrix products), so
+     * at most `concurrent` runs hold memory at once */
     int jobs = cli.jobs > 0 ? cli.jobs : omp_get_max_threads();
-    if (jobs > n_runs) jobs = n_runs > 0 ? (int)n_runs : 1;
+    int concurrent = jobs > n_runs ? (n_runs > 0 ? (int)n_runs : 1) : jobs;
     /* the memory budget: --mem, else what this machine, cgroup and ulimit -v leave */
     char budget_from[160] = "--mem";
-    int64_t budget = cli.mem > 0 ? cli.mem : vg_mem_default_budget(jobs, budget_from, sizeof budget_from);
+    int64_t budget = cli.mem > 0 ? cli.mem : vg_mem_default_budget(concurrent, budget_from, sizeof budget_from);
     if (budget < 0) budget = 0; /* unknown: no budget */
     run_mem = calloc((size_t)(n_runs > 0 ? n_runs : 1), sizeof *run_mem);
     if (!run_mem) {
@@ -446,11 +448,11 @@ int main(int argc, char **argv) {
         if (vg_sweep_repeats(sweep) > 1) printf(", %d repeats each", vg_sweep_repeats(sweep));
         if (filter) printf("; --only dropped %lld run%s", (long long)counts.filtered, counts.filtered == 1 ? "" : "s");
         printf("\n");
-        double largest, peak = vg__peak_memory(run_mem, n_runs, jobs, &largest);
-        if (jobs > 1)
+        double largest, peak = vg__peak_memory(run_mem, n_runs, concurrent, &largest);
+        if (concurrent > 1)
             printf("estimated memory: %s for the largest run, %s at -j %d (the %d largest runs "
                    "at once)", vg_mem_human(largest, a, sizeof a), vg_mem_human(peak, b, sizeof b),
-                   jobs, jobs);
+                   jobs, concurrent);
         else
             printf("estimated memory: %s for the largest run, at -j 1 the peak",
                    vg_mem_human(largest, a, sizeof a));
@@ -467,7 +469,7 @@ int main(int argc, char **argv) {
         printf("estimated compute: %s, about %s on %d thread%s (assuming %.0f GFLOP/s per "
                "thread: a rough figure, not a measurement)\n",
                vg__human(est_flops, "FLOP", a, sizeof a),
-               vg__human_time(est_flops / (VG_ASSUMED_GFLOPS_PER_THREAD * 1e9 * jobs), b, sizeof b),
+               vg__human_time(est_flops / (VG_ASSUMED_GFLOPS_PER_THREAD * 1e9 * concurrent), b, sizeof b),
                jobs, jobs == 1 ? "" : "s", VG_ASSUMED_GFLOPS_PER_THREAD);
         double free_bytes = vg__free_bytes(output);
         printf("estimated output: %s -> %s", vg__human(est_bytes, "B", a, sizeof a), output);
@@ -516,7 +518,7 @@ int main(int argc, char **argv) {
                                   : cli.resume ? VG_RECORD_RESUME
                                                : VG_RECORD_NEW};
     /* the budget binds when the -j largest runs together exceed it; else runs need not wait */
-    double largest_mem, peak_mem = vg__peak_memory(run_mem, n_runs, jobs, &largest_mem);
+    double largest_mem, peak_mem = vg__peak_memory(run_mem, n_runs, concurrent, &largest_mem);
     /* OpenMP aborts when it cannot start its threads: -j is checked against the limits first */
     if (vg_threads_check(jobs, &err) != VG_OK) goto fail;
     /* Refuses an existing output or parts unless --force or --resume; keeps finished runs. */
@@ -529,7 +531,7 @@ int main(int argc, char **argv) {
         if (budget > 0 && peak_mem > (double)budget) {
             char a[32], b[32];
             fprintf(stderr, "vgsweep: the %d largest runs need %s at once, more than the %s "
-                    "allowed (%s): runs wait for memory\n", jobs,
+                    "allowed (%s): runs wait for memory\n", concurrent,
                     vg_mem_human(peak_mem, a, sizeof a), vg_mem_human((double)budget, b, sizeof b),
                     budget_from);
         }

@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "vgsweep/team.h"
+
 #define MR 8
 #define NR 32
 #define KC 256
@@ -187,72 +189,111 @@ __attribute__((target("avx512f"))) static void kernel(int kc, const float *a, in
 
 /* ------------------------------------------------------------------ driver */
 
+/* One product, as the panels of NR columns of C see it. */
+typedef struct {
+    int trans_b, M, N, K, lda, ldb, accumulate, ldc;
+    int64_t ars, acs, a_tile; /* a_tile: floats from one packed op(A) tile to the next; 0: op(A)
+                                 read in place */
+    const float *A, *B, *bias, *apack;
+    float *C, *work;
+} vg__product;
+
+/* Columns [j0, j0 + NR) of C, every k and every row: what no other panel reads or writes.
+ * work: a (KC, NR) panel of scratch, 64-byte aligned. */
+__attribute__((target("avx512f"))) static void panel(const vg__product *p, int j0, float *work) {
+    const int N = p->N, K = p->K, M = p->M, ldb = p->ldb, trans_b = p->trans_b;
+    const float *B = p->B;
+    int n = N - j0 < NR ? N - j0 : NR;
+    for (int k0 = 0; k0 < K; k0 += KC) {
+        int kc = K - k0 < KC ? K - k0 : KC;
+        /* op(B) rows are read in place when whole and close together (a long stride
+         * would map them onto few cache sets): packing then buys nothing */
+        const float *bp = work;
+        int64_t bs = NR;
+        if (!trans_b && n == NR && ldb <= 512)
+            bp = B + (int64_t)k0 * ldb + j0, bs = ldb;
+        else if (trans_b)
+            pack_b_cols(work, B + (int64_t)j0 * ldb + k0, ldb, kc, n);
+        else
+            pack_b_rows(work, B + (int64_t)k0 * ldb + j0, ldb, kc, n);
+        int acc = p->accumulate || k0 > 0;
+        const float *bb = k0 == 0 && p->bias ? p->bias + j0 : NULL;
+        /* rows of the next panel to pack, when it comes from op(B) rows a long stride
+         * apart: the hardware prefetchers do not see them coming, so the kernels below
+         * ask for them, a share each (W = 1024, 20 layers: dX ~135 -> ~145 GFLOP/s) */
+        const float *next = NULL;
+        int next_rows = 0, next_n = 0, tiles = (M + MR - 1) / MR;
+        if (!trans_b && bp == work) {
+            int nk0 = k0 + KC < K ? k0 + KC : 0, nj0 = k0 + KC < K ? j0 : j0 + NR;
+            if (nj0 < N) {
+                next = B + (int64_t)nk0 * ldb + nj0;
+                next_rows = K - nk0 < KC ? K - nk0 : KC;
+                next_n = N - nj0 < NR ? N - nj0 : NR;
+            }
+        }
+        for (int i0 = 0; i0 < M; i0 += MR) {
+            int m = M - i0 < MR ? M - i0 : MR;
+            if (next) {
+                int t = i0 / MR, r0 = next_rows * t / tiles, r1 = next_rows * (t + 1) / tiles;
+                for (int r = r0; r < r1; r++) {
+                    _mm_prefetch((const char *)(next + (int64_t)r * ldb), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(next + (int64_t)r * ldb + next_n - 1), _MM_HINT_T0);
+                }
+            }
+            const float *a = p->a_tile ? p->apack + (i0 / MR) * p->a_tile + k0 * MR
+                                       : p->A + i0 * p->ars + k0 * p->acs;
+            kernel(kc, a, p->ars, p->acs, m, bp, bs, p->C + (int64_t)i0 * p->ldc + j0, p->ldc, n,
+                   acc, bb);
+        }
+    }
+}
+
+/* A helper's (KC, NR) panel of scratch (its owner uses the arena's). */
+static _Thread_local _Alignas(64) float vg__helper_panel[KC * NR];
+
+/* Panel `item` of a shared product, on whichever thread takes it. */
+static void panel_item(void *arg, int item, int helper) {
+    const vg__product *p = arg;
+    panel(p, item * NR, helper ? vg__helper_panel : p->work);
+}
+
+/* Products with fewer multiply-adds than this stay on their caller even when it has helpers:
+ * waking one and waiting for it costs microseconds. */
+#define SHARE_MIN_FMAS ((int64_t)1 << 20)
+
 __attribute__((target("avx512f"))) static void sgemm_avx512(int trans_a, int trans_b, int M,
                                                             int N, int K, const float *A, int lda,
                                                             const float *B, int ldb,
                                                             int accumulate, const float *bias,
                                                             float *C, int ldc, float *work) {
-    int64_t ars = trans_a ? 1 : lda, acs = trans_a ? lda : 1;
     work = (float *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
     if (K == 0) { /* C = [C] + bias */
         for (int i = 0; i < M && !accumulate; i++)
             for (int j = 0; j < N; j++) C[(int64_t)i * ldc + j] = bias ? bias[j] : 0;
         return;
     }
+    vg__product p = {.trans_b = trans_b, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb,
+                     .accumulate = accumulate, .ldc = ldc, .ars = trans_a ? 1 : lda,
+                     .acs = trans_a ? lda : 1, .A = A, .B = B, .bias = bias, .C = C,
+                     .work = work};
     /* Transposed, op(A) is read MR floats from each of K rows lda apart per tile, again by
      * every panel of C. Rows far apart share few cache sets and evict each other before the
      * next panel comes: packed once into tiles instead (the weight gradient at W = 1024
      * ~180 -> ~210 GFLOP/s, 2048 +11 %, 768 +4 %; no gain at 512 and 256, a loss at 64). */
-    int64_t a_tile = 0; /* floats from one packed tile to the next; 0: op(A) read in place */
-    float *apack = work + KC * NR;
     if (trans_a && lda > 512 && N > NR && vg__apack_floats(M, K) <= APACK_FLOATS) {
+        float *apack = work + KC * NR;
         pack_a_cols(apack, A, lda, M, K);
-        a_tile = (int64_t)K * MR, ars = 1, acs = MR;
+        p.apack = apack, p.a_tile = (int64_t)K * MR, p.ars = 1, p.acs = MR;
     }
-    for (int j0 = 0; j0 < N; j0 += NR) {
-        int n = N - j0 < NR ? N - j0 : NR;
-        for (int k0 = 0; k0 < K; k0 += KC) {
-            int kc = K - k0 < KC ? K - k0 : KC;
-            /* op(B) rows are read in place when whole and close together (a long stride
-             * would map them onto few cache sets): packing then buys nothing */
-            const float *bp = work;
-            int64_t bs = NR;
-            if (!trans_b && n == NR && ldb <= 512)
-                bp = B + (int64_t)k0 * ldb + j0, bs = ldb;
-            else if (trans_b)
-                pack_b_cols(work, B + (int64_t)j0 * ldb + k0, ldb, kc, n);
-            else
-                pack_b_rows(work, B + (int64_t)k0 * ldb + j0, ldb, kc, n);
-            int acc = accumulate || k0 > 0;
-            const float *bb = k0 == 0 && bias ? bias + j0 : NULL;
-            /* rows of the next panel to pack, when it comes from op(B) rows a long stride
-             * apart: the hardware prefetchers do not see them coming, so the kernels below
-             * ask for them, a share each (W = 1024, 20 layers: dX ~135 -> ~145 GFLOP/s) */
-            const float *next = NULL;
-            int next_rows = 0, next_n = 0, tiles = (M + MR - 1) / MR;
-            if (!trans_b && bp == work) {
-                int nk0 = k0 + KC < K ? k0 + KC : 0, nj0 = k0 + KC < K ? j0 : j0 + NR;
-                if (nj0 < N) {
-                    next = B + (int64_t)nk0 * ldb + nj0;
-                    next_rows = K - nk0 < KC ? K - nk0 : KC;
-                    next_n = N - nj0 < NR ? N - nj0 : NR;
-                }
-            }
-            for (int i0 = 0; i0 < M; i0 += MR) {
-                int m = M - i0 < MR ? M - i0 : MR;
-                if (next) {
-                    int t = i0 / MR, r0 = next_rows * t / tiles, r1 = next_rows * (t + 1) / tiles;
-                    for (int r = r0; r < r1; r++) {
-                        _mm_prefetch((const char *)(next + (int64_t)r * ldb), _MM_HINT_T0);
-                        _mm_prefetch((const char *)(next + (int64_t)r * ldb + next_n - 1), _MM_HINT_T0);
-                    }
-                }
-                const float *a = a_tile ? apack + (i0 / MR) * a_tile + k0 * MR
-                                        : A + i0 * ars + k0 * acs;
-                kernel(kc, a, ars, acs, m, bp, bs, C + (int64_t)i0 * ldc + j0, ldc, n, acc, bb);
-            }
-        }
+    /* The panels are independent and each is computed by the same instructions whichever
+     * thread runs it: shared with the caller's helpers (vgsweep/team.h) when it has any and
+     * the product is worth it, the results are the same bits as serially. */
+    int panels = (N + NR - 1) / NR;
+    if (panels > 1 && (int64_t)M * N * K >= SHARE_MIN_FMAS && vg_team_has_helpers()) {
+        vg_team_for(panels, panel_item, &p);
+        return;
     }
+    for (int j0 = 0; j0 < N; j0 += NR) panel(&p, j0, work);
 }
 
 /* libgcc fills the CPU model before main; reading it is a load and a test. */

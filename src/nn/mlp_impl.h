@@ -22,6 +22,7 @@
 #ifdef VG_MLP_FLOAT_KERNELS
 #include "nn/act_avx512.h"
 #include "nn/gemm.h"
+#include "vgsweep/team.h"
 #endif
 
 #define MLP SFX(vg_mlp)
@@ -142,6 +143,54 @@ void SFX(vg_act_backward)(real *du, const real *da, const real *u, const real *a
         if (du != da) memcpy(du, da, (size_t)n * sizeof *du);
     }
 }
+
+/* ---------------------------------------------------------------- shared element-wise work */
+
+#ifdef VG_MLP_FLOAT_KERNELS
+/* An activation over n elements, in chunks a team's helpers may take (vgsweep/team.h). Every
+ * element is computed by the same instructions wherever a chunk starts: chunks start at
+ * multiples of 16 elements, where the AVX-512 forms' vectors start too, and the scalar forms
+ * are element by element (no contraction in ISO C). */
+#define VG_ACT_CHUNK 16384       /* elements per chunk, a multiple of 16 */
+#define VG_ACT_SHARE_MIN 65536   /* fewer elements stay on the caller */
+
+typedef struct {
+    real *out;
+    const real *in, *u, *a;
+    int64_t n;
+    int activation, backward;
+    double param;
+} SFX(vg__act_job);
+
+static void SFX(act_chunk)(void *arg, int item, int helper) {
+    (void)helper;
+    const SFX(vg__act_job) *j = arg;
+    int64_t i0 = (int64_t)item * VG_ACT_CHUNK, len = j->n - i0 < VG_ACT_CHUNK ? j->n - i0 : VG_ACT_CHUNK;
+    if (j->backward)
+        SFX(vg_act_backward)(j->out + i0, j->in + i0, j->u + i0, j->a + i0, len, j->activation,
+                             j->param);
+    else
+        SFX(vg_act_forward)(j->out + i0, j->in + i0, len, j->activation, j->param);
+}
+
+/* vg_act_forward, or with du and a: vg_act_backward(du = out, da = in, u, a). */
+static void SFX(act_shared)(real *out, const real *in, const real *u, const real *a, int64_t n,
+                            int activation, double param, int backward) {
+    if (n < VG_ACT_SHARE_MIN || !vg_team_has_helpers()) {
+        if (backward) SFX(vg_act_backward)(out, in, u, a, n, activation, param);
+        else SFX(vg_act_forward)(out, in, n, activation, param);
+        return;
+    }
+    SFX(vg__act_job) j = {out, in, u, a, n, activation, backward, param};
+    vg_team_for((int)((n + VG_ACT_CHUNK - 1) / VG_ACT_CHUNK), SFX(act_chunk), &j);
+}
+#else
+static void SFX(act_shared)(real *out, const real *in, const real *u, const real *a, int64_t n,
+                            int activation, double param, int backward) {
+    if (backward) SFX(vg_act_backward)(out, in, u, a, n, activation, param);
+    else SFX(vg_act_forward)(out, in, n, activation, param);
+}
+#endif
 
 /* ---------------------------------------------------------------- dense */
 
@@ -370,10 +419,40 @@ static void SFX(mse_backward)(real *dlogits, const real *logits, const int32_t *
  * load of the matrix kernel touched two (W = 1024, 20 layers: the weight-gradient product
  * 150 -> 170 GFLOP/s aligned). Rows stay aligned whenever a layer's width is a multiple
  * of 16. Freed with free(). */
+#ifdef VG_MLP_FLOAT_KERNELS
+/* Zeroing a new net's megabytes is mostly the kernel faulting their pages in: shared with the
+ * calling thread's helpers (vgsweep/team.h) a MiB each when it has any (W = 1024, 8 layers:
+ * ~4 % of a 2-epoch run on its owner). */
+#define VG_ZERO_CHUNK ((size_t)1 << 20)
+
+typedef struct {
+    char *p;
+    size_t bytes;
+} vg__zero_job;
+
+static void vg__zero_chunk(void *arg, int item, int helper) {
+    (void)helper;
+    const vg__zero_job *j = arg;
+    size_t at = (size_t)item * VG_ZERO_CHUNK;
+    memset(j->p + at, 0, j->bytes - at < VG_ZERO_CHUNK ? j->bytes - at : VG_ZERO_CHUNK);
+}
+
+static void vg__zero(void *p, size_t bytes) {
+    size_t chunks = (bytes + VG_ZERO_CHUNK - 1) / VG_ZERO_CHUNK;
+    vg__zero_job j = {p, bytes};
+    if (chunks > 1 && chunks <= VG_TEAM_MAX_ITEMS && vg_team_has_helpers())
+        vg_team_for((int)chunks, vg__zero_chunk, &j);
+    else
+        memset(p, 0, bytes);
+}
+#else
+static void vg__zero(void *p, size_t bytes) { memset(p, 0, bytes); }
+#endif
+
 static void *vg__alloc_lines(size_t bytes, int zero) {
     size_t rounded = (bytes + 63) & ~(size_t)63;
     void *p = aligned_alloc(64, rounded ? rounded : 64);
-    if (p && zero) memset(p, 0, rounded);
+    if (p && zero) vg__zero(p, rounded);
     return p;
 }
 
@@ -484,7 +563,7 @@ vg_status MLP_FN(create)(MLP *m, const vg_mlp_shape *shape, vg_error *err) {
             m->running_var[l] = run, run += fo;
         }
     }
-    memset(m->params, 0, (size_t)m->n_params * sizeof(real));
+    vg__zero(m->params, (size_t)m->n_params * sizeof(real));
     return VG_OK;
 oom:
     if (!m->W) free(views);
@@ -593,7 +672,7 @@ double MLP_FN(forward)(MLP *m, const real *x, const int32_t *y, int B, vg_pass p
         else if (s->norm == VG_NORM_LAYER)
             SFX(layernorm_forward)(m->u[l], m->xhat[l], m->rstd[l], m->z[l], m->gamma[l],
                                    m->beta[l], B, fo, s->norm_eps);
-        SFX(vg_act_forward)(m->a[l], m->u[l], n, s->activation, param);
+        SFX(act_shared)(m->a[l], m->u[l], NULL, NULL, n, s->activation, param, 0);
         int start = m->block_start[l];
         if (start >= 0) { /* h_l = h_{start-1} + scale a_l */
             const real *r = m->h[start - 1], *a = m->a[l];
@@ -638,7 +717,7 @@ static void SFX(backward_impl)(MLP *m, const real *x, const int32_t *y, int over
                 da = m->grad_u;
             }
             real *du = s->norm == VG_NORM_NONE ? m->dz[l] : m->grad_u;
-            SFX(vg_act_backward)(du, da, m->u[l], m->a[l], n, s->activation, param);
+            SFX(act_shared)(du, da, m->u[l], m->a[l], n, s->activation, param, 1);
             if (s->norm == VG_NORM_BATCH)
                 SFX(batchnorm_backward)(m->dz[l], m->dgamma[l], m->dbeta[l], m->scratch,
                                         m->scratch + m->max_fan, du, m->xhat[l], m->rstd[l],

@@ -13,6 +13,7 @@
 #include "train/stats.h"
 #include "vgsweep/nn.h"
 #include "vgsweep/rng.h"
+#include "vgsweep/team.h"
 
 const char *const vg_run_status_names[] = {
 #define X(name, text) text,
@@ -443,6 +444,29 @@ static double vg__sum_squares(const float *v, int64_t n) {
     return s;
 }
 
+/* The squared norm of each layer's gradients, layer_sq (L): the layers shared with the
+ * thread's helpers (vgsweep/team.h) when it has any, each summed whole by one thread. */
+typedef struct {
+    const vg_mlp_f32 *net;
+    double *layer_sq;
+} vg__layer_sq_job;
+
+static void vg__layer_sq_item(void *arg, int l, int helper) {
+    (void)helper;
+    const vg__layer_sq_job *j = arg;
+    const vg_mlp_f32 *net = j->net;
+    j->layer_sq[l] = vg__sum_squares(net->grads + net->param_offset[l],
+                                     net->param_offset[l + 1] - net->param_offset[l]);
+}
+
+static void vg__layer_sq(const vg_mlp_f32 *net, double *layer_sq) {
+    vg__layer_sq_job j = {net, layer_sq};
+    if (net->n_params >= ((int64_t)1 << 18) && vg_team_has_helpers())
+        vg_team_for(net->n_layers, vg__layer_sq_item, &j);
+    else
+        for (int l = 0; l < net->n_layers; l++) vg__layer_sq_item(&j, l, 0);
+}
+
 static int vg__all_finite(const float *v, int64_t n) {
     /* the sum of squares is non-finite iff some entry is (or the sum overflows double) */
     return isfinite(vg__sum_squares(v, n));
@@ -519,6 +543,41 @@ static void vg__layer_activation_stats(vg__run *r, int k, int l, int P) {
     ((double *)r->data[S_ACT_DEAD])[at] = st.dead;
 }
 
+/* A checkpoint's per-layer statistics of the probe gradients: the log10|dW| histogram and
+ * Frobenius norm, and the RMS of dz, each layer's by one thread (shared with the thread's
+ * helpers, vgsweep/team.h, when it has any). */
+typedef struct {
+    const vg_mlp_f32 *net;
+    int P;
+    double *gn, *dr;
+    int64_t *hist;
+} vg__grad_stats_job;
+
+static void vg__grad_stats_item(void *arg, int l, int helper) {
+    (void)helper;
+    const vg__grad_stats_job *j = arg;
+    const vg_mlp_f32 *net = j->net;
+    int64_t nw = (int64_t)net->fan_out[l] * net->fan_in[l];
+    j->gn[l] = sqrt(vg__histogram(j->hist + (int64_t)l * VG_HIST_BINS, net->dW[l], nw));
+    int64_t nz = (int64_t)j->P * net->fan_out[l];
+    j->dr[l] = sqrt(vg__sum_squares(net->dz[l], nz) / (double)nz);
+}
+
+/* The weights' Frobenius norms, wn (L), a layer each. */
+static void vg__weight_norm_item(void *arg, int l, int helper) {
+    (void)helper;
+    const vg__grad_stats_job *j = arg;
+    const vg_mlp_f32 *net = j->net;
+    j->gn[l] = sqrt(vg__sum_squares(net->W[l], (int64_t)net->fan_out[l] * net->fan_in[l]));
+}
+
+static void vg__per_layer(const vg_mlp_f32 *net, vg_team_fn fn, vg__grad_stats_job *j) {
+    if (net->n_params >= ((int64_t)1 << 18) && vg_team_has_helpers())
+        vg_team_for(net->n_layers, fn, j);
+    else
+        for (int l = 0; l < net->n_layers; l++) fn(j, l, 0);
+}
+
 /* Checkpoint k: gradients on the probe batch, their statistics into row k of the series, and
  * the recorded tensors through the hook. Sets *nonfinite_layer when the probe gradients are
  * not finite. Without a probe batch (record.probe: 0) only the weight norms and the weight
@@ -529,8 +588,8 @@ static vg_status vg__checkpoint(vg__run *r, int k, int *nonfinite_layer, vg_erro
     const vg_dataset *ds = r->ds;
     int P = vg__probe_size(r->cfg), L = net->n_layers;
     double *wn = (double *)r->data[S_WEIGHT_NORM] + (int64_t)k * L;
-    for (int l = 0; l < L; l++)
-        wn[l] = sqrt(vg__sum_squares(net->W[l], (int64_t)net->fan_out[l] * net->fan_in[l]));
+    vg__grad_stats_job wj = {.net = net, .gn = wn};
+    vg__per_layer(net, vg__weight_norm_item, &wj);
     if (P == 0) {
         *nonfinite_layer = vg__nonfinite_param_layer(net);
     } else {
@@ -541,13 +600,9 @@ static vg_status vg__checkpoint(vg__run *r, int k, int *nonfinite_layer, vg_erro
         ((double *)r->data[S_PROBE_ACCURACY])[k] = (double)correct / P;
         double *gn = res->grad_norm + (int64_t)k * L, *dr = res->delta_rms + (int64_t)k * L;
         int64_t *hist = (int64_t *)r->data[S_GRAD_HIST] + (int64_t)k * L * VG_HIST_BINS;
-        for (int l = 0; l < L; l++) {
-            int64_t nw = (int64_t)net->fan_out[l] * net->fan_in[l];
-            gn[l] = sqrt(vg__histogram(hist + (int64_t)l * VG_HIST_BINS, net->dW[l], nw));
-            int64_t nz = (int64_t)P * net->fan_out[l];
-            dr[l] = sqrt(vg__sum_squares(net->dz[l], nz) / (double)nz);
-            if (l < L - 1) vg__layer_activation_stats(r, k, l, P);
-        }
+        vg__grad_stats_job gj = {.net = net, .P = P, .gn = gn, .dr = dr, .hist = hist};
+        vg__per_layer(net, vg__grad_stats_item, &gj);
+        for (int l = 0; l < L - 1; l++) vg__layer_activation_stats(r, k, l, P);
         /* as vg__nonfinite_grad_layer, with the weights' part already summed into gn */
         *nonfinite_layer = 0;
         for (int l = L - 1; l >= 0 && !*nonfinite_layer; l--) {
@@ -737,11 +792,8 @@ static int vg__epoch(vg__run *r, vg_rng *shuffle, int e, double lr, int64_t *ste
         }
         vg_mlp_f32_backward_set(net, r->batch_x, r->batch_y);
         double total = 0;
-        for (int l = 0; l < L; l++) {
-            r->layer_sq[l] = vg__sum_squares(net->grads + net->param_offset[l],
-                                             net->param_offset[l + 1] - net->param_offset[l]);
-            total += r->layer_sq[l];
-        }
+        vg__layer_sq(net, r->layer_sq);
+        for (int l = 0; l < L; l++) total += r->layer_sq[l];
         total = sqrt(total);
         if (!isfinite(total)) {
             vg__diverged(r, "non-finite gradient", e + 1, *step, vg__nonfinite_grad_layer(net));
