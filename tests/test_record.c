@@ -692,11 +692,19 @@ static void check_errors(const char *dir) {
     vg_sweep_info info = sweep_info(cfgs, 3, VG_RECORD_NEW);
     char path[512];
 
-    /* a directory that does not exist: the message names the path */
-    snprintf(path, sizeof path, "%s/no-such-dir/out.h5", dir);
-    VG_CHECK_INT_EQ(vg_recorder_create(path, &info, &rec, &err), VG_EIO);
+    /* a "directory" that is a file: a usage error (found before any run) naming the path */
+    snprintf(path, sizeof path, "%s/a-file", dir);
+    FILE *fp = fopen(path, "w");
+    if (fp) fclose(fp);
+    snprintf(path, sizeof path, "%s/a-file/out.h5", dir);
+    VG_CHECK_INT_EQ(vg_recorder_create(path, &info, &rec, &err), VG_EUSAGE);
     VG_CHECK(rec == NULL);
     VG_CHECK_STR_CONTAINS(err.message, path);
+    /* a directory that does not exist is made (mkdir -p) */
+    snprintf(path, sizeof path, "%s/no-such-dir/deeper/out.h5", dir);
+    CHECK_OK(vg_recorder_create(path, &info, &rec, &err), &err);
+    if (rec) vg_recorder_abort(rec);
+    rec = (vg_recorder *)&err;
 
     /* two runs with one id */
     static vg_run_config dup[2];

@@ -39,7 +39,9 @@ static const char vg__usage[] =
     "      --force         overwrite an existing output file (and its unfinished parts);\n"
     "                      run a sweep of over 100,000 runs or larger than the free disk\n"
     "      --resume        continue an interrupted sweep, or extend a finished one: runs\n"
-    "                      already recorded (same id) are kept, the others are run\n"
+    "                      already recorded (same id) are kept, the others are run; recorded\n"
+    "                      runs outside the sweep (or --only) stay in the output as they are\n"
+    "      --prune         with --resume: drop the recorded runs outside the sweep (or --only)\n"
     "  -n, --dry-run       validate the sweep and list its runs with estimates of compute\n"
     "                      and output size; train nothing\n"
     "      --only FILTER   only the runs that meet every condition, e.g.\n"
@@ -50,13 +52,16 @@ static const char vg__usage[] =
     "  -h, --help          this help\n"
     "  -V, --version       program version\n"
     "\n"
-    "exit status: 0 success, 1 a run-time failure, 2 a usage or sweep-file error\n";
+    "An output is used by one vgsweep at a time (a lock on FILE.lock); another one is refused.\n"
+    "\n"
+    "exit status: 0 success, 1 a run-time failure, 2 a usage or sweep-file error (also an\n"
+    "output that cannot be written or is in use, found before any run trains)\n";
 
 typedef struct vg__cli {
     const char *sweep_path;
     const char *output; /* NULL: the default */
     int jobs;           /* 0: the default */
-    int force, resume, dry_run, quiet, list_settings;
+    int force, resume, prune, dry_run, quiet, list_settings;
     int list_markdown; /* --list-settings=markdown: the table of docs/SWEEP-FORMAT.md */
     const char *only;  /* --only FILTER, or NULL */
 } vg__cli;
@@ -85,7 +90,7 @@ static int vg__parse_args(int argc, char **argv, vg__cli *cli) {
     static const struct option long_opts[] = {
         {"output", required_argument, NULL, 'o'}, {"jobs", required_argument, NULL, 'j'},
         {"force", no_argument, NULL, 'F'},        {"dry-run", no_argument, NULL, 'n'},
-        {"resume", no_argument, NULL, 'R'},
+        {"resume", no_argument, NULL, 'R'},      {"prune", no_argument, NULL, 'P'},
         {"list-settings", optional_argument, NULL, 'L'},
         {"only", required_argument, NULL, 'O'}, {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
@@ -102,6 +107,7 @@ static int vg__parse_args(int argc, char **argv, vg__cli *cli) {
             break;
         case 'F': cli->force = 1; break;
         case 'R': cli->resume = 1; break;
+        case 'P': cli->prune = 1; break;
         case 'n': cli->dry_run = 1; break;
         case 'L':
             cli->list_settings = 1;
@@ -118,6 +124,9 @@ static int vg__parse_args(int argc, char **argv, vg__cli *cli) {
         }
     }
     if (cli->force && cli->resume) return vg__usage_error("%s", "--force and --resume exclude each other");
+    if (cli->prune && !cli->resume)
+        return vg__usage_error("%s", "--prune only goes with --resume (it drops recorded runs "
+                                     "outside the sweep)");
     if (cli->list_settings) return -1;
     if (optind >= argc) return vg__usage_error("%s", "no sweep file given");
     if (optind + 1 < argc) return vg__usage_error("one sweep file expected, got also \"%s\"", argv[optind + 1]);
@@ -239,6 +248,7 @@ static vg_status vg__estimate(const vg_run_config *runs, int64_t n, double *flop
  * exist yet); -1 if unknown. */
 static double vg__free_bytes(const char *path) {
     char dir[PATH_MAX];
+    if (strlen(path) >= sizeof dir) return -1; /* the recorder refuses it, with the reason */
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash) *slash = '\0';
@@ -248,22 +258,25 @@ static double vg__free_bytes(const char *path) {
     return (double)fs.f_bavail * (double)fs.f_frsize;
 }
 
-/* results/<base name without extension>.h5 */
-static void vg__default_output(const char *sweep_path, char *buf, size_t size) {
+/* results/<base name without extension>.h5; 0 when it does not fit (never truncated). */
+static int vg__default_output(const char *sweep_path, char *buf, size_t size) {
     const char *base = strrchr(sweep_path, '/');
     base = base ? base + 1 : sweep_path;
     const char *dot = strrchr(base, '.');
     int len = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
-    snprintf(buf, size, "results/%.*s.h5", len, base);
+    int n = snprintf(buf, size, "results/%.*s.h5", len, base);
+    return n > 0 && (size_t)n < size;
 }
 
-static void vg__join_args(int argc, char **argv, char *buf, size_t size) {
-    size_t used = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < argc && used < size; i++) {
-        int n = snprintf(buf + used, size - used, "%s%s", i ? " " : "", argv[i]);
-        if (n > 0) used += (size_t)n;
-    }
+/* The command line as one string (malloc'ed, whole: it is recorded as an attribute). */
+static char *vg__join_args(int argc, char **argv) {
+    size_t size = 1;
+    for (int i = 0; i < argc; i++) size += strlen(argv[i]) + 1;
+    char *buf = malloc(size), *p = buf;
+    if (!buf) return NULL;
+    for (int i = 0; i < argc; i++) p += sprintf(p, "%s%s", i ? " " : "", argv[i]);
+    *p = '\0';
+    return buf;
 }
 
 /* Versions of the libraries besides HDF5 and zlib (which the recorder asks itself). */
@@ -338,6 +351,7 @@ int main(int argc, char **argv) {
     vg_run_filter *filter = NULL;
     vg_sweep_counts counts = {0};
     double est_flops = 0, est_bytes = 0;
+    char *command_line = NULL;
 
     if (cli.only && vg_run_filter_parse(cli.only, &filter, &err) != VG_OK) {
         vg_error_prefix(&err, "--only");
@@ -368,12 +382,20 @@ int main(int argc, char **argv) {
         est_bytes += (double)vg_record_estimate_sweep_bytes(&sizing);
     }
 
+    /* The output's name is used as given, never copied into a fixed buffer (a long one is
+     * refused by the recorder, not truncated). */
+    const char *output = cli.output;
+    char default_output[PATH_MAX];
+    if (!output) {
+        if (!vg__default_output(cli.sweep_path, default_output, sizeof default_output)) {
+            vg_error_set(&err, VG_EUSAGE, "%.200s...: the default output path is too long (%s); "
+                         "give one with -o", cli.sweep_path, strerror(ENAMETOOLONG));
+            goto fail;
+        }
+        output = default_output;
+    }
     if (cli.dry_run) {
-        char output[PATH_MAX], a[64], b[64], c[64];
-        if (cli.output)
-            snprintf(output, sizeof output, "%s", cli.output);
-        else
-            vg__default_output(cli.sweep_path, output, sizeof output);
+        char a[64], b[64], c[64];
         vg__print_runs(runs, n_runs, varying, n_varying);
         printf("  from %lld grid configuration%s", (long long)counts.grid, counts.grid == 1 ? "" : "s");
         if (counts.excluded) printf(", %lld excluded", (long long)counts.excluded);
@@ -399,16 +421,6 @@ int main(int argc, char **argv) {
         goto out;
     }
 
-    char output[PATH_MAX];
-    if (cli.output) {
-        snprintf(output, sizeof output, "%s", cli.output);
-    } else {
-        vg__default_output(cli.sweep_path, output, sizeof output);
-        if (mkdir("results", 0777) != 0 && errno != EEXIST) {
-            vg_error_set(&err, VG_EIO, "results: cannot create the output directory: %s", strerror(errno));
-            goto fail;
-        }
-    }
     double free_bytes = vg__free_bytes(output);
     /* a resume continues runs whose parts are already on this disk: no refusal there */
     if (!cli.force && !cli.resume && free_bytes >= 0 && est_bytes > free_bytes) {
@@ -420,8 +432,15 @@ int main(int argc, char **argv) {
                      vg__human(free_bytes, "B", b, sizeof b));
         goto fail;
     }
-    char command_line[4096];
-    vg__join_args(argc, argv, command_line, sizeof command_line);
+    command_line = vg__join_args(argc, argv);
+    if (!command_line) {
+        vg_error_set(&err, VG_ENOMEM, "out of memory");
+        goto fail;
+    }
+    const char *inputs[64];
+    int n_inputs = vg_sweep_file_count(sweep);
+    if (n_inputs > 64) n_inputs = 64; /* extends: chains are at most 17 files */
+    for (int i = 0; i < n_inputs; i++) inputs[i] = vg_sweep_file_path(sweep, i);
     vg_sweep_info info = {.sweep_file = cli.sweep_path,
                           .sweep_name = vg_sweep_name(sweep),
                           .sweep_text = vg_sweep_text(sweep),
@@ -432,6 +451,9 @@ int main(int argc, char **argv) {
                           .varying = varying,
                           .n_varying = n_varying,
                           .libraries = vg__library_versions(),
+                          .prune = cli.prune,
+                          .inputs = inputs,
+                          .n_inputs = n_inputs,
                           .mode = cli.force    ? VG_RECORD_FORCE
                                   : cli.resume ? VG_RECORD_RESUME
                                                : VG_RECORD_NEW};
@@ -473,6 +495,7 @@ fail:
     exit_code = vg_status_exit_code(err.code) == 2 ? VG_EXIT_USAGE : VG_EXIT_RUNTIME;
     if (rec) vg_recorder_abort(rec);
 out:
+    free(command_line);
     free(runs);
     vg_run_filter_free(filter);
     vg_sweep_free(sweep);
