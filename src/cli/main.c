@@ -289,19 +289,21 @@ static const char *vg__library_versions(void) {
     return buf;
 }
 
-/* One line on what --resume found: kept, dropped, to run. */
-static void vg__report_resume(const vg_recorder *rec, const char *output) {
-    vg_record_stats rs;
-    vg_recorder_stats(rec, &rs);
+/* One line on what --resume found: kept, kept outside the sweep, dropped (--prune), to run. */
+static void vg__report_resume(const vg_record_stats *stats, const char *output) {
+    const vg_record_stats rs = *stats;
     if (!rs.resumed) {
         fprintf(stderr, "vgsweep: --resume: nothing recorded yet for %s; starting the sweep\n", output);
         return;
     }
     fprintf(stderr, "vgsweep: resuming %s: %lld of %lld runs already recorded and kept, %lld to run",
             output, (long long)rs.n_reused, (long long)rs.n_runs, (long long)(rs.n_runs - rs.n_reused));
+    if (rs.n_kept)
+        fprintf(stderr, "; %lld recorded run%s kept from before, outside this sweep/filter "
+                "(--prune drops them)", (long long)rs.n_kept, rs.n_kept == 1 ? "" : "s");
     if (rs.n_dropped)
-        fprintf(stderr, "; %lld recorded run%s no longer in the sweep dropped", (long long)rs.n_dropped,
-                rs.n_dropped == 1 ? "" : "s");
+        fprintf(stderr, "; %lld recorded run%s outside this sweep/filter dropped (--prune)",
+                (long long)rs.n_dropped, rs.n_dropped == 1 ? "" : "s");
     if (rs.n_broken)
         fprintf(stderr, "; %lld unreadable part file%s run again", (long long)rs.n_broken,
                 rs.n_broken == 1 ? "" : "s");
@@ -459,7 +461,9 @@ int main(int argc, char **argv) {
                                                : VG_RECORD_NEW};
     /* Refuses an existing output or parts unless --force or --resume; keeps finished runs. */
     if (vg_recorder_create(output, &info, &rec, &err) != VG_OK) goto fail;
-    if (cli.resume) vg__report_resume(rec, output);
+    vg_record_stats rstats;
+    vg_recorder_stats(rec, &rstats);
+    if (cli.resume) vg__report_resume(&rstats, output);
 
     int jobs = cli.jobs > 0 ? cli.jobs : omp_get_max_threads();
     if (jobs > n_runs) jobs = n_runs > 0 ? (int)n_runs : 1;
@@ -477,10 +481,17 @@ int main(int argc, char **argv) {
     vg_error_clear(&close_err);
     vg_status cst = vg_recorder_close(rec, &close_err);
     rec = NULL;
-    if (!cli.quiet || st != VG_OK || cst != VG_OK)
-        fprintf(stderr, "vgsweep: %lld ok, %lld diverged, %lld failed in %.1fs -> %s\n",
+    if (!cli.quiet || st != VG_OK || cst != VG_OK) {
+        fprintf(stderr, "vgsweep: %lld ok, %lld diverged, %lld failed in %.1fs",
                 (long long)summary.n_ok, (long long)summary.n_diverged, (long long)summary.n_failed,
-                summary.wall_seconds, output);
+                summary.wall_seconds);
+        if (rstats.n_reused)
+            fprintf(stderr, "; %lld recorded before", (long long)rstats.n_reused);
+        if (rstats.n_kept)
+            fprintf(stderr, "; %lld kept from before, outside this sweep/filter",
+                    (long long)rstats.n_kept);
+        fprintf(stderr, " -> %s\n", output);
+    }
     if (st != VG_OK && cst != VG_OK) {
         fprintf(stderr, "vgsweep: %s\n", err.message); /* what stopped the sweep */
         err = close_err;                                 /* and what was kept */
