@@ -69,6 +69,8 @@ typedef struct vg_record_stats {
     int64_t n_dropped; /* finished runs outside the sweep dropped (prune) */
     int64_t n_broken;  /* part files that could not be read: their runs are run again */
     int resumed;       /* VG_RECORD_RESUME found a parts directory or an output */
+    int manifest_rebuilt;     /* the parts directory had lost its manifest: written again */
+    int64_t n_manifest_parts; /* the readable parts it was rebuilt from */
 } vg_record_stats;
 
 /* Ownership of an output (lock.c): a lock on <output>.lock, held while <output>, <output>.tmp

@@ -292,6 +292,10 @@ static const char *vg__library_versions(void) {
 /* One line on what --resume found: kept, kept outside the sweep, dropped (--prune), to run. */
 static void vg__report_resume(const vg_record_stats *stats, const char *output) {
     const vg_record_stats rs = *stats;
+    if (rs.manifest_rebuilt)
+        fprintf(stderr, "vgsweep: %s.parts had lost its manifest (manifest.h5): rebuilt from its "
+                "%lld readable part file%s, all of this sweep\n", output,
+                (long long)rs.n_manifest_parts, rs.n_manifest_parts == 1 ? "" : "s");
     if (!rs.resumed) {
         fprintf(stderr, "vgsweep: --resume: nothing recorded yet for %s; starting the sweep\n", output);
         return;

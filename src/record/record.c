@@ -1036,6 +1036,24 @@ static int vg__add_foreign(vg_recorder *rec, const char *id, int in_parts) {
     return 1;
 }
 
+/* Writes the manifest of the parts directory into the file man. Must hold the lock. */
+static vg_status vg__write_manifest(vg_recorder *rec, const char *man, vg_error *err) {
+    vg_status st;
+    vg__obj o = {H5I_INVALID_HID, man, "/", 0};
+    hid_t f = H5Fcreate(man, H5F_ACC_TRUNC, H5P_DEFAULT, rec->fapl);
+    if (f < 0) return vg__fail(err, &o, "cannot create");
+    o.id = f;
+    st = vg__attr_str(&o, "format", VG__PARTS_FORMAT, err);
+    if (st == VG_OK) st = vg__attr_i64(&o, "format_version", VG_FORMAT_VERSION, err);
+    if (st == VG_OK) st = vg__attr_str(&o, "sweep_name", rec->info.sweep_name, err);
+    if (st == VG_OK) st = vg__attr_u64(&o, "sweep_seed", rec->info.sweep_seed, err);
+    if (st == VG_OK) st = vg__attr_str(&o, "sweep_file", rec->info.sweep_file, err);
+    if (st == VG_OK) st = vg__attr_str(&o, "output", rec->path, err);
+    if (st == VG_OK) st = vg__attr_str(&o, "started", rec->started, err);
+    if (H5Fclose(f) < 0 && st == VG_OK) st = vg__fail(err, &o, "cannot close");
+    return st;
+}
+
 /* Writes <parts>.tmp/manifest.h5, syncs it and renames <parts>.tmp to <parts>. */
 static vg_status vg__make_parts_dir(vg_recorder *rec, vg_error *err) {
     vg_status st = VG_OK;
@@ -1053,21 +1071,7 @@ static vg_status vg__make_parts_dir(vg_recorder *rec, vg_error *err) {
                           strerror(errno));
     if (st == VG_OK) {
         pthread_mutex_lock(&vg__hdf5_lock);
-        vg__obj o = {H5I_INVALID_HID, man, "/", 0};
-        hid_t f = H5Fcreate(man, H5F_ACC_TRUNC, H5P_DEFAULT, rec->fapl);
-        if (f < 0) {
-            st = vg__fail(err, &o, "cannot create");
-        } else {
-            o.id = f;
-            st = vg__attr_str(&o, "format", VG__PARTS_FORMAT, err);
-            if (st == VG_OK) st = vg__attr_i64(&o, "format_version", VG_FORMAT_VERSION, err);
-            if (st == VG_OK) st = vg__attr_str(&o, "sweep_name", rec->info.sweep_name, err);
-            if (st == VG_OK) st = vg__attr_u64(&o, "sweep_seed", rec->info.sweep_seed, err);
-            if (st == VG_OK) st = vg__attr_str(&o, "sweep_file", rec->info.sweep_file, err);
-            if (st == VG_OK) st = vg__attr_str(&o, "output", rec->path, err);
-            if (st == VG_OK) st = vg__attr_str(&o, "started", rec->started, err);
-            if (H5Fclose(f) < 0 && st == VG_OK) st = vg__fail(err, &o, "cannot close");
-        }
+        st = vg__write_manifest(rec, man, err);
         pthread_mutex_unlock(&vg__hdf5_lock);
     }
     if (st == VG_OK) st = vg__fsync_path(man, 0, rec->path, err);
@@ -1080,6 +1084,71 @@ static vg_status vg__make_parts_dir(vg_recorder *rec, vg_error *err) {
 
 static int vg__part_ok(const vg_recorder *rec, int64_t r, const char *part);
 
+/* The sweep name and seed in a part's HEADER record: 1, or 0 when it has none readable. */
+static int vg__part_sweep(const char *part, char *name, size_t size, uint64_t *seed) {
+    vg_part_reader pr;
+    vg_part_rec h;
+    const unsigned char *p;
+    int ok = vg_part_open(&pr, part, 0) == 0 && vg_part_next(&pr, &h, &p) == 1 &&
+             h.type == VG_PART_HEADER && h.a == VG_PART_VERSION && h.b == VG_PART_BYTE_ORDER;
+    if (ok) {
+        vg_cursor c = {p, h.len, 0, 0};
+        vg_cur_str(&c, name, size);
+        *seed = (uint64_t)vg_cur_i64(&c);
+        ok = !c.bad;
+    }
+    vg_part_reader_close(&pr);
+    return ok;
+}
+
+/* A parts directory that lost its manifest (deleted by hand, a copy without it) while it holds
+ * finished parts: when every readable part is of this sweep (name and seed in its header), the
+ * manifest is written again (synced, renamed into place) and the parts are resumed; a part of
+ * another sweep refuses it. Must hold the lock. */
+static vg_status vg__rebuild_manifest(vg_recorder *rec, const char *man, vg_error *err) {
+    DIR *d = opendir(rec->parts);
+    if (!d) return vg_error_set(err, VG_EUSAGE, "%s: cannot read %s: %s", rec->path, rec->parts,
+                                strerror(errno));
+    vg_status st = VG_OK;
+    int64_t n = 0;
+    struct dirent *e;
+    while (st == VG_OK && (e = readdir(d)) != NULL) {
+        int is_part, is_tmp;
+        if (!vg__is_part_name(e->d_name, &is_part, &is_tmp) || !is_part || is_tmp) continue;
+        char *part = malloc(strlen(rec->parts) + strlen(e->d_name) + 2), name[512];
+        uint64_t seed = 0;
+        if (!part) {
+            st = vg_error_set(err, VG_ENOMEM, "%s: out of memory", rec->path);
+            break;
+        }
+        sprintf(part, "%s/%s", rec->parts, e->d_name);
+        if (vg__part_sweep(part, name, sizeof name, &seed)) {
+            if (strcmp(name, rec->info.sweep_name ? rec->info.sweep_name : "") != 0 ||
+                seed != rec->info.sweep_seed)
+                st = vg_error_set(err, VG_EUSAGE,
+                                  "%s: has no manifest and part %s holds sweep \"%s\" (seed "
+                                  "%llu), not \"%s\" (seed %llu); nothing was changed",
+                                  rec->parts, part, name, (unsigned long long)seed,
+                                  rec->info.sweep_name, (unsigned long long)rec->info.sweep_seed);
+            n++;
+        }
+        free(part);
+    }
+    closedir(d);
+    if (st != VG_OK) return st;
+    char *tmp = vg__strcat2(man, ".tmp");
+    if (!tmp) return vg_error_set(err, VG_ENOMEM, "%s: out of memory", rec->path);
+    st = vg__write_manifest(rec, tmp, err);
+    if (st == VG_OK) st = vg__commit(tmp, man, rec->path, err);
+    if (st != VG_OK) unlink(tmp);
+    free(tmp);
+    if (st == VG_OK) {
+        rec->stats.manifest_rebuilt = 1;
+        rec->stats.n_manifest_parts = n;
+    }
+    return st;
+}
+
 /* Resume from <parts>: checks the manifest, takes its start time and marks the runs whose
  * part files are there and readable. Must hold the lock. */
 static vg_status vg__scan_parts(vg_recorder *rec, vg_error *err) {
@@ -1087,7 +1156,9 @@ static vg_status vg__scan_parts(vg_recorder *rec, vg_error *err) {
     if (!man) return vg_error_set(err, VG_ENOMEM, "%s: out of memory", rec->path);
     sprintf(man, "%s/%s", rec->parts, VG__MANIFEST);
     hid_t f;
-    vg_status st = vg__open_same_sweep(rec, man, rec->parts, VG__PARTS_FORMAT, &f, err);
+    vg_status st = VG_OK;
+    if (!vg__exists(man)) st = vg__rebuild_manifest(rec, man, err);
+    if (st == VG_OK) st = vg__open_same_sweep(rec, man, rec->parts, VG__PARTS_FORMAT, &f, err);
     free(man);
     if (st != VG_OK) return st;
     vg__read_attr_str(f, "started", rec->started, sizeof rec->started);
@@ -1341,9 +1412,10 @@ vg_status vg_recorder_create(const char *path, const vg_sweep_info *info, vg_rec
      * would make every finished run look like another sweep's at assembly. */
     if (st == VG_OK && info->sweep_name && strlen(info->sweep_name) > VG__MAX_NAME)
         st = vg_error_set(err, VG_EUSAGE,
-                          "%s: the sweep's name is %zu bytes long; at most %d are supported: "
-                          "shorten name:",
-                          path, strlen(info->sweep_name), VG__MAX_NAME);
+                          "%s: name: is %zu bytes long; vgsweep records at most %d (shorten it); "
+                          "nothing was run",
+                          info->sweep_file ? info->sweep_file : path, strlen(info->sweep_name),
+                          VG__MAX_NAME);
     if (st != VG_OK) return st;
 
     rec = calloc(1, sizeof *rec);
