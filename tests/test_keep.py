@@ -161,7 +161,24 @@ def main():
         check(len(index_of(os.path.join(tmp, "p.h5"))[1]) == 3 and not os.path.exists(parts),
               "parts and output, --prune: 3 runs left, no parts")
 
-        # 7. --force starts over: only the selected runs.
+        # 7. A damaged part of a run outside the filter (and not in any output): it cannot be
+        # run again by this sweep, so it is not dropped silently: refused until --prune.
+        idx, _, _ = index_of(ref_path)
+        deep = [x.decode() for x, d in zip(idx["id"], idx["model.depth"]) if d == 6]
+        dparts = os.path.join(tmp, "d.h5.parts")
+        shutil.copytree(saved, dparts)
+        with open(os.path.join(dparts, deep[0] + ".part"), "r+b") as f:
+            f.truncate(os.path.getsize(f.name) - 30)
+        r = run(["--resume", "--only", "model.depth=2", "-o", "d.h5", "s.yaml"], tmp)
+        check(r.returncode == 2 and "damaged" in r.stderr and "--prune" in r.stderr and deep[0] in r.stderr,
+              f"damaged part outside the filter: {r.returncode} {r.stderr!r}")
+        check(len(os.listdir(dparts)) == 10 and not os.path.exists(os.path.join(tmp, "d.h5")),
+              "damaged part outside the filter: nothing changed")
+        r = run(["--resume", "--prune", "--only", "model.depth=2", "-o", "d.h5", "s.yaml"], tmp)
+        check(r.returncode == 0 and "6 recorded runs outside this sweep/filter dropped" in r.stderr,
+              f"damaged part outside the filter, --prune: {r.stderr!r}")
+
+        # 8. --force starts over: only the selected runs.
         r = run(["--force", "--only", "model.depth=6", "-o", "o1.h5", "s.yaml"], tmp)
         check(r.returncode == 0, f"--force: {r.stderr!r}")
         check(len(index_of(os.path.join(tmp, "o1.h5"))[1]) == 3, "--force: 3 runs")

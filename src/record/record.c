@@ -1302,8 +1302,9 @@ static int vg__cmp_foreign(const void *a, const void *b) {
 
 /* After a --resume scan: the finished runs found outside the sweep are kept as runs
  * n_runs.. (in id order, after the sweep's in /index), from their part or else their group in
- * the old output, unless info.prune drops them. A part that cannot be read and has no copy in
- * the old output is counted broken (it cannot be run again: it is not in the sweep). */
+ * the old output, unless info.prune drops them. A part that cannot be used (damaged, or without
+ * settings) and has no copy in the old output refuses the resume (VG_EUSAGE): this session
+ * cannot run it again, and dropping it takes --prune. */
 static vg_status vg__keep_foreign(vg_recorder *rec, vg_error *err) {
     int64_t n = 0;
     qsort(rec->foreign, (size_t)rec->n_foreign, sizeof *rec->foreign, vg__cmp_foreign);
@@ -1352,8 +1353,15 @@ static vg_status vg__keep_foreign(vg_recorder *rec, vg_error *err) {
                                   "by an older vgsweep that did not store its settings; resume "
                                   "with the sweep file it came from, or pass --prune to drop it",
                                   rec->path, part, f->id);
+            /* Damaged, and this session cannot run it again (it is not in the sweep): not
+             * dropped silently either. */
+            if (got < 0 && !f->in_output && st == VG_OK)
+                st = vg_error_set(err, VG_EUSAGE,
+                                  "%s: part %s of run %s, which is not in this sweep, is "
+                                  "damaged; resume with the sweep file it came from to run it "
+                                  "again, or pass --prune to drop it",
+                                  rec->path, part, f->id);
             free(part);
-            if (got < 0 && !f->in_output) rec->stats.n_broken++;
         }
         if (st != VG_OK || got > 0) {
             rec->state[nr + k] = VG__IN_PARTS;
@@ -1371,8 +1379,6 @@ static vg_status vg__keep_foreign(vg_recorder *rec, vg_error *err) {
             vg__group_cfg(g, f->id, cfg);
             H5Gclose(g);
             rec->state[nr + k] = VG__IN_OUTPUT;
-        } else {
-            continue; /* a damaged part, counted above */
         }
         if (st == VG_OK) k++;
     }
