@@ -166,6 +166,12 @@ def check_limits(tmp):
     r = run(["-o", "ln.h5", "longname.yaml"], tmp)
     refused(r, "a 100,000-byte sweep name", "longname.yaml", "name:", "100000")
     check(not [n for n in os.listdir(tmp) if n.startswith("ln.h5")], f"nothing written for it: {os.listdir(tmp)}")
+    # a layer whose tensor slot is over HDF5's 4 GiB chunk limit: refused before any run
+    with open(os.path.join(tmp, "wide.yaml"), "w") as f:
+        f.write(SMALL.replace("model: {width: 8}", "model: {width: 40000}").replace("[1, 2]", "[1, 2, 3]"))
+    r = run(["-o", "wide.h5", "wide.yaml"], tmp)
+    refused(r, "a 6 GiB tensor slot", "4 GiB", "layers/02")
+    check(not [n for n in os.listdir(tmp) if n.startswith("wide.h5")], "nothing written for the wide sweep")
 
 
 def check_lost_manifest(tmp):

@@ -129,6 +129,11 @@ vg_status vg_recorder_end_run(vg_run_writer *w, const vg_run_result *res, vg_err
 /* Bytes a run planned by vg_run_result_init adds to the file (compressed tensors included),
  * for the dry run's size estimate; the model is in docs/FORMAT.md ("Size"). */
 int64_t vg_record_estimate_bytes(const vg_run_config *cfg, const vg_run_result *plan);
+/* Whether the recorder can keep a run planned by vg_run_result_init (a tensor slot under
+ * HDF5's 4 GiB chunk limit): checked for every run before the first trains, so that no run is
+ * trained that could not be written. VG_EUSAGE with the run and tensor otherwise. */
+vg_status vg_record_check_plan(const vg_run_config *cfg, const vg_run_result *plan,
+                               vg_error *err);
 /* Bytes the file holds besides its runs (superblock, root attributes with the sweep text). */
 int64_t vg_record_estimate_sweep_bytes(const vg_sweep_info *info);
 

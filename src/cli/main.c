@@ -231,7 +231,7 @@ static const char *vg__human_time(double seconds, char *buf, size_t size) {
 }
 
 /* FLOPs and bytes of output of the runs, from the training core's and the recorder's own
- * estimates on each run's planned layout. */
+ * estimates on each run's planned layout; also refuses a run the recorder could not keep. */
 static vg_status vg__estimate(const vg_run_config *runs, int64_t n, double *flops, double *bytes,
                               vg_error *err) {
     *flops = 0;
@@ -239,6 +239,10 @@ static vg_status vg__estimate(const vg_run_config *runs, int64_t n, double *flop
     for (int64_t i = 0; i < n; i++) {
         vg_run_result plan;
         if (vg_run_result_init(&plan, &runs[i], err) != VG_OK) return err->code;
+        if (vg_record_check_plan(&runs[i], &plan, err) != VG_OK) {
+            vg_run_result_free(&plan);
+            return err->code;
+        }
         *flops += vg_train_estimate_flops(&runs[i]);
         *bytes += (double)vg_record_estimate_bytes(&runs[i], &plan);
         vg_run_result_free(&plan);

@@ -3243,6 +3243,24 @@ int64_t vg_record_estimate_bytes(const vg_run_config *cfg, const vg_run_result *
     return (int64_t)bytes;
 }
 
+vg_status vg_record_check_plan(const vg_run_config *cfg, const vg_run_result *plan,
+                               vg_error *err) {
+    for (int i = 0; i < plan->layout.n_tensors; i++) {
+        const vg_tensor_spec *s = &plan->layout.tensors[i];
+        uint64_t bytes = sizeof(float);
+        for (int d = 0; d < s->rank && d < 2; d++)
+            bytes *= (uint64_t)(s->dims[d] > 0 ? s->dims[d] : 1);
+        if (bytes >= VG__MAX_CHUNK_BYTES)
+            return vg_error_set(err, VG_EUSAGE,
+                                "run %s: %s: one checkpoint of it is %.1f GiB, over HDF5's 4 GiB "
+                                "chunk limit; narrow model.width, or record neither its "
+                                "gradients (record.tensors: none) nor its weights "
+                                "(record.weights: none)",
+                                cfg->id, s->name, (double)bytes / (1u << 30));
+    }
+    return VG_OK;
+}
+
 int64_t vg_record_estimate_sweep_bytes(const vg_sweep_info *info) {
     return VG__EST_SWEEP_BYTES + (info->sweep_text ? (int64_t)strlen(info->sweep_text) : 0) +
            (info->command_line ? (int64_t)strlen(info->command_line) : 0) + 8 * info->n_runs;
