@@ -14,6 +14,8 @@
  *                                 committer thread, so that workers never wait for the disk)
  *   <out>.tmp                     the output being assembled from the parts
  *   <out>                         the output: fsync'ed <out>.tmp renamed; then the parts go
+ *   <out>.lock                    the owner's fcntl lock (lock.c), taken before any of the
+ *                                 above is looked at, released when the recorder is freed
  * The parts directory is itself created as <out>.parts.tmp and renamed once its manifest is
  * durable, so a directory named <out>.parts always says which sweep it holds (its manifest is
  * deleted last).
@@ -164,9 +166,9 @@ struct vg_recorder {
     char *parts;      /* "<path>.parts" */
     vg_output_lock *lock; /* held from before anything at <path> is touched until freed */
     vg_sweep_info info;
-    vg__run_ref *by_id;     /* (n_runs) sorted by id */
-    unsigned char *state;   /* (n_runs) VG__TODO ... */
-    unsigned char *origin;  /* (n_runs) the state when the workers started: never changes */
+    vg__run_ref *by_id;     /* (n_all) sorted by id */
+    unsigned char *state;   /* (n_all) VG__TODO ... */
+    unsigned char *origin;  /* (n_all) the state when the workers started: never changes */
     vg_record_stats stats;
     vg__foreign *foreign;   /* (n_foreign) finished runs found that are not in the sweep */
     int64_t n_foreign, foreign_cap;
@@ -186,8 +188,8 @@ struct vg_recorder {
      * truth. Only touched under the lock. */
     hid_t out, out_runs;    /* the open <tmp_path> and its /runs, or H5I_INVALID_HID */
     hid_t old;              /* the existing output, open to copy its reused runs from */
-    unsigned char *copied;  /* (n_runs) the run is in <tmp_path> */
-    vg__row *rows;          /* (n_runs) their /index rows, read as they are copied */
+    unsigned char *copied;  /* (n_all) the run is in <tmp_path> */
+    vg__row *rows;          /* (n_all) their /index rows, read as they are copied */
     int64_t n_unfinished;   /* runs neither reused nor recorded yet in this session */
     int64_t n_reused_left;  /* reused runs not yet copied */
     int64_t reuse_cursor;   /* the reused runs before it (grid order) are copied */
