@@ -1309,6 +1309,7 @@ static int vg__cmp_foreign(const void *a, const void *b) {
  * cannot run it again, and dropping it takes --prune. */
 static vg_status vg__keep_foreign(vg_recorder *rec, vg_error *err) {
     int64_t n = 0;
+    if (rec->n_foreign == 0) return VG_OK; /* (qsort must not be given NULL) */
     qsort(rec->foreign, (size_t)rec->n_foreign, sizeof *rec->foreign, vg__cmp_foreign);
     for (int64_t i = 0; i < rec->n_foreign; i++) { /* one entry per id, where it was found */
         if (n > 0 && strcmp(rec->foreign[n - 1].id, rec->foreign[i].id) == 0) {
