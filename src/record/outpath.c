@@ -91,6 +91,16 @@ vg_status vg_outpath_prepare_dir(const char *path, vg_error *err) {
     else if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
         st = vg_error_set(err, VG_EUSAGE, "%s: is a directory; give the output a file name",
                           path);
+    if (st == VG_OK) { /* the file system's own limit may be below NAME_MAX (eCryptfs: 143) */
+        const char *slash2 = strrchr(path, '/');
+        size_t base = strlen(slash2 ? slash2 + 1 : path);
+        long name_max = pathconf(dir, _PC_NAME_MAX);
+        if (name_max > 0 && base + VG__LONGEST_SUFFIX > (size_t)name_max)
+            st = vg_error_set(err, VG_EUSAGE,
+                              "%s: output file name too long for %s (%zu bytes; its file system "
+                              "takes names of at most %ld, and \"<name>.parts.tmp\" must fit) (%s)",
+                              path, dir, base, name_max, strerror(ENAMETOOLONG));
+    }
     free(dir);
     return st;
 }
