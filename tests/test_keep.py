@@ -145,6 +145,16 @@ def main():
         check_output(os.path.join(tmp, "p.h5"), ref, 3, 9, "parts only, --only")
         check(not os.path.exists(parts), "parts only: the parts are deleted once assembled")
 
+        # 4b. Parts only, edited sweep file: the 9 old runs are kept from their parts, their
+        # settings (train.lr 0.05) from the parts' headers.
+        shutil.copytree(saved, os.path.join(tmp, "q.h5.parts"))
+        r = run(["--resume", "-o", "q.h5", "e.yaml"], tmp)
+        check(r.returncode == 0 and "0 of 9 runs already recorded" in r.stderr
+              and "9 recorded runs kept from before" in r.stderr, f"parts only, edited sweep: {r.stderr!r}")
+        idx = check_output(os.path.join(tmp, "q.h5"), both, 9, 18, "parts only, edited sweep")
+        check("train.lr" in idx.dtype.names and list(idx["train.lr"]) == [0.1] * 9 + [0.05] * 9,
+              "parts only, edited sweep: train.lr column from the parts")
+
         # 5. Both: every run in the parts and in the output (a kill after the output was
         # renamed, before the parts were deleted): each is kept once.
         shutil.copytree(saved, parts)
