@@ -203,7 +203,8 @@ def main():
         else:
             try:
                 r = run(["-q", "-o", os.path.join(ro, "x.h5"), "s.yaml"], tmp)
-                check(r.returncode == 1 and one_line_error(r, os.path.join(ro, "x.h5")),
+                # found before any run trains: a usage error (exit 2)
+                check(r.returncode == 2 and one_line_error(r, os.path.join(ro, "x.h5")),
                       f"unwritable directory: {r.returncode} {r.stderr!r}")
                 check(not os.listdir(ro), "nothing written into the unwritable directory")
                 print(f"unwritable directory: {r.stderr.strip()}")

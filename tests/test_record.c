@@ -465,10 +465,11 @@ static void check_index(hid_t file, const fake_run *const *runs, int n) {
     if (d < 0) return;
     hid_t t = H5Dget_type(d);
     VG_CHECK_INT_EQ(H5Tget_class(t), H5T_COMPOUND);
-    static const char *const cols[] = {"id", "status", "model.depth", "model.activation", "repeat",
-                                       "epochs_done", "loss", "accuracy", "test_loss", "test_accuracy"};
-    VG_CHECK_INT_EQ(H5Tget_nmembers(t), 10);
-    for (int c = 0; c < 10 && c < H5Tget_nmembers(t); c++) {
+    static const char *const cols[] = {"id", "status", "in_sweep", "model.depth", "model.activation",
+                                       "repeat", "epochs_done", "loss", "accuracy", "test_loss",
+                                       "test_accuracy"};
+    VG_CHECK_INT_EQ(H5Tget_nmembers(t), 11);
+    for (int c = 0; c < 11 && c < H5Tget_nmembers(t); c++) {
         char *name = H5Tget_member_name(t, (unsigned)c);
         VG_CHECK_MSG(name && !strcmp(name, cols[c]), "column %d is %s, expected %s", c, name, cols[c]);
         H5free_memory(name);
@@ -657,10 +658,12 @@ static void check_interrupt_and_resume(const char *dir, const char *whole) {
     VG_CHECK(file_exists(path) && !file_exists(parts));
     check_same_datasets(whole, path);
 
-    /* a changed sweep resumed from the complete output: run 1 leaves, run 3 joins */
+    /* a changed sweep resumed from the complete output with prune: run 1 leaves, run 3 joins
+     * (without prune run 1 would stay, outside the sweep: tests/test_keep.py) */
     static vg_run_config changed[3];
     changed[0] = runs[0].cfg, changed[1] = runs[3].cfg, changed[2] = runs[2].cfg;
     vg_sweep_info info2 = sweep_info(changed, 3, VG_RECORD_RESUME);
+    info2.prune = 1;
     off_t before = file_size(path);
     CHECK_OK(vg_recorder_create(path, &info2, &rec, &err), &err);
     if (!rec) return;
@@ -692,11 +695,19 @@ static void check_errors(const char *dir) {
     vg_sweep_info info = sweep_info(cfgs, 3, VG_RECORD_NEW);
     char path[512];
 
-    /* a directory that does not exist: the message names the path */
-    snprintf(path, sizeof path, "%s/no-such-dir/out.h5", dir);
-    VG_CHECK_INT_EQ(vg_recorder_create(path, &info, &rec, &err), VG_EIO);
+    /* a "directory" that is a file: a usage error (found before any run) naming the path */
+    snprintf(path, sizeof path, "%s/a-file", dir);
+    FILE *fp = fopen(path, "w");
+    if (fp) fclose(fp);
+    snprintf(path, sizeof path, "%s/a-file/out.h5", dir);
+    VG_CHECK_INT_EQ(vg_recorder_create(path, &info, &rec, &err), VG_EUSAGE);
     VG_CHECK(rec == NULL);
     VG_CHECK_STR_CONTAINS(err.message, path);
+    /* a directory that does not exist is made (mkdir -p) */
+    snprintf(path, sizeof path, "%s/no-such-dir/deeper/out.h5", dir);
+    CHECK_OK(vg_recorder_create(path, &info, &rec, &err), &err);
+    if (rec) vg_recorder_abort(rec);
+    rec = (vg_recorder *)&err;
 
     /* two runs with one id */
     static vg_run_config dup[2];

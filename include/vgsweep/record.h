@@ -31,8 +31,9 @@
 typedef enum vg_record_mode {
     VG_RECORD_NEW = 0, /* refuse (VG_EUSAGE) an existing output or <output>.parts */
     VG_RECORD_FORCE,   /* delete an existing output and its parts first */
-    VG_RECORD_RESUME   /* keep the finished runs of <output>.parts and of the existing output
-                        * whose ids are still in the sweep; start afresh when there are none */
+    VG_RECORD_RESUME   /* keep every finished run of <output>.parts and of the existing output
+                        * (those outside the sweep too, unless prune); start afresh when there
+                        * are none */
 } vg_record_mode;
 
 typedef struct vg_sweep_info {
@@ -51,21 +52,43 @@ typedef struct vg_sweep_info {
      * e.g. "libyaml 0.2.5; OpenBLAS 0.3.21"; NULL: none. */
     const char *libraries;
     vg_record_mode mode;
+    /* VG_RECORD_RESUME: drop the finished runs that are not among runs (they are kept, and
+     * listed in /index as outside the sweep, without it). */
+    int prune;
+    /* The files the sweep was read from (the sweep file and those it extends): the output and
+     * the files vgsweep makes beside it must not be one of them. */
+    const char *const *inputs;
+    int n_inputs;
 } vg_sweep_info;
 
 /* What vg_recorder_create found, for the CLI to report. */
 typedef struct vg_record_stats {
     int64_t n_runs;    /* runs of the sweep */
     int64_t n_reused;  /* already finished (parts or existing output): not run again */
-    int64_t n_dropped; /* finished runs whose ids are no longer in the sweep: left out */
+    int64_t n_kept;    /* finished runs outside the sweep (or --only filter) kept as they are */
+    int64_t n_dropped; /* finished runs outside the sweep dropped (prune) */
     int64_t n_broken;  /* part files that could not be read: their runs are run again */
     int resumed;       /* VG_RECORD_RESUME found a parts directory or an output */
+    int manifest_rebuilt;     /* the parts directory had lost its manifest: written again */
+    int64_t n_manifest_parts; /* the readable parts it was rebuilt from */
 } vg_record_stats;
+
+/* Ownership of an output (lock.c): a lock on <output>.lock, held while <output>, <output>.tmp
+ * and <output>.parts are written or deleted, released when the holder ends (also by a kill).
+ * Taking a held lock fails (VG_EUSAGE) with a message naming the holder's pid, host and start
+ * time. vg_recorder_create takes it itself; anything else that modifies an output (a merge)
+ * takes it first. */
+typedef struct vg_output_lock vg_output_lock;
+vg_status vg_output_lock_take(const char *output, vg_output_lock **out, vg_error *err);
+/* Deletes the lock file and releases the lock. NULL: nothing. */
+void vg_output_lock_release(vg_output_lock *lock);
 
 typedef struct vg_recorder vg_recorder;
 typedef struct vg_run_writer vg_run_writer;
 
-/* Prepares the output <path>: checks that its directory is writable, applies info->mode to
+/* Prepares the output <path>: checks the names derived from it fit the system's limits,
+ * creates its directory (mkdir -p) and checks it is writable, refuses an output that is not a
+ * regular file or is one of info->inputs, takes the output's lock, applies info->mode to
  * what is already there (an output or parts directory of another sweep, told apart by sweep
  * name and seed, is an error that changes nothing) and creates <path>.parts. info and what it
  * points to must stay valid until the recorder is closed. */
@@ -113,6 +136,11 @@ int64_t vg_record_estimate_bytes(const vg_run_config *cfg, const vg_run_result *
  * mapped while the run is written into the output, HDF5's work). For the memory budget. */
 double vg_record_estimate_memory(const vg_run_config *cfg, const vg_run_result *plan,
                                  double *at_end);
+/* Whether the recorder can keep a run planned by vg_run_result_init (a tensor slot under
+ * HDF5's 4 GiB chunk limit): checked for every run before the first trains, so that no run is
+ * trained that could not be written. VG_EUSAGE with the run and tensor otherwise. */
+vg_status vg_record_check_plan(const vg_run_config *cfg, const vg_run_result *plan,
+                               vg_error *err);
 /* Bytes the file holds besides its runs (superblock, root attributes with the sweep text). */
 int64_t vg_record_estimate_sweep_bytes(const vg_sweep_info *info);
 

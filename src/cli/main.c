@@ -35,15 +35,19 @@ static const char vg__usage[] =
     "to one HDF5 file.\n"
     "\n"
     "options:\n"
-    "  -o, --output FILE   output file (default: results/<sweep file's base name>.h5)\n"
+    "  -o, --output FILE   output file (default: results/<sweep file's base name>.h5);\n"
+    "                      missing directories are created\n"
     "  -j, --jobs N        worker threads (default: OMP_NUM_THREADS, else all cores)\n"
     "      --mem SIZE      memory the runs may use at once, e.g. 512M, 4G, 1.5GiB (default:\n"
     "                      MemAvailable, lowered by a cgroup memory limit or ulimit -v);\n"
     "                      fewer runs go at once when their estimates need it\n"
-    "      --force         overwrite an existing output file (and its unfinished parts);\n"
-    "                      run a sweep of over 100,000 runs or larger than the free disk\n"
+    "      --force         overwrite an existing output (a regular file) and its unfinished\n"
+    "                      parts; run a sweep of over 100,000 runs or larger than the free\n"
+    "                      disk\n"
     "      --resume        continue an interrupted sweep, or extend a finished one: runs\n"
-    "                      already recorded (same id) are kept, the others are run\n"
+    "                      already recorded (same id) are kept, the others are run; recorded\n"
+    "                      runs outside the sweep (or --only) stay in the output as they are\n"
+    "      --prune         with --resume: drop the recorded runs outside the sweep (or --only)\n"
     "  -n, --dry-run       validate the sweep and list its runs with estimates of memory,\n"
     "                      compute and output size; train nothing\n"
     "      --only FILTER   only the runs that meet every condition, e.g.\n"
@@ -54,13 +58,16 @@ static const char vg__usage[] =
     "  -h, --help          this help\n"
     "  -V, --version       program version\n"
     "\n"
-    "exit status: 0 success, 1 a run-time failure, 2 a usage or sweep-file error\n";
+    "An output is used by one vgsweep at a time (a lock on FILE.lock); another one is refused.\n"
+    "\n"
+    "exit status: 0 success, 1 a run-time failure, 2 a usage or sweep-file error (also an\n"
+    "output that cannot be written or is in use, found before any run trains)\n";
 
 typedef struct vg__cli {
     const char *sweep_path;
     const char *output; /* NULL: the default */
     int jobs;           /* 0: the default */
-    int force, resume, dry_run, quiet, list_settings;
+    int force, resume, prune, dry_run, quiet, list_settings;
     int list_markdown; /* --list-settings=markdown: the table of docs/SWEEP-FORMAT.md */
     const char *only;  /* --only FILTER, or NULL */
     int64_t mem;       /* --mem in bytes; 0: the default */
@@ -90,7 +97,7 @@ static int vg__parse_args(int argc, char **argv, vg__cli *cli) {
     static const struct option long_opts[] = {
         {"output", required_argument, NULL, 'o'}, {"jobs", required_argument, NULL, 'j'},
         {"force", no_argument, NULL, 'F'},        {"dry-run", no_argument, NULL, 'n'},
-        {"resume", no_argument, NULL, 'R'},
+        {"resume", no_argument, NULL, 'R'},      {"prune", no_argument, NULL, 'P'},
         {"list-settings", optional_argument, NULL, 'L'},
         {"only", required_argument, NULL, 'O'}, {"quiet", no_argument, NULL, 'q'},
         {"mem", required_argument, NULL, 'M'},
@@ -108,6 +115,7 @@ static int vg__parse_args(int argc, char **argv, vg__cli *cli) {
             break;
         case 'F': cli->force = 1; break;
         case 'R': cli->resume = 1; break;
+        case 'P': cli->prune = 1; break;
         case 'n': cli->dry_run = 1; break;
         case 'L':
             cli->list_settings = 1;
@@ -128,6 +136,9 @@ static int vg__parse_args(int argc, char **argv, vg__cli *cli) {
         }
     }
     if (cli->force && cli->resume) return vg__usage_error("%s", "--force and --resume exclude each other");
+    if (cli->prune && !cli->resume)
+        return vg__usage_error("%s", "--prune only goes with --resume (it drops recorded runs "
+                                     "outside the sweep)");
     if (cli->list_settings) return -1;
     if (optind >= argc) return vg__usage_error("%s", "no sweep file given");
     if (optind + 1 < argc) return vg__usage_error("one sweep file expected, got also \"%s\"", argv[optind + 1]);
@@ -231,8 +242,9 @@ static const char *vg__human_time(double seconds, char *buf, size_t size) {
 
 /* FLOPs and bytes of output of the runs, from the training core's and the recorder's own
  * estimates on each run's planned layout (no series allocated), and each run's memory
- * (mem[i]), all counted from the settings. With budget > 0 (not a dry run) a run that can
- * never fit in it is refused here, before anything of it is allocated. */
+ * (mem[i]), all counted from the settings; also refuses a run the recorder could not keep. With
+ * budget > 0 (not a dry run) a run that can never fit in it is refused here, before anything of
+ * it is allocated. */
 static vg_status vg__estimate(const vg_run_config *runs, int64_t n, double *flops, double *bytes,
                               int64_t *mem, int64_t budget, const char *budget_from,
                               vg_error *err) {
@@ -242,6 +254,10 @@ static vg_status vg__estimate(const vg_run_config *runs, int64_t n, double *flop
         vg_run_result plan; /* shapes only: a few bytes per layer and tensor */
         if (vg_run_result_plan(&plan, &runs[i], err) != VG_OK) {
             vg_error_prefix(err, runs[i].id);
+            return err->code;
+        }
+        if (vg_record_check_plan(&runs[i], &plan, err) != VG_OK) {
+            vg_run_result_free(&plan);
             return err->code;
         }
         mem[i] = vg_run_memory_estimate(&runs[i], &plan);
@@ -287,6 +303,7 @@ static double vg__peak_memory(const int64_t *mem, int64_t n, int jobs, double *l
  * exist yet); -1 if unknown. */
 static double vg__free_bytes(const char *path) {
     char dir[PATH_MAX];
+    if (strlen(path) >= sizeof dir) return -1; /* the recorder refuses it, with the reason */
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash) *slash = '\0';
@@ -296,22 +313,25 @@ static double vg__free_bytes(const char *path) {
     return (double)fs.f_bavail * (double)fs.f_frsize;
 }
 
-/* results/<base name without extension>.h5 */
-static void vg__default_output(const char *sweep_path, char *buf, size_t size) {
+/* results/<base name without extension>.h5; 0 when it does not fit (never truncated). */
+static int vg__default_output(const char *sweep_path, char *buf, size_t size) {
     const char *base = strrchr(sweep_path, '/');
     base = base ? base + 1 : sweep_path;
     const char *dot = strrchr(base, '.');
     int len = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
-    snprintf(buf, size, "results/%.*s.h5", len, base);
+    int n = snprintf(buf, size, "results/%.*s.h5", len, base);
+    return n > 0 && (size_t)n < size;
 }
 
-static void vg__join_args(int argc, char **argv, char *buf, size_t size) {
-    size_t used = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < argc && used < size; i++) {
-        int n = snprintf(buf + used, size - used, "%s%s", i ? " " : "", argv[i]);
-        if (n > 0) used += (size_t)n;
-    }
+/* The command line as one string (malloc'ed, whole: it is recorded as an attribute). */
+static char *vg__join_args(int argc, char **argv) {
+    size_t size = 1;
+    for (int i = 0; i < argc; i++) size += strlen(argv[i]) + 1;
+    char *buf = malloc(size), *p = buf;
+    if (!buf) return NULL;
+    for (int i = 0; i < argc; i++) p += sprintf(p, "%s%s", i ? " " : "", argv[i]);
+    *p = '\0';
+    return buf;
 }
 
 /* Versions of the libraries besides HDF5 and zlib (which the recorder asks itself). */
@@ -324,19 +344,25 @@ static const char *vg__library_versions(void) {
     return buf;
 }
 
-/* One line on what --resume found: kept, dropped, to run. */
-static void vg__report_resume(const vg_recorder *rec, const char *output) {
-    vg_record_stats rs;
-    vg_recorder_stats(rec, &rs);
+/* One line on what --resume found: kept, kept outside the sweep, dropped (--prune), to run. */
+static void vg__report_resume(const vg_record_stats *stats, const char *output) {
+    const vg_record_stats rs = *stats;
+    if (rs.manifest_rebuilt)
+        fprintf(stderr, "vgsweep: %s.parts had lost its manifest (manifest.h5): rebuilt from its "
+                "%lld readable part file%s, all of this sweep\n", output,
+                (long long)rs.n_manifest_parts, rs.n_manifest_parts == 1 ? "" : "s");
     if (!rs.resumed) {
         fprintf(stderr, "vgsweep: --resume: nothing recorded yet for %s; starting the sweep\n", output);
         return;
     }
     fprintf(stderr, "vgsweep: resuming %s: %lld of %lld runs already recorded and kept, %lld to run",
             output, (long long)rs.n_reused, (long long)rs.n_runs, (long long)(rs.n_runs - rs.n_reused));
+    if (rs.n_kept)
+        fprintf(stderr, "; %lld recorded run%s kept from before, outside this sweep/filter "
+                "(--prune drops them)", (long long)rs.n_kept, rs.n_kept == 1 ? "" : "s");
     if (rs.n_dropped)
-        fprintf(stderr, "; %lld recorded run%s no longer in the sweep dropped", (long long)rs.n_dropped,
-                rs.n_dropped == 1 ? "" : "s");
+        fprintf(stderr, "; %lld recorded run%s outside this sweep/filter dropped (--prune)",
+                (long long)rs.n_dropped, rs.n_dropped == 1 ? "" : "s");
     if (rs.n_broken)
         fprintf(stderr, "; %lld unreadable part file%s run again", (long long)rs.n_broken,
                 rs.n_broken == 1 ? "" : "s");
@@ -389,6 +415,7 @@ int main(int argc, char **argv) {
     vg_sweep_counts counts = {0};
     double est_flops = 0, est_bytes = 0;
     int64_t *run_mem = NULL; /* (n_runs) each run's estimated peak memory */
+    char *command_line = NULL;
 
     if (cli.only && vg_run_filter_parse(cli.only, &filter, &err) != VG_OK) {
         vg_error_prefix(&err, "--only");
@@ -434,12 +461,20 @@ int main(int argc, char **argv) {
         est_bytes += (double)vg_record_estimate_sweep_bytes(&sizing);
     }
 
+    /* The output's name is used as given, never copied into a fixed buffer (a long one is
+     * refused by the recorder, not truncated). */
+    const char *output = cli.output;
+    char default_output[PATH_MAX];
+    if (!output) {
+        if (!vg__default_output(cli.sweep_path, default_output, sizeof default_output)) {
+            vg_error_set(&err, VG_EUSAGE, "%.200s...: the default output path is too long (%s); "
+                         "give one with -o", cli.sweep_path, strerror(ENAMETOOLONG));
+            goto fail;
+        }
+        output = default_output;
+    }
     if (cli.dry_run) {
-        char output[PATH_MAX], a[64], b[64], c[64];
-        if (cli.output)
-            snprintf(output, sizeof output, "%s", cli.output);
-        else
-            vg__default_output(cli.sweep_path, output, sizeof output);
+        char a[64], b[64], c[64];
         vg__print_runs(runs, n_runs, varying, n_varying, run_mem);
         printf("  from %lld grid configuration%s", (long long)counts.grid, counts.grid == 1 ? "" : "s");
         if (counts.excluded) printf(", %lld excluded", (long long)counts.excluded);
@@ -481,16 +516,6 @@ int main(int argc, char **argv) {
         goto out;
     }
 
-    char output[PATH_MAX];
-    if (cli.output) {
-        snprintf(output, sizeof output, "%s", cli.output);
-    } else {
-        vg__default_output(cli.sweep_path, output, sizeof output);
-        if (mkdir("results", 0777) != 0 && errno != EEXIST) {
-            vg_error_set(&err, VG_EIO, "results: cannot create the output directory: %s", strerror(errno));
-            goto fail;
-        }
-    }
     double free_bytes = vg__free_bytes(output);
     /* a resume continues runs whose parts are already on this disk: no refusal there */
     if (!cli.force && !cli.resume && free_bytes >= 0 && est_bytes > free_bytes) {
@@ -502,8 +527,15 @@ int main(int argc, char **argv) {
                      vg__human(free_bytes, "B", b, sizeof b));
         goto fail;
     }
-    char command_line[4096];
-    vg__join_args(argc, argv, command_line, sizeof command_line);
+    command_line = vg__join_args(argc, argv);
+    if (!command_line) {
+        vg_error_set(&err, VG_ENOMEM, "out of memory");
+        goto fail;
+    }
+    const char *inputs[64];
+    int n_inputs = vg_sweep_file_count(sweep);
+    if (n_inputs > 64) n_inputs = 64; /* extends: chains are at most 17 files */
+    for (int i = 0; i < n_inputs; i++) inputs[i] = vg_sweep_file_path(sweep, i);
     vg_sweep_info info = {.sweep_file = cli.sweep_path,
                           .sweep_name = vg_sweep_name(sweep),
                           .sweep_text = vg_sweep_text(sweep),
@@ -514,6 +546,9 @@ int main(int argc, char **argv) {
                           .varying = varying,
                           .n_varying = n_varying,
                           .libraries = vg__library_versions(),
+                          .prune = cli.prune,
+                          .inputs = inputs,
+                          .n_inputs = n_inputs,
                           .mode = cli.force    ? VG_RECORD_FORCE
                                   : cli.resume ? VG_RECORD_RESUME
                                                : VG_RECORD_NEW};
@@ -523,7 +558,9 @@ int main(int argc, char **argv) {
     if (vg_threads_check(jobs, &err) != VG_OK) goto fail;
     /* Refuses an existing output or parts unless --force or --resume; keeps finished runs. */
     if (vg_recorder_create(output, &info, &rec, &err) != VG_OK) goto fail;
-    if (cli.resume) vg__report_resume(rec, output);
+    vg_record_stats rstats;
+    vg_recorder_stats(rec, &rstats);
+    if (cli.resume) vg__report_resume(&rstats, output);
 
     if (!cli.quiet) {
         fprintf(stderr, "vgsweep: %s: %lld run%s on %d thread%s -> %s\n", cli.sweep_path,
@@ -549,10 +586,17 @@ int main(int argc, char **argv) {
     vg_error_clear(&close_err);
     vg_status cst = vg_recorder_close(rec, &close_err);
     rec = NULL;
-    if (!cli.quiet || st != VG_OK || cst != VG_OK)
-        fprintf(stderr, "vgsweep: %lld ok, %lld diverged, %lld failed in %.1fs -> %s\n",
+    if (!cli.quiet || st != VG_OK || cst != VG_OK) {
+        fprintf(stderr, "vgsweep: %lld ok, %lld diverged, %lld failed in %.1fs",
                 (long long)summary.n_ok, (long long)summary.n_diverged, (long long)summary.n_failed,
-                summary.wall_seconds, output);
+                summary.wall_seconds);
+        if (rstats.n_reused)
+            fprintf(stderr, "; %lld recorded before", (long long)rstats.n_reused);
+        if (rstats.n_kept)
+            fprintf(stderr, "; %lld kept from before, outside this sweep/filter",
+                    (long long)rstats.n_kept);
+        fprintf(stderr, " -> %s\n", output);
+    }
     if (st != VG_OK && cst != VG_OK) {
         fprintf(stderr, "vgsweep: %s\n", err.message); /* what stopped the sweep */
         err = close_err;                                 /* and what was kept */
@@ -568,6 +612,7 @@ fail:
     if (rec) vg_recorder_abort(rec);
 out:
     free(run_mem);
+    free(command_line);
     free(runs);
     vg_run_filter_free(filter);
     vg_sweep_free(sweep);
