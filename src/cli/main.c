@@ -256,16 +256,12 @@ static vg_status vg__estimate(const vg_run_config *runs, int64_t n, double *flop
             vg_error_prefix(err, runs[i].id);
             return err->code;
         }
-        if (vg_record_check_plan(&runs[i], &plan, err) != VG_OK) {
-            vg_run_result_free(&plan);
-            return err->code;
-        }
         mem[i] = vg_run_memory_estimate(&runs[i], &plan);
-        *bytes += (double)vg_record_estimate_bytes(&runs[i], &plan);
-        vg_run_result_free(&plan);
         double need = (double)mem[i];
+        /* memory first: for an absurd net it is the limit that explains most */
         if (budget > 0 && need > (double)budget) {
             char a[32], b[32];
+            vg_run_result_free(&plan);
             return vg_error_set(err, VG_EUSAGE,
                                 "run %s needs about %s of memory (%.0f bytes, estimated), more "
                                 "than the %s allowed (%s): it can never run; make it smaller "
@@ -274,6 +270,12 @@ static vg_status vg__estimate(const vg_run_config *runs, int64_t n, double *flop
                                 runs[i].id, vg_mem_human(need, a, sizeof a), need,
                                 vg_mem_human((double)budget, b, sizeof b), budget_from);
         }
+        if (vg_record_check_plan(&runs[i], &plan, err) != VG_OK) {
+            vg_run_result_free(&plan);
+            return err->code;
+        }
+        *bytes += (double)vg_record_estimate_bytes(&runs[i], &plan);
+        vg_run_result_free(&plan);
         *flops += vg_train_estimate_flops(&runs[i]);
     }
     return VG_OK;
