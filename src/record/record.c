@@ -2773,6 +2773,10 @@ static void vg__emit_queued(vg_recorder *rec, int wait) {
     for (;;) {
         if (wait) pthread_mutex_lock(&vg__hdf5_lock);
         else if (pthread_mutex_trylock(&vg__hdf5_lock) != 0) return;
+        /* Debian's HDF5 is built thread-safe, so its error stacks, and whether it prints them,
+         * are per thread: off here too, not only in the thread that created the recorder (a
+         * worker is the only other thread that calls HDF5, from here). */
+        H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
         for (;;) {
             pthread_mutex_lock(&rec->state_lock);
             vg__emit_item *item = rec->emit_head;
