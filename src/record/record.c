@@ -3092,8 +3092,15 @@ static vg_status vg__out_create(vg_recorder *rec, vg_error *err) {
      * once; only a run copied from an earlier output has its scales attached again), so there
      * is next to no freed space to reuse (files 0.1-0.7 % larger), and tracking it took ~8 %
      * of the time HDF5 spends assembling the output. */
+    /* Not when runs are copied from an earlier output (--resume extending it): HDF5 1.10 then
+     * fails to evict (H5Gclose/H5Dclose: "Cannot evict dirty entry", "Pinned entries still
+     * need evicted?!"), leaves those objects open until the file's strong close and, in a
+     * worker thread, prints its error stacks (docs/RELIABILITY.md, "Findings"). */
+    int evict = 1;
+    for (int64_t r = 0; r < rec->n_all && evict; r++) /* kept runs outside the sweep too */
+        evict = rec->origin[r] != VG__IN_OUTPUT;
     hid_t fapl = H5Pcopy(rec->fapl), fcpl = H5Pcreate(H5P_FILE_CREATE);
-    rec->out = fapl >= 0 && fcpl >= 0 && H5Pset_evict_on_close(fapl, 1) >= 0 &&
+    rec->out = fapl >= 0 && fcpl >= 0 && H5Pset_evict_on_close(fapl, evict) >= 0 &&
                        H5Pset_file_space_strategy(fcpl, H5F_FSPACE_STRATEGY_AGGR, 0, 1) >= 0
                    ? H5Fcreate(rec->tmp_path, H5F_ACC_TRUNC, fcpl, fapl)
                    : H5I_INVALID_HID;
@@ -3188,6 +3195,10 @@ static void vg__emit_queued(vg_recorder *rec, int wait) {
     for (;;) {
         if (wait) pthread_mutex_lock(&vg__hdf5_lock);
         else if (pthread_mutex_trylock(&vg__hdf5_lock) != 0) return;
+        /* Debian's HDF5 is built thread-safe, so its error stacks, and whether it prints them,
+         * are per thread: off here too, not only in the thread that created the recorder (a
+         * worker is the only other thread that calls HDF5, from here). */
+        H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
         for (;;) {
             pthread_mutex_lock(&rec->state_lock);
             vg__emit_item *item = rec->emit_head;
