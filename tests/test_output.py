@@ -180,7 +180,8 @@ def check_limits(tmp):
     # a layer whose tensor slot is over HDF5's 4 GiB chunk limit: refused before any run
     with open(os.path.join(tmp, "wide.yaml"), "w") as f:
         f.write(SMALL.replace("model: {width: 8}", "model: {width: 40000}").replace("[1, 2]", "[1, 2, 3]"))
-    r = run(["-o", "wide.h5", "wide.yaml"], tmp)
+    # (--mem: on a machine with less memory than such a run needs, the budget refuses it first)
+    r = run(["--mem", "1024G", "-o", "wide.h5", "wide.yaml"], tmp)
     refused(r, "a 6 GiB tensor slot", "4 GiB", "layers/02")
     check(not [n for n in os.listdir(tmp) if n.startswith("wide.h5")], "nothing written for the wide sweep")
 
