@@ -156,15 +156,22 @@ def main():
 
         # early: while loading (exits at once) or setting up (stops before the first run); the
         # same code either way
-        for delay in (0, 0.2):
-            p = subprocess.Popen([VGSWEEP, "-q", "-j", "2", "-o", "early.h5", "s.yaml"], cwd=tmp,
-                                 stderr=subprocess.PIPE, text=True)
+        # same code either way; the resume command drops --force in getopt's abbreviations and
+        # keeps option values as they are
+        for delay in (0, 0.5):
+            args = ["-q", "--forc", "-j2", "--output", "--force", "s.yaml"]
+            p = subprocess.Popen([VGSWEEP] + args, cwd=tmp, stderr=subprocess.PIPE, text=True)
             wait_handlers(p)
             time.sleep(delay)
             p.send_signal(signal.SIGINT)
             _, err = p.communicate(timeout=600)
             check(p.returncode == 130, f"SIGINT after {delay}s: exit {p.returncode}: {err}")
-            shutil.rmtree(os.path.join(tmp, "early.h5.parts"), ignore_errors=True)
+            if delay:
+                m = re.search(r"resume with: (.*)$", err, re.M)
+                want = [VGSWEEP, "--resume", "-q", "-j2", "--output", "--force", "s.yaml"]
+                check(m is not None and shlex.split(m.group(1)) == want,
+                      f"SIGINT after {delay}s: resume command {m and shlex.split(m.group(1))}, expected {want}")
+            shutil.rmtree(os.path.join(tmp, "--force.parts"), ignore_errors=True)
         # the dry run too
         p = subprocess.Popen([VGSWEEP, "-n", "s.yaml"], cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_handlers(p)

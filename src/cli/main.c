@@ -575,15 +575,15 @@ int main(int argc, char **argv) {
     }
     char command_line[4096];
     vg__join_args(argc, argv, command_line, sizeof command_line);
-    static char resume_command[4096];
+    char resume_command[4096];
     vg__resume_command(argc, argv, resume_command, sizeof resume_command);
     snprintf(vg__bye, sizeof vg__bye,
              "\nvgsweep: second signal: exiting at once; the finished runs are kept in %s.parts; "
              "resume with: %s\n", output, resume_command);
     vg__bye_len = strlen(vg__bye);
     snprintf(vg__closing_note, sizeof vg__closing_note,
-             "\nvgsweep: every run is recorded; finishing %s (a second signal exits at once: the "
-             "runs stay in %s.parts for --resume)\n", output, output);
+             "\nvgsweep: the runs are over; finishing %s (a second signal exits at once: the "
+             "finished runs stay in %s.parts for --resume)\n", output, output);
     vg__closing_len = strlen(vg__closing_note);
     vg_sweep_info info = {.sweep_file = cli.sweep_path,
                           .sweep_name = vg_sweep_name(sweep),
