@@ -165,6 +165,7 @@ vg_status vg_sched_run(const vg_run_config *runs, int64_t n_runs, vg_recorder *r
     /* With several threads the longest runs start first, so the sweep does not end with one
      * thread finishing a long run while the others idle; with one, grid order. The order in
      * which runs execute never changes what they compute. */
+    memset(summary, 0, sizeof *summary); /* the caller reports it whatever happens */
     vg__job *jobs = malloc((size_t)(n_runs > 0 ? n_runs : 1) * sizeof *jobs);
     vg__report rep = {.opt = opt, .summary = summary, .n_runs = n_runs};
     rep.slots = aligned_alloc(64, (size_t)opt->n_threads * sizeof *rep.slots);
@@ -174,7 +175,6 @@ vg_status vg_sched_run(const vg_run_config *runs, int64_t n_runs, vg_recorder *r
         return vg_error_set(err, VG_ENOMEM, "out of memory for %lld runs", (long long)n_runs);
     }
     memset(rep.slots, 0, (size_t)opt->n_threads * sizeof *rep.slots);
-    memset(summary, 0, sizeof *summary);
     for (int64_t i = 0; i < n_runs; i++) {
         /* the cost is also the weight of each run in the progress's ETA */
         jobs[i].index = i, jobs[i].cost = vg_train_estimate_cost(&runs[i]);
