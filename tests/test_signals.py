@@ -51,7 +51,7 @@ def wait_for_finished_run(p):
     lines = []
     for line in p.stderr:
         lines.append(line)
-        if re.match(r"^\[ *\d+/\d+\] ", line):
+        if re.match(r"^\[ *\d+/\d+\] [0-9a-f]+ .*: (ok|diverged|failed)", line):  # not a status line
             break
     return lines
 
