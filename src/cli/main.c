@@ -600,6 +600,7 @@ int main(int argc, char **argv) {
                                                : VG_RECORD_NEW};
     /* From here a first signal stops the sweep cleanly (the scheduler sees it at its start if
      * it came while the recorder was being set up). */
+    atomic_signal_fence(memory_order_seq_cst); /* the handler sees vg__bye written first */
     vg__phase = VG__STOP_SWEEP;
     /* Refuses an existing output or parts unless --force or --resume; keeps finished runs. */
     if (vg_recorder_create(output, &info, &rec, &err) != VG_OK) goto fail;
