@@ -127,6 +127,11 @@ vg_status vg_run_writer_tensor(vg_run_writer *w, int tensor, int slot, const flo
  * status and message say so. Frees w (also on error; a run whose writer failed is not kept). */
 vg_status vg_recorder_end_run(vg_run_writer *w, vg_run_result *res, vg_error *err);
 
+/* Drops a run that stopped before its end (interrupted): its unfinished part file is deleted
+ * and the run is left to do, so that a later VG_RECORD_RESUME runs it again; the recorder
+ * closes or aborts as if it had never begun. Frees w. */
+void vg_run_writer_discard(vg_run_writer *w);
+
 /* Bytes a run planned by vg_run_result_init adds to the file (compressed tensors included),
  * for the dry run's size estimate; the model is in docs/FORMAT.md ("Size"). */
 int64_t vg_record_estimate_bytes(const vg_run_config *cfg, const vg_run_result *plan);

@@ -9,6 +9,7 @@
 #ifndef VGSWEEP_TRAIN_H
 #define VGSWEEP_TRAIN_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "vgsweep/data.h"
@@ -94,11 +95,26 @@ typedef struct vg_run_result {
 /* The series of res named name, or NULL. */
 const vg_series *vg_run_result_find(const vg_run_result *res, const char *name);
 
-/* Called with slot `slot` of tensor `tensor` (an index into layout.tensors): data has the
- * spec's dims. A view, valid only during the call. */
+/* Where a run shows how far it is, for a progress display on another thread: the run stores
+ * into it at every training step with relaxed atomic stores (no lock, no fence: the step must
+ * not slow down for a display). A reader may see fields of neighbouring steps together. */
+typedef struct vg_train_progress {
+    atomic_int epoch;   /* 1-based epoch being trained; 0 before the first */
+    atomic_llong step;  /* training steps done, counted over the run */
+    atomic_llong steps; /* training steps of the whole run (set when it starts) */
+    _Atomic double loss; /* minibatch loss of the last step; NaN before the first */
+} vg_train_progress;
+
+/* fn is called with slot `slot` of tensor `tensor` (an index into layout.tensors): data has
+ * the spec's dims. A view, valid only during the call. fn may be NULL. */
 typedef struct vg_checkpoint_hook {
     void *ctx;
     vg_status (*fn)(void *ctx, int tensor, int slot, const float *data, vg_error *err);
+    vg_train_progress *progress; /* NULL: none; else updated at every step */
+    /* NULL: never; else polled at every step and checkpoint: once nonzero the run stops there,
+     * before its end, and returns VG_OK with res->status still VG_RUN_PENDING: not a result,
+     * nothing of it is to be recorded. Set from a signal handler, hence an atomic. */
+    const atomic_int *stop;
 } vg_checkpoint_hook;
 
 /* Allocates the layout, the tensor specs and every series of a run of cfg (NaN-filled), before
@@ -111,7 +127,7 @@ vg_status vg_run_result_init(vg_run_result *res, const vg_run_config *cfg, vg_er
 vg_status vg_run_result_plan(vg_run_result *res, const vg_run_config *cfg, vg_error *err);
 void vg_run_result_free(vg_run_result *res);
 
-/* Trains one configuration. Divergence (a non-finite loss or gradient, or without a probe
+/* Trains one configuration (hook may be NULL). Divergence (a non-finite loss or gradient, or without a probe
  * batch non-finite parameters at a checkpoint) is not an error: the run ends with status
  * diverged and a message. An error return means the run could not be carried out (out of
  * memory, a failing hook); res->status is then failed. */

@@ -7,13 +7,18 @@
 #include <malloc.h>
 #endif
 #include <omp.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 #include <yaml.h>
+
+#include "progress.h"
 
 #include "vgsweep/build_info.h"
 #include "vgsweep/config.h"
@@ -54,14 +59,17 @@ static const char vg__usage[] =
     "                      'model.activation=relu|tanh,model.depth>=10' (=, !=, >=, <=, >, <)\n"
     "      --list-settings[=markdown]\n"
     "                      print every setting with its type, bounds, default and help\n"
-    "  -q, --quiet         no per-run progress lines\n"
+    "  -q, --quiet         no progress display or lines (errors and the summary remain)\n"
     "  -h, --help          this help\n"
     "  -V, --version       program version\n"
     "\n"
     "An output is used by one vgsweep at a time (a lock on FILE.lock); another one is refused.\n"
+    "The first SIGINT, SIGTERM or SIGHUP stops the running runs at their next step, keeps the\n"
+    "finished ones and prints the command that resumes; a second one exits at once.\n"
     "\n"
     "exit status: 0 success, 1 a run-time failure, 2 a usage or sweep-file error (also an\n"
-    "output that cannot be written or is in use, found before any run trains)\n";
+    "output that cannot be written or is in use, found before any run trains), 128 + the\n"
+    "signal's number when a signal stopped the sweep (130 SIGINT, 143 SIGTERM, 129 SIGHUP)\n";
 
 typedef struct vg__cli {
     const char *sweep_path;
@@ -371,6 +379,149 @@ static void vg__report_resume(const vg_record_stats *stats, const char *output) 
     fprintf(stderr, "\n");
 }
 
+/* --- signals ----------------------------------------------------------------------------
+ * Before anything is written (loading, counting, the dry run) a SIGINT, SIGTERM or SIGHUP exits
+ * at once with 128 + its number. From the recorder's creation on, the first one only sets
+ * vg__stop, which the scheduler and the training steps poll: the running runs stop at their
+ * next step and are not recorded, the finished ones stay in the parts (durable), and main
+ * prints how to resume. A second signal exits at once from the handler: the parts already
+ * durable stay, which is all a --resume needs (a run whose part was being synced is run
+ * again). SLURM's SIGTERM before its SIGKILL is the first signal of this. */
+
+enum { VG__EXIT_AT_ONCE, VG__STOP_SWEEP, VG__CLOSING };
+static volatile sig_atomic_t vg__phase = VG__EXIT_AT_ONCE;
+static volatile sig_atomic_t vg__signal; /* the first signal's number; 0: none yet */
+static atomic_int vg__stop;              /* the scheduler's stop flag (lock-free: handler-safe) */
+/* What a handler writes before it exits at once, and what it writes when the first signal comes
+ * while the output is being assembled: made before the handler can need them. */
+static char vg__bye[2 * PATH_MAX + 8192], vg__closing_note[2 * PATH_MAX + 256];
+static size_t vg__bye_len, vg__closing_len;
+
+static void vg__on_signal(int sig) {
+    if (vg__phase == VG__EXIT_AT_ONCE || vg__signal) {
+        if (vg__phase != VG__EXIT_AT_ONCE && vg__bye_len) {
+            ssize_t n = write(STDERR_FILENO, vg__bye, vg__bye_len);
+            (void)n; /* nothing to do about a failed write on the way out */
+        }
+        _exit(128 + sig);
+    }
+    vg__signal = sig;
+    atomic_store(&vg__stop, 1);
+    if (vg__phase == VG__CLOSING && vg__closing_len) {
+        ssize_t n = write(STDERR_FILENO, vg__closing_note, vg__closing_len);
+        (void)n;
+    }
+}
+
+static void vg__install_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = vg__on_signal;
+    sa.sa_flags = SA_RESTART; /* the recorder's reads and writes go on after the first signal */
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGINT);
+    sigaddset(&sa.sa_mask, SIGTERM);
+    sigaddset(&sa.sa_mask, SIGHUP);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+static const char *vg__signal_name(int sig) {
+    return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
+}
+
+/* Appends the n bytes of s to buf (size), as far as they fit. */
+static void vg__put(char *buf, size_t size, size_t *used, const char *s, size_t n) {
+    if (*used + n >= size) n = *used + 1 < size ? size - *used - 1 : 0;
+    memcpy(buf + *used, s, n);
+    *used += n;
+    buf[*used] = '\0';
+}
+
+/* Appends s to buf as one shell word: as it is when it holds only characters no shell treats
+ * specially, else in single quotes (a ' inside as '\''). */
+static void vg__shell_word(const char *s, char *buf, size_t size, size_t *used) {
+    static const char safe[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_@%+=:,./-";
+    if (*used) vg__put(buf, size, used, " ", 1);
+    if (s[0] && strspn(s, safe) == strlen(s)) {
+        vg__put(buf, size, used, s, strlen(s));
+        return;
+    }
+    vg__put(buf, size, used, "'", 1);
+    for (const char *c = s; *c; c++)
+        if (*c == '\'') vg__put(buf, size, used, "'\\''", 4);
+        else vg__put(buf, size, used, c, 1);
+    vg__put(buf, size, used, "'", 1);
+}
+
+/* Whether arg is --name or one of getopt_long's abbreviations of it (at least min letters:
+ * where another option shares the first ones). */
+static int vg__long_opt(const char *arg, const char *name, size_t min) {
+    if (strncmp(arg, "--", 2) != 0) return 0;
+    size_t n = strcspn(arg + 2, "=");
+    return n >= min && n <= strlen(name) && strncmp(arg + 2, name, n) == 0;
+}
+
+/* The command that continues this sweep: argv with --resume added and --force removed (in any
+ * spelling getopt_long accepts), every word shell-quoted. Option values are copied as they are
+ * (an output file named "--force" stays). */
+static void vg__resume_command(int argc, char **argv, char *buf, size_t size) {
+    size_t used = 0;
+    buf[0] = '\0';
+    vg__shell_word(argv[0], buf, size, &used);
+    vg__shell_word("--resume", buf, size, &used);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            for (; i < argc; i++) vg__shell_word(argv[i], buf, size, &used);
+            break;
+        }
+        if (vg__long_opt(a, "force", 1) || vg__long_opt(a, "resume", 1)) continue;
+        vg__shell_word(a, buf, size, &used);
+        int takes_next = 0;
+        if (a[0] == '-' && a[1] == '-')
+            takes_next = !strchr(a, '=') && (vg__long_opt(a, "output", 2) ||
+                                               vg__long_opt(a, "jobs", 1) || vg__long_opt(a, "only", 2));
+        else if (a[0] == '-' && a[1]) /* -qo FILE, -oFILE, -j2 */
+            for (const char *c = a + 1; *c; c++)
+                if (*c == 'o' || *c == 'j') {
+                    takes_next = c[1] == '\0';
+                    break;
+                }
+        if (takes_next && i + 1 < argc) vg__shell_word(argv[++i], buf, size, &used);
+    }
+}
+
+static double vg__seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The last words of a sweep, printed even with --quiet: what the output holds, what this
+ * invocation trained, how long it took, where it is. complete: the output was written. */
+static void vg__print_summary(const vg_sched_summary *s, int64_t n_kept, int64_t n_runs,
+                              double wall, const char *output, int complete) {
+    int64_t trained = s->n_ok + s->n_diverged + s->n_failed, recorded = s->n_reused + trained;
+    char size[64] = "";
+    struct stat sb;
+    if (complete && stat(output, &sb) == 0) vg__human((double)sb.st_size, "B", size, sizeof size);
+    fprintf(stderr, "vgsweep: ");
+    if (complete) fprintf(stderr, "%lld run%s recorded", (long long)recorded, recorded == 1 ? "" : "s");
+    else fprintf(stderr, "%lld of %lld runs recorded", (long long)recorded, (long long)n_runs);
+    fprintf(stderr, " (%lld ok, %lld diverged, %lld failed, %lld kept from before); "
+            "%lld trained by this invocation",
+            (long long)s->n_ok, (long long)s->n_diverged, (long long)s->n_failed,
+            (long long)s->n_reused, (long long)trained);
+    if (n_kept)
+        fprintf(stderr, "; %lld more kept from before, outside this sweep/filter", (long long)n_kept);
+    if (s->n_stopped) fprintf(stderr, ", %lld stopped unfinished", (long long)s->n_stopped);
+    fprintf(stderr, "; wall time %.1fs; ", wall);
+    if (complete) fprintf(stderr, "output %s (%s)\n", output, size[0] ? size : "size unknown");
+    else fprintf(stderr, "finished runs kept in %s.parts\n", output);
+}
+
 static void vg__print_runs(const vg_run_config *runs, int64_t n, const int *varying, int n_varying,
                            const int64_t *mem) {
     for (int64_t i = 0; i < n; i++) {
@@ -398,6 +549,8 @@ int main(int argc, char **argv) {
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
 #endif
+    double t_start = vg__seconds();
+    vg__install_signals();
     vg__cli cli;
     int rc = vg__parse_args(argc, argv, &cli);
     if (rc >= 0) return rc;
@@ -412,6 +565,7 @@ int main(int argc, char **argv) {
     vg_run_config *runs = NULL;
     int64_t n_runs = 0;
     vg_recorder *rec = NULL;
+    vg_progress *progress = NULL;
     int exit_code = VG_EXIT_OK;
     vg_run_filter *filter = NULL;
     vg_sweep_counts counts = {0};
@@ -538,6 +692,16 @@ int main(int argc, char **argv) {
     int n_inputs = vg_sweep_file_count(sweep);
     if (n_inputs > 64) n_inputs = 64; /* extends: chains are at most 17 files */
     for (int i = 0; i < n_inputs; i++) inputs[i] = vg_sweep_file_path(sweep, i);
+    char resume_command[4096];
+    vg__resume_command(argc, argv, resume_command, sizeof resume_command);
+    snprintf(vg__bye, sizeof vg__bye,
+             "\nvgsweep: second signal: exiting at once; the finished runs are kept in %s.parts; "
+             "resume with: %s\n", output, resume_command);
+    vg__bye_len = strlen(vg__bye);
+    snprintf(vg__closing_note, sizeof vg__closing_note,
+             "\nvgsweep: the runs are over; finishing %s (a second signal exits at once: the "
+             "finished runs stay in %s.parts for --resume)\n", output, output);
+    vg__closing_len = strlen(vg__closing_note);
     vg_sweep_info info = {.sweep_file = cli.sweep_path,
                           .sweep_name = vg_sweep_name(sweep),
                           .sweep_text = vg_sweep_text(sweep),
@@ -558,6 +722,10 @@ int main(int argc, char **argv) {
     double largest_mem, peak_mem = vg__peak_memory(run_mem, n_runs, concurrent, &largest_mem);
     /* OpenMP aborts when it cannot start its threads: -j is checked against the limits first */
     if (vg_threads_check(jobs, &err) != VG_OK) goto fail;
+    /* From here a first signal stops the sweep cleanly (the scheduler sees it at its start if
+     * it came while the recorder was being set up). */
+    atomic_signal_fence(memory_order_seq_cst); /* the handler sees vg__bye written first */
+    vg__phase = VG__STOP_SWEEP;
     /* Refuses an existing output or parts unless --force or --resume; keeps finished runs. */
     if (vg_recorder_create(output, &info, &rec, &err) != VG_OK) goto fail;
     vg_record_stats rstats;
@@ -574,31 +742,45 @@ int main(int argc, char **argv) {
                     vg_mem_human(peak_mem, a, sizeof a), vg_mem_human((double)budget, b, sizeof b),
                     budget_from);
         }
+        /* Live on a terminal; lines (one per run, a status line every minute) in a log. */
+        const char *term = getenv("TERM");
+        int live = isatty(STDERR_FILENO) && !(term && strcmp(term, "dumb") == 0);
+        const char *every = getenv("VGSWEEP_STATUS_EVERY");
+        double status_every = every && atof(every) > 0 ? atof(every) : 60;
+        progress = vg_progress_new(stderr, live ? VG_PROGRESS_LIVE : VG_PROGRESS_LINES, varying,
+                                   n_varying, status_every);
     }
+    /* 4 redraws a second on a terminal; once a second is enough for the log's status line */
     vg_sched_options opt = {.n_threads = jobs,
-                            .progress = cli.quiet ? NULL : stderr,
-                            .varying = varying,
-                            .n_varying = n_varying,
+                            .progress = progress ? vg_progress_report : NULL,
+                            .progress_ctx = progress,
+                            .tick_seconds = !progress ? 0 : isatty(STDERR_FILENO) ? 0.25 : 1.0,
+                            .stop = &vg__stop,
                             .mem_budget = peak_mem > (double)budget ? budget : 0,
                             .run_bytes = run_mem};
     vg_sched_summary summary;
     vg_status st = vg_sched_run(runs, n_runs, rec, &opt, &summary, &err);
+    vg_progress_end(progress);
+    progress = NULL;
+    vg__phase = VG__CLOSING;
+    if (st == VG_OK && summary.n_not_run > 0 && vg__signal) {
+        /* Stopped: the finished runs are in the parts, durable once the recorder's committer
+         * is done (abort waits for it); no partial output is assembled. */
+        vg_recorder_abort(rec);
+        rec = NULL;
+        vg__print_summary(&summary, rstats.n_kept, n_runs, vg__seconds() - t_start, output, 0);
+        fprintf(stderr, "vgsweep: interrupted by %s; resume with: %s\n",
+                vg__signal_name(vg__signal), resume_command);
+        exit_code = 128 + vg__signal;
+        goto out;
+    }
     /* Assembles the output when every run is recorded; otherwise keeps the parts and says so. */
     vg_error close_err;
     vg_error_clear(&close_err);
     vg_status cst = vg_recorder_close(rec, &close_err);
     rec = NULL;
-    if (!cli.quiet || st != VG_OK || cst != VG_OK) {
-        fprintf(stderr, "vgsweep: %lld ok, %lld diverged, %lld failed in %.1fs",
-                (long long)summary.n_ok, (long long)summary.n_diverged, (long long)summary.n_failed,
-                summary.wall_seconds);
-        if (rstats.n_reused)
-            fprintf(stderr, "; %lld recorded before", (long long)rstats.n_reused);
-        if (rstats.n_kept)
-            fprintf(stderr, "; %lld kept from before, outside this sweep/filter",
-                    (long long)rstats.n_kept);
-        fprintf(stderr, " -> %s\n", output);
-    }
+    vg__print_summary(&summary, rstats.n_kept, n_runs, vg__seconds() - t_start, output,
+                      st == VG_OK && cst == VG_OK);
     if (st != VG_OK && cst != VG_OK) {
         fprintf(stderr, "vgsweep: %s\n", err.message); /* what stopped the sweep */
         err = close_err;                                 /* and what was kept */

@@ -2109,6 +2109,20 @@ vg_status vg_recorder_end_run(vg_run_writer *w, vg_run_result *res, vg_error *er
     return st;
 }
 
+void vg_run_writer_discard(vg_run_writer *w) {
+    if (!w) return;
+    vg_recorder *rec = w->rec;
+    /* The part never got its END record, was never synced or renamed: deleting the .tmp leaves
+     * the parts directory as if the run had not begun. */
+    vg_part_close(&w->pw);
+    unlink(w->part_tmp);
+    pthread_mutex_lock(&rec->state_lock);
+    rec->state[w->pos] = VG__TODO;
+    rec->open_runs--;
+    pthread_mutex_unlock(&rec->state_lock);
+    vg__writer_free(w);
+}
+
 /* --- writing a run into the output from its part ------------------------------------------ */
 
 /* One entry of a dimension scale's REFERENCE_LIST attribute, laid out as the HDF5 high-level

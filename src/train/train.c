@@ -416,6 +416,8 @@ typedef struct vg__run {
     const vg_dataset *ds;
     vg_run_result *res;
     const vg_checkpoint_hook *hook;
+    vg_train_progress *progress; /* the hook's, or NULL */
+    const atomic_int *stop;      /* the hook's, or NULL */
     vg_mlp_f32 net;
     vg_optim_f32 opt;
     float *batch_x;     /* (batch_size, features) gathered minibatch */
@@ -764,7 +766,14 @@ static void vg__teardown(vg__run *r) {
     free(r->next_slot);
 }
 
-/* One epoch of minibatch steps; returns 0 when the run diverged. */
+/* Whether the caller asked the run to stop (a relaxed load: the flag is only ever set, and a
+ * step later is soon enough). */
+static int vg__stopped(const vg__run *r) {
+    return r->stop && atomic_load_explicit(r->stop, memory_order_relaxed);
+}
+
+/* One epoch of minibatch steps; returns 1, or 0 when the run diverged, -1 when it was asked to
+ * stop. */
 static int vg__epoch(vg__run *r, vg_rng *shuffle, int e, double lr, int64_t *step) {
     const vg_run_config *cfg = r->cfg;
     const vg_dataset *ds = r->ds;
@@ -778,6 +787,7 @@ static int vg__epoch(vg__run *r, vg_rng *shuffle, int e, double lr, int64_t *ste
 
     vg_rng_shuffle_i32(shuffle, r->order, ds->n_train);
     for (int64_t start = 0; start < ds->n_train; start += bs, (*step)++, steps++) {
+        if (vg__stopped(r)) return -1;
         int B = (int)(ds->n_train - start < bs ? ds->n_train - start : bs);
         for (int i = 0; i < B; i++) {
             int32_t idx = r->order[start + i];
@@ -806,6 +816,10 @@ static int vg__epoch(vg__run *r, vg_rng *shuffle, int e, double lr, int64_t *ste
         clipped += vg__clip(r, total);
         vg_optim_f32_step(&r->opt, net->params, net->grads, lr);
         loss_sum += loss * B;
+        if (r->progress) { /* two plain stores on x86: no lock, no fence */
+            atomic_store_explicit(&r->progress->step, *step + 1, memory_order_relaxed);
+            atomic_store_explicit(&r->progress->loss, loss, memory_order_relaxed);
+        }
     }
     res->loss[e] = loss_sum / (double)ds->n_train;
     res->accuracy[e] = (double)correct / (double)ds->n_train;
@@ -822,6 +836,15 @@ vg_status vg_train_run(const vg_run_config *cfg, const vg_dataset *ds, vg_run_re
     vg__run r;
     memset(&r, 0, sizeof r);
     r.cfg = cfg, r.ds = ds, r.res = res, r.hook = hook;
+    r.progress = hook ? hook->progress : NULL;
+    r.stop = hook ? hook->stop : NULL;
+    if (r.progress) {
+        atomic_store_explicit(&r.progress->epoch, 0, memory_order_relaxed);
+        atomic_store_explicit(&r.progress->step, 0, memory_order_relaxed);
+        atomic_store_explicit(&r.progress->steps, res->layout.steps_per_epoch * cfg->train_epochs,
+                              memory_order_relaxed);
+        atomic_store_explicit(&r.progress->loss, NAN, memory_order_relaxed);
+    }
     vg_status st = vg__setup(&r, err);
     if (st != VG_OK) goto done;
 
@@ -840,6 +863,8 @@ vg_status vg_train_run(const vg_run_config *cfg, const vg_dataset *ds, vg_run_re
     const char *bad_what = vg__probe_size(cfg) > 0 ? "non-finite probe gradient"
                                                    : "non-finite parameters";
     int bad_layer = 0;
+    /* Stopped: status stays pending (not a result); the same at every later check. */
+    if (vg__stopped(&r)) goto done;
     st = vg__checkpoint(&r, 0, &bad_layer, err);
     if (st != VG_OK) goto done;
     if (bad_layer) {
@@ -852,7 +877,8 @@ vg_status vg_train_run(const vg_run_config *cfg, const vg_dataset *ds, vg_run_re
     for (int e = 0; e < cfg->train_epochs; e++) {
         double lr = vg__learning_rate(cfg, e);
         ((double *)r.data[S_LR])[e] = lr;
-        if (!vg__epoch(&r, &shuffle_rng, e, lr, &step)) goto done;
+        if (r.progress) atomic_store_explicit(&r.progress->epoch, e + 1, memory_order_relaxed);
+        if (vg__epoch(&r, &shuffle_rng, e, lr, &step) <= 0) goto done;
         if (ds->n_test > 0) {
             vg__evaluate(&r.net, ds, &res->test_loss[e], &res->test_accuracy[e]);
             if (!isfinite(res->test_loss[e])) {
@@ -862,6 +888,7 @@ vg_status vg_train_run(const vg_run_config *cfg, const vg_dataset *ds, vg_run_re
             }
         }
         res->epochs_done = e + 1;
+        if (vg__stopped(&r)) goto done;
         st = vg__checkpoint(&r, e + 1, &bad_layer, err);
         if (st != VG_OK) goto done;
         if (bad_layer) {
