@@ -99,7 +99,7 @@ def main():
         check(all(idx["model.depth"][:3] == 2), "old output, --only: the selected runs first")
         # and the default (no --only) takes them all back into the sweep: nothing to run
         r = run(["--resume", "-o", "o1.h5", "s.yaml"], tmp)
-        check(r.returncode == 0 and "9 of 9 runs already recorded" in r.stderr and "kept from before" not in r.stderr,
+        check(r.returncode == 0 and "9 of 9 runs already recorded" in r.stderr and "outside this sweep/filter" not in r.stderr,
               f"old output, whole sweep again: {r.stderr!r}")
         check_output(out, ref, 9, 9, "old output, whole sweep again")
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -732,6 +733,7 @@ int main(int argc, char **argv) {
     vg_recorder_stats(rec, &rstats);
     if (cli.resume) vg__report_resume(&rstats, output);
 
+    double status_every = 60; /* seconds between the log's status lines */
     if (!cli.quiet) {
         fprintf(stderr, "vgsweep: %s: %lld run%s on %d thread%s -> %s\n", cli.sweep_path,
                 (long long)n_runs, n_runs == 1 ? "" : "s", jobs, jobs == 1 ? "" : "s", output);
@@ -746,7 +748,7 @@ int main(int argc, char **argv) {
         const char *term = getenv("TERM");
         int live = isatty(STDERR_FILENO) && !(term && strcmp(term, "dumb") == 0);
         const char *every = getenv("VGSWEEP_STATUS_EVERY");
-        double status_every = every && atof(every) > 0 ? atof(every) : 60;
+        status_every = every && atof(every) > 0 ? atof(every) : 60;
         progress = vg_progress_new(stderr, live ? VG_PROGRESS_LIVE : VG_PROGRESS_LINES, varying,
                                    n_varying, status_every);
     }
@@ -754,7 +756,9 @@ int main(int argc, char **argv) {
     vg_sched_options opt = {.n_threads = jobs,
                             .progress = progress ? vg_progress_report : NULL,
                             .progress_ctx = progress,
-                            .tick_seconds = !progress ? 0 : isatty(STDERR_FILENO) ? 0.25 : 1.0,
+                            .tick_seconds = !progress               ? 0
+                                            : isatty(STDERR_FILENO) ? 0.25
+                                                                    : fmin(1.0, status_every / 2),
                             .stop = &vg__stop,
                             .mem_budget = peak_mem > (double)budget ? budget : 0,
                             .run_bytes = run_mem};
