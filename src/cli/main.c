@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "report_cmd.h"
 #include "vgsweep/build_info.h"
 #include "vgsweep/config.h"
 #include "vgsweep/error.h"
@@ -29,6 +30,7 @@
 
 static const char vg__usage[] =
     "usage: vgsweep [options] SWEEP.yaml\n"
+    "       vgsweep report [options] OUT.h5   (diagnose a record; vgsweep report --help)\n"
     "\n"
     "Trains every configuration of a sweep file and records per-layer, per-epoch gradients\n"
     "to one HDF5 file.\n"
@@ -310,6 +312,7 @@ static void vg__print_runs(const vg_run_config *runs, int64_t n, const int *vary
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "report")) return vg_cli_report(argc - 1, argv + 1);
 #ifdef __GLIBC__
     /* Each run allocates and frees its buffers (the net's, its part file's 1 MiB write buffer,
      * the compressors'). By default glibc gives blocks over 128 KiB back to the kernel on free
@@ -382,6 +385,7 @@ int main(int argc, char **argv) {
         if (vg_sweep_repeats(sweep) > 1) printf(", %d repeats each", vg_sweep_repeats(sweep));
         if (filter) printf("; --only dropped %lld run%s", (long long)counts.filtered, counts.filtered == 1 ? "" : "s");
         printf("\n");
+        vg_cli_dry_theory(stdout, runs, n_runs);
         int jobs = cli.jobs > 0 ? cli.jobs : omp_get_max_threads();
         if (jobs > n_runs) jobs = n_runs > 0 ? (int)n_runs : 1;
         printf("estimated compute: %s, about %s on %d thread%s (assuming %.0f GFLOP/s per "
