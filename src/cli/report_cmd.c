@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "report_cmd.h"
 #include "vgsweep/config.h"
@@ -67,6 +69,9 @@ static void vg__json_str(char *buf, size_t size, const char *s) {
     buf[used] = '\0';
 }
 
+static int vg__report_run(const char *path, vg_format fmt, const char *where, const char *sort,
+                          const char *pivot, const vg_report_thresholds *thp);
+
 int vg_cli_report(int argc, char **argv) {
     static const struct option opts[] = {
         {"format", required_argument, NULL, 'f'},   {"where", required_argument, NULL, 'w'},
@@ -116,6 +121,62 @@ int vg_cli_report(int argc, char **argv) {
     if (optind >= argc) return vg__report_usage_error("%s", "no record given (vgsweep report OUT.h5)");
     if (optind + 1 < argc) return vg__report_usage_error("one record expected, got also \"%s\"", argv[optind + 1]);
     const char *path = argv[optind];
+    /* HDF5 1.10 itself can crash on some damaged files (a corrupt global heap makes H5HG_read
+     * copy past its buffer): the record is read in a child process, so that a crash inside the
+     * library becomes a one-line error (exit 2) instead of taking the command down. */
+    fflush(stdout);
+    fflush(stderr);
+    int fds[2];
+    pid_t pid = pipe(fds) == 0 ? fork() : -1;
+    if (pid == 0) { /* the child's messages go through the parent: none of a crash's noise */
+        close(fds[0]);
+        dup2(fds[1], 2);
+        close(fds[1]);
+        int rc = vg__report_run(path, fmt, where, sort, pivot, &th);
+        fflush(stdout);
+        fflush(stderr);
+        _exit(rc);
+    }
+    if (pid < 0) return vg__report_run(path, fmt, where, sort, pivot, &th);
+    close(fds[1]);
+    char *msg = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        char buf[4096];
+        ssize_t n = read(fds[0], buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        if (len + (size_t)n > cap) {
+            size_t c2 = 2 * (len + (size_t)n);
+            char *p = realloc(msg, c2);
+            if (!p) continue; /* drop what does not fit */
+            msg = p, cap = c2;
+        }
+        memcpy(msg + len, buf, (size_t)n);
+        len += (size_t)n;
+    }
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) {
+            fprintf(stderr, "vgsweep report: waitpid: %s\n", strerror(errno));
+            free(msg);
+            return 1;
+        }
+    if (WIFEXITED(status)) {
+        if (len) fwrite(msg, 1, len, stderr);
+        free(msg);
+        return WEXITSTATUS(status);
+    }
+    free(msg);
+    fprintf(stderr, "vgsweep report: %s: damaged file: the HDF5 library crashed reading it (signal %d)\n",
+            path, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    return 2;
+}
+
+static int vg__report_run(const char *path, vg_format fmt, const char *where, const char *sort,
+                          const char *pivot, const vg_report_thresholds *thp) {
+    vg_report_thresholds th = *thp;
 
     vg_error err;
     vg_error_clear(&err);

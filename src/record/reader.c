@@ -128,6 +128,12 @@ static int vg__attr_num(hid_t obj, const char *name, double *out) {
     return ok;
 }
 
+/* Free text from the file, made printable ASCII (a damaged file is not to garble the report). */
+static void vg__printable(char *s) {
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f) *s = '?';
+}
+
 typedef struct vg__attr_ctx {
     vg_record_run *run;
     const char *file;
@@ -180,6 +186,7 @@ static herr_t vg__attr_cb(hid_t loc, const char *name, const H5A_info_t *ainfo, 
         c->has_status = vg__attr_str(loc, name, run->status, sizeof run->status);
     } else if (!strcmp(name, "message")) {
         vg__attr_str(loc, name, run->message, sizeof run->message);
+        vg__printable(run->message);
     } else if (!strcmp(name, "repeat")) {
         if (vg__attr_num(loc, name, &v) && v >= 0 && v < 1e9) run->cfg.repeat = (int)v;
     } else if (!strcmp(name, "index")) {
@@ -333,6 +340,7 @@ vg_status vg_reader_open(const char *path, vg_reader **out, vg_error *err) {
         r->info.format_version = (int64_t)version;
         if (vg__attr_num(r->file, "n_runs", &n) && n >= 0 && n < 1e15) r->info.n_runs_planned = (int64_t)n;
         vg__attr_str(r->file, "sweep_name", r->info.sweep_name, sizeof r->info.sweep_name);
+        vg__printable(r->info.sweep_name);
     } else if (vg__ends_with(p, ".tmp")) {
         r->info.interrupted = 1; /* assembled so far: no root attributes yet */
     } else {

@@ -142,7 +142,7 @@ void vg_theory_predict(const vg_run_config *c, double tol, vg_theory *out) {
     }
     out->q_last = q;
     out->n_chi = depth - 1;
-    out->log10_ratio = 0.5 * sum_log;
+    out->log10_ratio = fabs(sum_log) < 1e-12 ? 0 : 0.5 * sum_log;
     /* fixed point of q (the phase is a property of the map, not of the net's depth) */
     double qs = q;
     for (int k = 0; k < VG__FIXED_POINT_STEPS; k++) {
@@ -157,9 +157,10 @@ void vg_theory_predict(const vg_run_config *c, double tol, vg_theory *out) {
     double f2s, d2s;
     vg__expect(c, b, qs, &f2s, &d2s);
     out->chi_star = s2n * d2s;
+    if (fabs(out->chi_star - 1) < 1e-12) out->chi_star = 1; /* relu/He: exactly critical */
     out->chi_mean = depth > 1 ? pow(10, sum_log / (depth - 1)) : out->chi_star;
     double lc = log(out->chi_star);
-    out->xi = lc != 0 ? -1 / lc : INFINITY;
+    out->xi = fabs(lc) > 1e-9 ? -1 / lc : INFINITY;
     out->phase = out->chi_star < 1 - tol ? "ordered" : out->chi_star > 1 + tol ? "chaotic" : "critical";
     /* float32: dloss/dz at the logits is about (softmax - onehot)/B per entry; one step back to
      * the last hidden layer multiplies its RMS by sqrt(C * s_L^2 * E[phi'(z_depth)^2]) */
