@@ -13,6 +13,8 @@
 /* E over N(mean, q): the midpoint rule on [-10, 10] standard deviations, which is spectrally
  * accurate for smooth integrands against the Gaussian and exact for a kink at the mean. */
 #define VG__NODES 1000
+/* the fixed point's search uses every 5th node (200): chi* decides only the phase and xi */
+#define VG__COARSE 5
 #define VG__FIXED_POINT_STEPS 500
 
 static double vg__sigmoid(double z) { return 1.0 / (1.0 + exp(-z)); }
@@ -75,16 +77,22 @@ static void vg__nodes(void) {
     vg__ready = 1;
 }
 
-/* E[phi(z)^2] and E[phi'(z)^2] over z ~ N(mean, q). */
-static void vg__expect(const vg_run_config *c, double mean, double q, double *e_f2, double *e_df2) {
-    double sd = sqrt(q > 0 ? q : 0), a = 0, b = 0;
-    for (int k = 0; k < VG__NODES; k++) {
+/* E[phi(z)^2] and E[phi'(z)^2] over z ~ N(mean, q), on every `stride`-th node. */
+static void vg__expect_stride(const vg_run_config *c, double mean, double q, int stride,
+                              double *e_f2, double *e_df2) {
+    double sd = sqrt(q > 0 ? q : 0), a = 0, b = 0, wsum = 0;
+    for (int k = stride / 2; k < VG__NODES; k += stride) {
         double f, df;
         vg__phi(c, mean + sd * vg__t[k], &f, &df);
         a += vg__w[k] * f * f;
         b += vg__w[k] * df * df;
+        wsum += vg__w[k];
     }
-    *e_f2 = a, *e_df2 = b;
+    *e_f2 = a / wsum, *e_df2 = b / wsum;
+}
+
+static void vg__expect(const vg_run_config *c, double mean, double q, double *e_f2, double *e_df2) {
+    vg__expect_stride(c, mean, q, 1, e_f2, e_df2);
 }
 
 double vg_theory_weight_var(const vg_run_config *c, int fan_in, int fan_out) {
@@ -144,11 +152,15 @@ void vg_theory_predict(const vg_run_config *c, double tol, vg_theory *out) {
     out->n_chi = depth - 1;
     out->log10_ratio = fabs(sum_log) < 1e-12 ? 0 : 0.5 * sum_log;
     /* fixed point of q (the phase is a property of the map, not of the net's depth) */
-    double qs = q;
+    double qs = q, chi_prev = NAN;
     for (int k = 0; k < VG__FIXED_POINT_STEPS; k++) {
         double f2, d2;
-        vg__expect(c, b, qs, &f2, &d2);
-        double next = s2n * f2;
+        vg__expect_stride(c, b, qs, VG__COARSE, &f2, &d2);
+        double next = s2n * f2, chi = s2n * d2;
+        /* converged: q itself, or chi (relu-like nets at b = 0 have no finite q* but a chi that
+         * does not depend on q) */
+        if (fabs(chi - chi_prev) <= 1e-12 * (1 + fabs(chi))) break;
+        chi_prev = chi;
         if (!isfinite(next) || next > 1e100 || next < 1e-100) break;
         int done = fabs(next - qs) <= 1e-10 * (1 + qs);
         qs = next;
