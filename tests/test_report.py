@@ -271,6 +271,46 @@ def check_interrupted(tmp, out, rows):
     check("still being assembled" in r.stderr, f"interrupted output noted: {r.stderr}")
 
 
+KILL_SWEEP = """\
+name: killed
+seed: 1
+data: {train_size: 4000, test_size: 64, features: 16, classes: 4}
+model: {width: 128}
+train: {epochs: 4}
+record: {probe: 64, tensors: none, weights: none}
+grid:
+  model.depth: [2, 3, 4, 5, 6, 7, 8, 9]
+"""
+
+
+def check_killed(tmp):
+    """A real <output>.tmp: a sweep killed with SIGKILL once some runs are in it (the file is
+    still marked open for writing in its superblock)."""
+    import time
+    yaml, out = os.path.join(tmp, "killed.yaml"), os.path.join(tmp, "killed.h5")
+    with open(yaml, "w") as f:
+        f.write(KILL_SWEEP)
+    p = subprocess.Popen([VGSWEEP, "-q", "-j", "1", "-o", out, yaml])
+    parts = out + ".parts"
+    deadline = time.time() + 300
+    while time.time() < deadline and p.poll() is None:
+        done = [x for x in (os.listdir(parts) if os.path.isdir(parts) else []) if x.endswith(".part")]
+        if len(done) >= 3 and os.path.exists(out + ".tmp"):
+            break
+        time.sleep(0.2)
+    if p.poll() is not None:
+        print("check_killed: the sweep finished before it could be killed; nothing to check")
+        return
+    p.kill()
+    p.wait()
+    digest = hashlib.sha256(open(out + ".tmp", "rb").read()).hexdigest()
+    r = report("-f", "json", out)
+    js = json.loads(r.stdout or "{}")
+    check(js.get("interrupted") is True and len(js.get("rows", [])) >= 1,
+          f"killed sweep's .tmp: {js.get('interrupted')}, {len(js.get('rows', []))} runs; {r.stderr.strip()}")
+    check(hashlib.sha256(open(out + ".tmp", "rb").read()).hexdigest() == digest, "the .tmp is not changed")
+
+
 def bad(args, want_text, what):
     r = subprocess.run([VGSWEEP, "report", *args], capture_output=True, text=True)
     lines = r.stderr.strip().splitlines()
@@ -344,6 +384,7 @@ def main():
             check_values(out, rows)
             check_selection(out, rows)
             check_interrupted(tmp, out, rows)
+            check_killed(tmp)
             check_bad_input(tmp, out)
             check(hashlib.sha256(open(out, "rb").read()).hexdigest() == digest and
                   os.stat(out).st_mtime_ns == mtime, "the report never changes the record")

@@ -9,7 +9,9 @@
  * parts directory (`<output>.parts/`, vgsweep's own journal format) are not read: `vgsweep
  * --resume` assembles them. Nothing is ever written: the file is opened read-only, with HDF5's
  * file locking off so a running sweep's `.tmp` can be read (a run being written at that
- * instant is skipped: a run counts once its `status` attribute, written last, is there).
+ * instant is skipped: a run counts once its `status` attribute, written last, is there). A
+ * `.tmp` marked open for writing (as it is, also after a kill -9) is read from an in-memory
+ * copy whose superblock flags are cleared (up to 1 GiB).
  *
  * Damaged input is an error (VG_EUSAGE: bad input, exit 2) naming the file and the object,
  * never a crash; HDF5's own error printing is silenced. */
