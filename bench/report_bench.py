@@ -9,6 +9,7 @@ Usage: bench/report_bench.py [--build DIR] [--rounds N] [--fresh] [--no-plot]
 """
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -54,23 +55,33 @@ def main():
              ("markdown", ["-f", "markdown"]),
              ("--where + --sort", ["--where", "model.activation=relu", "--sort", "-log10_delta_init"]),
              ("--pivot", ["--pivot", "model.depth,model.activation"])]
-    print("| `vgsweep report` on 1,000 runs | median s | max s |")
-    print("|---|---:|---:|")
+    # wall time, and CPU time (user + system of the command and its child): on a shared,
+    # loaded machine the CPU time is what the command costs, the wall time what one waited
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n", file=sys.stderr)
+    print("| `vgsweep report` on 1,000 runs | wall s, median | wall s, max | CPU s, median |")
+    print("|---|---:|---:|---:|")
     for name, args in cases:
-        times = []
+        times, cpus = [], []
         for _ in range(a.rounds):
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             t = time.perf_counter()
             subprocess.run([vgsweep, "report", *args, rec], check=True, stdout=subprocess.DEVNULL)
             times.append(time.perf_counter() - t)
-        print(f"| {name} | {statistics.median(times):.3f} | {max(times):.3f} |")
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
+        print(f"| {name} | {statistics.median(times):.3f} | {max(times):.3f} | {statistics.median(cpus):.3f} |")
     if not a.no_plot:
         with tempfile.TemporaryDirectory() as tmp:
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             t = time.perf_counter()
             subprocess.run([sys.executable, os.path.join(ROOT, "tools", "vgplot"), rec, "-o", tmp,
                             "--vgsweep", vgsweep, "--where", "model.depth<=6"],
                            check=True, stdout=subprocess.DEVNULL)
             n = len([x for x in os.listdir(tmp) if x.endswith(".png")])
-            print(f"\n`tools/vgplot` on 500 runs (`--where model.depth<=6`): {time.perf_counter() - t:.1f} s, {n} PNGs")
+            wall = time.perf_counter() - t
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime
+            print(f"\n`tools/vgplot` on 500 runs (`--where model.depth<=6`): {wall:.1f} s wall, {cpu:.1f} s CPU, {n} PNGs")
 
 
 if __name__ == "__main__":

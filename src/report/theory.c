@@ -159,7 +159,7 @@ void vg_theory_predict(const vg_run_config *c, double tol, vg_theory *out) {
         double next = s2n * f2, chi = s2n * d2;
         /* converged: q itself, or chi (relu-like nets at b = 0 have no finite q* but a chi that
          * does not depend on q) */
-        if (fabs(chi - chi_prev) <= 1e-12 * (1 + fabs(chi))) break;
+        if (fabs(chi - chi_prev) <= 1e-7 * (1 + fabs(chi))) break;
         chi_prev = chi;
         if (!isfinite(next) || next > 1e100 || next < 1e-100) break;
         int done = fabs(next - qs) <= 1e-10 * (1 + qs);
