@@ -180,6 +180,14 @@ def check_selection(out, rows):
           f"pivot columns {p['columns']}")
     check([r["model.depth \\ model.activation"] for r in p["rows"]] == ["2", "3", "4", "6", "12"],
           f"pivot rows {p['rows']}")
+    pc = list(csv.DictReader(io.StringIO(report("-f", "csv", "--pivot", "model.depth,model.activation", out).stdout)))
+    pm = parse_markdown(report("-f", "markdown", "--pivot", "model.depth,model.activation", out).stdout)
+    check(pc == [{k: str(v) for k, v in r.items()} for r in p["rows"]] and
+          pm == [{k: str(v) for k, v in r.items()} for r in p["rows"]], f"pivot csv/markdown vs json: {pc} {pm}")
+    r = subprocess.run([VGSWEEP, "report", "--help"], capture_output=True, text=True)
+    check(r.returncode == 0 and "--pivot" in r.stdout, "vgsweep report --help")
+    r = subprocess.run([VGSWEEP, "--help"], capture_output=True, text=True)
+    check("vgsweep report" in r.stdout, "vgsweep --help mentions report")
     cell = [r for r in p["rows"] if r["model.depth \\ model.activation"] == "12"][0]["sigmoid"]
     check(cell.startswith("vanishing") and cell.endswith(" 1/1"), f"pivot cell {cell}")
     # thresholds on the command line change the verdict
