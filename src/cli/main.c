@@ -20,6 +20,7 @@
 #include <yaml.h>
 
 #include "progress.h"
+#include "report_cmd.h"
 
 #include "vgsweep/build_info.h"
 #include "vgsweep/config.h"
@@ -36,6 +37,7 @@
 
 static const char vg__usage[] =
     "usage: vgsweep [options] SWEEP.yaml\n"
+    "       vgsweep report [options] OUT.h5   (diagnose a record; vgsweep report --help)\n"
     "\n"
     "Trains every configuration of a sweep file and records per-layer, per-epoch gradients\n"
     "to one HDF5 file.\n"
@@ -540,6 +542,7 @@ static void vg__print_runs(const vg_run_config *runs, int64_t n, const int *vary
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "report")) return vg_cli_report(argc - 1, argv + 1);
 #ifdef __GLIBC__
     /* Each run allocates and frees its buffers (the net's, its part file's 1 MiB write buffer,
      * the compressors'). By default glibc gives blocks over 128 KiB back to the kernel on free
@@ -640,6 +643,7 @@ int main(int argc, char **argv) {
         if (vg_sweep_repeats(sweep) > 1) printf(", %d repeats each", vg_sweep_repeats(sweep));
         if (filter) printf("; --only dropped %lld run%s", (long long)counts.filtered, counts.filtered == 1 ? "" : "s");
         printf("\n");
+        vg_cli_dry_theory(stdout, runs, n_runs);
         double largest, peak = vg__peak_memory(run_mem, n_runs, concurrent, &largest);
         if (concurrent > 1)
             printf("estimated memory: %s for the largest run, %s at -j %d (the %d largest runs "
