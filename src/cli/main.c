@@ -17,6 +17,7 @@
 
 #include "vgsweep/build_info.h"
 #include "vgsweep/config.h"
+#include "vgsweep/data.h"
 #include "vgsweep/error.h"
 #include "vgsweep/record.h"
 #include "vgsweep/sched.h"
@@ -163,6 +164,7 @@ static void vg__list_settings(int markdown) {
         const char *type = s->type == VG_TYPE_INT    ? "integer"
                            : s->type == VG_TYPE_REAL ? "number"
                            : s->type == VG_TYPE_BOOL ? "boolean"
+                           : s->type == VG_TYPE_STRING ? "text"
                                                      : "choice";
         if (!markdown) {
             vg__mapping_forms(s, 0, forms, sizeof forms);
@@ -362,6 +364,8 @@ int main(int argc, char **argv) {
     if (vg_sweep_select(sweep, filter, &runs, &n_runs, &counts, &err) != VG_OK) goto fail;
     int varying[VG_SETTING_COUNT];
     int n_varying = vg_sweep_varying(sweep, varying);
+    /* Shared data sets are read and checked once, before any run: bad data stops here. */
+    if (vg_data_prepare(runs, n_runs, &err) != VG_OK) goto fail;
     if (vg__estimate(runs, n_runs, &est_flops, &est_bytes, &err) != VG_OK) goto fail;
     {   /* the file's own part: attributes, the sweep text, /index */
         vg_sweep_info sizing = {.sweep_text = vg_sweep_text(sweep), .n_runs = n_runs};
@@ -390,6 +394,11 @@ int main(int argc, char **argv) {
                vg__human_time(est_flops / (VG_ASSUMED_GFLOPS_PER_THREAD * 1e9 * jobs), b, sizeof b),
                jobs, jobs == 1 ? "" : "s", VG_ASSUMED_GFLOPS_PER_THREAD);
         double free_bytes = vg__free_bytes(output);
+        if (vg_data_shared_count() > 0)
+            printf("data: %d shared set%s in memory, %s, counted once (each shared read-only by "
+                   "the runs with the same data settings)\n",
+                   vg_data_shared_count(), vg_data_shared_count() == 1 ? "" : "s",
+                   vg__human(vg_data_shared_bytes(), "B", a, sizeof a));
         printf("estimated output: %s -> %s", vg__human(est_bytes, "B", a, sizeof a), output);
         if (free_bytes >= 0) printf(" (%s free there)", vg__human(free_bytes, "B", c, sizeof c));
         printf("\n");
@@ -476,5 +485,6 @@ out:
     free(runs);
     vg_run_filter_free(filter);
     vg_sweep_free(sweep);
+    vg_data_registry_free();
     return exit_code;
 }

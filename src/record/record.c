@@ -407,6 +407,7 @@ static vg_status vg__attr_settings(const vg__obj *o, const vg_run_config *cfg, v
             st = vg__attr_str(o, s->path, s->choices[v], err);
             break;
         }
+        case VG_TYPE_STRING: st = vg__attr_str(o, s->path, (const char *)value, err); break;
         }
     }
     return st;
@@ -2465,6 +2466,11 @@ static vg_status vg__write_index(vg_recorder *rec, hid_t file, const vg__row *ro
             VG__COL(s->path, t, t, vg__choice_len(s), 1);
             break;
         }
+        case VG_TYPE_STRING: {
+            hid_t t = vg__fixed_string_type(VG_SETTING_TEXT_MAX);
+            VG__COL(s->path, t, t, VG_SETTING_TEXT_MAX, 1);
+            break;
+        }
         }
     }
     VG__COL("repeat", H5T_STD_I64LE, H5T_NATIVE_INT64, 8, 0);
@@ -2524,6 +2530,7 @@ static vg_status vg__write_index(vg_recorder *rec, hid_t file, const vg__row *ro
                 memcpy(row + off[c], choice, strlen(choice));
                 break;
             }
+            case VG_TYPE_STRING: memcpy(row + off[c], value, strlen((const char *)value)); break;
             }
         }
         int64_t repeat = cfg->repeat;
