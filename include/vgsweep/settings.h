@@ -292,6 +292,12 @@ typedef struct vg_run_config {
     int repeat;                     /* 0 .. repeats-1 */
     char id[VG_RUN_ID_LEN + 1];     /* hex hash of the resolved settings and repeat */
     uint64_t seed;                  /* from the sweep seed and the id */
+    /* Set by vg_data_prepare for data shared across runs (read from files, or a fixed
+     * data.seed): the checksum of the prepared data and, for CSV text labels, the class names
+     * in class order, one per line (owned by the data registry). Recorded with the run. */
+    int has_data_checksum;
+    uint64_t data_checksum;
+    const char *data_class_names;
     /* The YAML node that set each setting (NULL: the default); for error messages. */
     const struct vg_node *source[VG_SETTING_COUNT];
 } vg_run_config;

@@ -635,6 +635,7 @@ int vg_data_is_shared(const vg_run_config *cfg) {
 
 typedef struct vg__entry {
     char *key;
+    char *class_names; /* the dataset's label_names joined by newlines, or NULL */
     char *alias; /* the key with data.train_size/test_size -1 replaced by the sizes (or NULL) */
     vg_dataset ds;
 } vg__entry;
@@ -700,6 +701,17 @@ static vg_status vg__shared(const vg_run_config *cfg, vg__entry **out, vg_error 
             e = &vg__registry[vg__n_entries++];
             e->key = key, key = NULL;
             e->alias = NULL;
+            e->class_names = NULL;
+            if (ds.n_label_names) {
+                size_t len = 1;
+                for (int k = 0; k < ds.n_label_names; k++) len += strlen(ds.label_names[k]) + 1;
+                if ((e->class_names = malloc(len))) {
+                    size_t u = 0;
+                    for (int k = 0; k < ds.n_label_names; k++)
+                        u += (size_t)snprintf(e->class_names + u, len - u, "%s%s", k ? "\n" : "",
+                                              ds.label_names[k]);
+                }
+            }
             e->ds = ds;
             e->ds.shared = 1;
         }
@@ -734,6 +746,9 @@ vg_status vg_data_prepare(vg_run_config *runs, int64_t n_runs, vg_error *err) {
         if (st) return st;
         int all = runs[i].data_train_size < 0 || runs[i].data_test_size < 0;
         if ((st = vg__check_fits(&runs[i], &e->ds, err))) return st;
+        runs[i].has_data_checksum = 1;
+        runs[i].data_checksum = e->ds.checksum;
+        runs[i].data_class_names = e->class_names;
         if (all && !e->alias && !(e->alias = vg__key(&runs[i])))
             return vg_error_set(err, VG_ENOMEM, "data: out of memory");
     }
@@ -772,6 +787,7 @@ void vg_data_registry_free(void) {
     for (int i = 0; i < vg__n_entries; i++) {
         free(vg__registry[i].key);
         free(vg__registry[i].alias);
+        free(vg__registry[i].class_names);
         vg_dataset_free(&vg__registry[i].ds);
     }
     free(vg__registry);

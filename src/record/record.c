@@ -47,6 +47,7 @@
 #include <fcntl.h>
 #include <hdf5.h>
 #include <hdf5_hl.h>
+#include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -1877,6 +1878,13 @@ static vg_status vg__emit_layout(vg__emit *e, const vg_part_rec *h, const unsign
     st = vg__attr_settings(&o, cfg, err);
     if (st == VG_OK) st = vg__attr_str(&o, "id", cfg->id, err);
     if (st == VG_OK) st = vg__attr_u64(&o, "seed", cfg->seed, err);
+    if (st == VG_OK && cfg->has_data_checksum) { /* src/data: what the run trained on */
+        char sum[17];
+        snprintf(sum, sizeof sum, "%016" PRIx64, cfg->data_checksum);
+        st = vg__attr_str(&o, "data_checksum", sum, err);
+    }
+    if (st == VG_OK && cfg->data_class_names)
+        st = vg__attr_str(&o, "data_class_names", cfg->data_class_names, err);
     if (st == VG_OK) st = vg__attr_i64(&o, "repeat", cfg->repeat, err);
     if (st == VG_OK) st = vg__attr_i64(&o, "index", e->pos, err);
     if (st == VG_OK) st = vg__attr_i64(&o, "n_layers", L, err);
