@@ -182,7 +182,7 @@ typedef struct vg__split {
     int64_t n;
     float *x;          /* (n, features), or NULL when the samples are the bytes u8 */
     int32_t *y;
-    const uint8_t *u8; /* IDX: (n, features) pixel bytes inside owned, each times scale */
+    const uint8_t *u8; /* IDX: (n, features) pixel bytes inside owned, each over scale */
     uint8_t *owned;
     float scale;
 } vg__split;
@@ -271,7 +271,7 @@ static vg_status vg__read_idx_split(const vg_run_config *cfg, const char *dir, i
         goto done;
     }
     /* the pixels stay bytes until the samples kept are converted (vg__make_loaded) */
-    sp->scale = cfg->data_scale ? 1.0f / 255.0f : 1.0f;
+    sp->scale = cfg->data_scale ? 255.0f : 1.0f;
     sp->u8 = im.data;
     sp->owned = ib, ib = NULL;
     for (int64_t i = 0; i < lab.count; i++) sp->y[i] = lab.data[i];
@@ -504,8 +504,8 @@ static vg_status vg__make_loaded(const vg_run_config *cfg, vg_dataset *ds, vg_er
         for (int64_t i = 0; i < want[k]; i++) {
             if (sp[k].u8) {
                 const uint8_t *src = sp[k].u8 + (int64_t)idx[i] * F;
-                float *dst = x + i * F, scale = sp[k].scale;
-                for (int f = 0; f < F; f++) dst[f] = (float)src[f] * scale;
+                float *dst = x + i * F, scale = sp[k].scale; /* 255 or 1 */
+                for (int f = 0; f < F; f++) dst[f] = (float)src[f] / scale;
             } else {
                 memcpy(x + i * F, sp[k].x + (int64_t)idx[i] * F, (size_t)F * sizeof(float));
             }
