@@ -61,8 +61,12 @@ vg_status vg_csv_parse(const char *buf, size_t n, const char *name, const char *
                        vg_csv *out, vg_error *err) {
     memset(out, 0, sizeof *out);
     vg_status st = VG_OK;
-    char *scratch = malloc(n + VG__CSV_MAX_COLS + 2);
-    char **cells = malloc(VG__CSV_MAX_COLS * sizeof *cells);
+    /* a line has at most (the file's commas + 1) cells */
+    size_t commas = 0;
+    for (size_t i = 0; i < n; i++) commas += buf[i] == ',';
+    int max_cells = commas + 1 < VG__CSV_MAX_COLS ? (int)commas + 1 : VG__CSV_MAX_COLS;
+    char *scratch = malloc(n + (size_t)max_cells + 2);
+    char **cells = malloc((size_t)max_cells * sizeof *cells);
     int64_t cap = 0;
     if (!scratch || !cells) {
         st = vg_error_set(err, VG_ENOMEM, "%s: out of memory", name);
@@ -88,7 +92,7 @@ vg_status vg_csv_parse(const char *buf, size_t n, const char *name, const char *
             goto done;
         }
         int too_many;
-        int nc = vg__split_line(q, le, scratch, cells, VG__CSV_MAX_COLS, &too_many);
+        int nc = vg__split_line(q, le, scratch, cells, max_cells, &too_many);
         if (nc < 0) {
             st = vg_error_set(err, VG_ECONFIG, "%s: line %lld: a quote that is not closed on its "
                               "line", name, (long long)line);
