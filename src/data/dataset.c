@@ -7,6 +7,7 @@
  * `separation` apart; a sample of class k is c_k + N(0, I). Labels are balanced (sample i has
  * class i mod classes before a shuffle), so any prefix, such as the probe batch, holds a
  * near-uniform mix of classes. Train and test samples come from the same centres. */
+#define _DEFAULT_SOURCE /* MADV_HUGEPAGE */
 #include "vgsweep/data.h"
 
 #include <math.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "data/parse.h"
 #include "vgsweep/config.h"
@@ -27,11 +29,25 @@ static int vg__loaded(int kind) {
     return kind == VG_DATA_FASHION_MNIST || kind == VG_DATA_IDX || kind == VG_DATA_CSV;
 }
 
+/* Large arrays on 2 MB boundaries, with transparent huge pages asked for: filling 200 MB of
+ * samples then takes ~100 page faults instead of ~50,000 (a third of Fashion-MNIST's load). */
+static void *vg__alloc_big(size_t bytes) {
+    const size_t huge = (size_t)2 << 20;
+    if (bytes < 2 * huge) return malloc(bytes);
+    void *p = NULL;
+    bytes = (bytes + huge - 1) / huge * huge;
+    if (posix_memalign(&p, huge, bytes) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE); /* advice only: failure changes nothing */
+#endif
+    return p;
+}
+
 static vg_status vg__alloc(vg_dataset *ds, const char *what, vg_error *err) {
     int64_t F = ds->features;
-    ds->x_train = malloc((size_t)(ds->n_train * F + 1) * sizeof(float));
+    ds->x_train = vg__alloc_big((size_t)(ds->n_train * F + 1) * sizeof(float));
     ds->y_train = malloc((size_t)(ds->n_train + 1) * sizeof(int32_t));
-    ds->x_test = malloc((size_t)(ds->n_test * F + 1) * sizeof(float));
+    ds->x_test = vg__alloc_big((size_t)(ds->n_test * F + 1) * sizeof(float));
     ds->y_test = malloc((size_t)(ds->n_test + 1) * sizeof(int32_t));
     if (!ds->x_train || !ds->y_train || !ds->x_test || !ds->y_test) {
         vg_dataset_free(ds);
@@ -184,7 +200,7 @@ typedef struct vg__split {
     int32_t *y;
     const uint8_t *u8; /* IDX: (n, features) pixel bytes inside owned, each over scale */
     uint8_t *owned;
-    float scale;
+    float scale;       /* 255 or 1 */
 } vg__split;
 
 static const char *vg__idx_names[2][2][2] = {
@@ -492,6 +508,8 @@ static vg_status vg__make_loaded(const vg_run_config *cfg, vg_dataset *ds, vg_er
     vg_rng rng;
     vg_rng_seed(&rng, vg_seed_mix(seed, VG_DATA_STREAM + 2));
     int F = ds->features;
+    float byte_value[256]; /* byte / scale, exactly as the division gives it */
+    for (int v = 0; v < 256; v++) byte_value[v] = (float)v / (cfg->data_scale ? 255.0f : 1.0f);
     for (int k = 0; k < 2; k++) {
         int32_t *idx = vg__pick(sp[k].n, want[k], cfg->data_sample == VG_SAMPLE_RANDOM, &rng);
         if (!idx) {
@@ -504,8 +522,8 @@ static vg_status vg__make_loaded(const vg_run_config *cfg, vg_dataset *ds, vg_er
         for (int64_t i = 0; i < want[k]; i++) {
             if (sp[k].u8) {
                 const uint8_t *src = sp[k].u8 + (int64_t)idx[i] * F;
-                float *dst = x + i * F, scale = sp[k].scale; /* 255 or 1 */
-                for (int f = 0; f < F; f++) dst[f] = (float)src[f] / scale;
+                float *dst = x + i * F;
+                for (int f = 0; f < F; f++) dst[f] = byte_value[src[f]];
             } else {
                 memcpy(x + i * F, sp[k].x + (int64_t)idx[i] * F, (size_t)F * sizeof(float));
             }
