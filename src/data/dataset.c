@@ -131,52 +131,76 @@ static double vg__act(int act, double z) {
 
 /* "teacher": inputs x ~ N(0, I); the label is the argmax of a random MLP's outputs, an MLP of
  * data.teacher_depth hidden layers of data.teacher_width units with data.teacher_activation,
- * weights N(0, g^2 / fan_in) (g = sqrt 2 for the ReLU family, else 1), zero biases. */
+ * weights N(0, g^2 / fan_in) (g = sqrt 2 for the ReLU family, else 1), zero biases. Each output
+ * is standardized (mean and std over the training inputs) before the argmax: a deep teacher's
+ * outputs depend less and less on its input (they would give nearly every sample one class),
+ * and standardizing keeps the classes about balanced while the input-dependent part that
+ * decides them shrinks with depth, which is what makes a deep teacher's task hard. */
 static vg_status vg__make_teacher(const vg_run_config *cfg, vg_dataset *ds, vg_rng *rng,
                                   vg_error *err) {
     int D = cfg->data_teacher_depth, W = cfg->data_teacher_width, F = ds->features, K = ds->classes;
     int act = cfg->data_teacher_activation;
     double g = act == VG_ACT_RELU || act == VG_ACT_LEAKY_RELU ? sqrt(2.0) : 1.0;
-    int64_t n_w = 0, widest = F > W ? F : W;
+    int64_t n_w = 0, widest = F > W ? F : W, n_all = ds->n_train + ds->n_test;
     for (int l = 0; l <= D; l++) n_w += (int64_t)(l ? W : F) * (l == D ? K : W);
     double *w = malloc((size_t)(n_w + 2 * (widest + K)) * sizeof *w);
-    if (!w) return vg_error_set(err, VG_ENOMEM, "teacher: out of memory for its weights");
+    double *out = malloc((size_t)(n_all * K + 2 * K) * sizeof *out);
+    if (!w || !out) {
+        free(w);
+        free(out);
+        return vg_error_set(err, VG_ENOMEM, "teacher: out of memory for its weights");
+    }
     vg_status st = vg__alloc(ds, "teacher", err);
     if (st) {
         free(w);
+        free(out);
         return st;
     }
     vg_rng_normals(rng, w, n_w);
     double *a = w + n_w, *b = a + widest + K;
-    for (int split = 0; split < 2; split++) {
-        float *x = split ? ds->x_test : ds->x_train;
-        int32_t *y = split ? ds->y_test : ds->y_train;
-        int64_t n = split ? ds->n_test : ds->n_train;
-        for (int64_t i = 0; i < n; i++) {
-            vg_rng_normals(rng, a, F);
-            for (int f = 0; f < F; f++) x[i * F + f] = (float)a[f];
-            const double *wl = w;
-            int in = F;
-            for (int l = 0; l <= D; l++) {
-                int out = l == D ? K : W;
-                double scale = g / sqrt((double)in);
-                for (int o = 0; o < out; o++) {
-                    double z = 0;
-                    for (int k = 0; k < in; k++) z += wl[(int64_t)o * in + k] * a[k];
-                    b[o] = l == D ? z * scale : vg__act(act, z * scale);
-                }
-                wl += (int64_t)in * out;
-                in = out;
-                double *t = a;
-                a = b, b = t;
+    for (int64_t i = 0; i < n_all; i++) {
+        float *x = i < ds->n_train ? ds->x_train + i * F : ds->x_test + (i - ds->n_train) * F;
+        vg_rng_normals(rng, a, F);
+        for (int f = 0; f < F; f++) x[f] = (float)a[f];
+        const double *wl = w;
+        int in = F;
+        for (int l = 0; l <= D; l++) {
+            int n_out = l == D ? K : W;
+            double scale = g / sqrt((double)in);
+            for (int o = 0; o < n_out; o++) {
+                double z = 0;
+                for (int k = 0; k < in; k++) z += wl[(int64_t)o * in + k] * a[k];
+                b[o] = l == D ? z * scale : vg__act(act, z * scale);
             }
-            int best = 0;
-            for (int k = 1; k < K; k++)
-                if (a[k] > a[best]) best = k;
-            y[i] = best;
+            wl += (int64_t)in * n_out;
+            in = n_out;
+            double *t = a;
+            a = b, b = t;
         }
+        memcpy(out + i * K, a, (size_t)K * sizeof *out);
+    }
+    double *mean = out + n_all * K, *sd = mean + K;
+    for (int k = 0; k < K; k++) {
+        double m = 0, v = 0;
+        for (int64_t i = 0; i < ds->n_train; i++) m += out[i * K + k];
+        m /= (double)ds->n_train;
+        for (int64_t i = 0; i < ds->n_train; i++) v += (out[i * K + k] - m) * (out[i * K + k] - m);
+        mean[k] = m;
+        sd[k] = sqrt(v / (double)ds->n_train);
+        if (!(sd[k] > 0)) sd[k] = 1;
+    }
+    for (int64_t i = 0; i < n_all; i++) {
+        int best = 0;
+        double best_z = -INFINITY;
+        for (int k = 0; k < K; k++) {
+            double z = (out[i * K + k] - mean[k]) / sd[k];
+            if (z > best_z) best_z = z, best = k;
+        }
+        if (i < ds->n_train) ds->y_train[i] = best;
+        else ds->y_test[i - ds->n_train] = best;
     }
     free(w);
+    free(out);
     return VG_OK;
 }
 
