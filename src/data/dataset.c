@@ -349,10 +349,18 @@ static vg_status vg__csv_labels(const vg_run_config *cfg, const vg_csv *t, const
             for (int64_t r = 0; r < t->n_rows; r++)
                 if (r == 0 || strcmp(sorted[r], sorted[r - 1])) sorted[n++] = sorted[r];
             if (n > cfg->data_classes) {
+                int numbers = 1; /* a regression target read as class names */
+                for (int k = 0; k < n && numbers; k++) {
+                    char *e;
+                    strtod(sorted[k], &e);
+                    numbers = *sorted[k] && !*e;
+                }
                 free(sorted);
                 return vg_error_set(err, VG_ECONFIG, "%s: column \"%s\" holds %d distinct labels, "
-                                    "more than data.classes = %d", path, cfg->data_label, n,
-                                    cfg->data_classes);
+                                    "more than data.classes = %d%s", path, cfg->data_label, n,
+                                    cfg->data_classes,
+                                    numbers ? " (they are numbers: regression targets are not "
+                                              "supported yet, labels are classes)" : "");
             }
             *names = calloc((size_t)n, sizeof **names);
             for (int k = 0; *names && k < n; k++) (*names)[k] = strdup(sorted[k]);
