@@ -49,7 +49,7 @@ BAD = [
     ("csv_missing", f"{CSV}, path: {FIX}/nothere.csv", "nothere.csv: cannot open: No such file or directory"),
     ("csv_features", f"{CSV.replace('features: 3', 'features: 4')}, path: {FIX}/good.csv", "good.csv: 3 feature columns, but data.features is 4"),
     ("csv_test_label", f"{CSV}, path: {FIX}/good.csv, test_path: {FIX}/unknown_test_label.csv",
-     'unknown_test_label.csv: row 1: label "daisy" does not occur in the training file'),
+     'unknown_test_label.csv: data row 1: label "daisy" does not occur in the training file'),
     ("csv_classes", f"{CSV.replace('classes: 3', 'classes: 2')}, path: {FIX}/good.csv", 'holds 3 distinct labels, more than data.classes = 2'),
     ("fashion_features", "kind: fashion-mnist, features: 64", "data.features: fashion-mnist has 28 x 28 = 784 pixels per image; set data.features: 784"),
     ("idx_no_path", "kind: idx, features: 6", "data.kind: idx reads its data from data.path, which is not set"),

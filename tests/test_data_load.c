@@ -174,6 +174,9 @@ static void test_csv_parser(void) {
     const char *unclosed = "a,y\n\"1,2\n";
     VG_CHECK(vg_csv_parse(unclosed, strlen(unclosed), "u.csv", "y", &t, &err) == VG_ECONFIG);
     VG_CHECK_STR_CONTAINS(err.message, "u.csv: line 2: a quote that is not closed");
+    const char *junk = "a,y\n\"1\"x,1\n";
+    VG_CHECK(vg_csv_parse(junk, strlen(junk), "j.csv", "y", &t, &err) == VG_ECONFIG);
+    VG_CHECK_STR_CONTAINS(err.message, "j.csv: line 2: text after a closing quote");
     const char *inf = "a,y\ninf,1\n";
     VG_CHECK(vg_csv_parse(inf, strlen(inf), "i.csv", "y", &t, &err) == VG_ECONFIG);
     VG_CHECK_STR_CONTAINS(err.message, "i.csv: line 2, column 1 (\"a\"): \"inf\" is not a finite number");

@@ -11,7 +11,8 @@
 #include "data/parse.h"
 
 /* Splits the line [p, end) into cells, written NUL-terminated into scratch (which has room for
- * the line plus one byte per cell). Returns the number of cells, or -1 for an unclosed quote. */
+ * the line plus one byte per cell). Returns the number of cells, -1 for an unclosed quote, -2
+ * for text between a closing quote and the next comma. */
 static int vg__split_line(const char *p, const char *end, char *scratch, char **cells, int max,
                           int *too_many) {
     int n = 0;
@@ -30,7 +31,8 @@ static int vg__split_line(const char *p, const char *end, char *scratch, char **
                     *scratch++ = *p++;
                 }
             }
-            while (p < end && *p != ',') p++; /* text after the closing quote is dropped */
+            while (p < end && (*p == ' ' || *p == '\t')) p++;
+            if (p < end && *p != ',') return -2; /* text after the closing quote */
         } else {
             while (p < end && *p != ',') *scratch++ = *p++;
             while (scratch > cell && (scratch[-1] == ' ' || scratch[-1] == '\t')) scratch--;
@@ -94,8 +96,10 @@ vg_status vg_csv_parse(const char *buf, size_t n, const char *name, const char *
         int too_many;
         int nc = vg__split_line(q, le, scratch, cells, max_cells, &too_many);
         if (nc < 0) {
-            st = vg_error_set(err, VG_ECONFIG, "%s: line %lld: a quote that is not closed on its "
-                              "line", name, (long long)line);
+            st = vg_error_set(err, VG_ECONFIG, "%s: line %lld: %s", name, (long long)line,
+                              nc == -1 ? "a quote that is not closed on its line"
+                                       : "text after a closing quote (a quote inside a quoted "
+                                         "cell is written \"\")");
             goto done;
         }
         if (too_many) {

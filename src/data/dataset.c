@@ -375,12 +375,12 @@ static vg_status vg__csv_labels(const vg_run_config *cfg, const vg_csv *t, const
             char *key = t->labels[r];
             char **hit = bsearch(&key, *names, (size_t)*n_names, sizeof **names, vg__cmp_str);
             if (!hit)
-                return vg_error_set(err, VG_ECONFIG, "%s: row %lld: label \"%.60s\" does not occur "
-                                    "in the training file", path, (long long)r + 1, key);
+                return vg_error_set(err, VG_ECONFIG, "%s: data row %lld: label \"%.60s\" does not "
+                                    "occur in the training file", path, (long long)r + 1, key);
             y[r] = (int32_t)(hit - *names);
         } else if (!vg__is_int(t->labels[r], &v) || v < 0 || v >= cfg->data_classes) {
-            return vg_error_set(err, VG_ECONFIG, "%s: row %lld: label \"%.60s\" is not a class "
-                                "index in [0, %d) (data.classes)", path, (long long)r + 1,
+            return vg_error_set(err, VG_ECONFIG, "%s: data row %lld: label \"%.60s\" is not a "
+                                "class index in [0, %d) (data.classes)", path, (long long)r + 1,
                                 t->labels[r], cfg->data_classes);
         } else {
             y[r] = (int32_t)v;
