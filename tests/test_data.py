@@ -92,6 +92,10 @@ def good_cases(tmp):
     if out:
         a = attrs(out)
         check(len(a) == 2 and a[0]["data_checksum"] == a[1]["data_checksum"], "csv: one data set")
+        with h5py.File(out, "r") as f:
+            sets = f.attrs["data_sets"]
+        check(sets == f"{a[0]['data_checksum']} csv fixtures/good.csv train=7 test=3\n",
+              f"/ data_sets: {sets!r}")
         check(a[0]["data.train_size"] == 7 and a[0]["data.test_size"] == 3, f"csv split: {a[0]}")
         check(a[0].get("data_class_names") == "setosa\nversicolor\nvirginica",
               f"class names {a[0].get('data_class_names')!r}")

@@ -2582,6 +2582,35 @@ done:
     return st;
 }
 
+/* The shared data sets the runs trained on (src/data), one line each, in order of first use:
+ * "<data_checksum> <data.kind> <data.path or -> train=<n> test=<n>"; NULL when none. */
+static char *vg__data_sets_text(const vg_sweep_info *info) {
+    size_t cap = 0, used = 0;
+    char *text = NULL;
+    for (int64_t r = 0; r < info->n_runs; r++) {
+        const vg_run_config *cfg = &info->runs[r];
+        int seen = !cfg->has_data_checksum;
+        for (int64_t q = 0; q < r && !seen; q++)
+            seen = info->runs[q].has_data_checksum &&
+                   info->runs[q].data_checksum == cfg->data_checksum;
+        if (seen) continue;
+        char line[VG_SETTING_TEXT_MAX + 128];
+        int n = snprintf(line, sizeof line, "%016" PRIx64 " %s %s train=%d test=%d\n",
+                         cfg->data_checksum, vg_data_kind_names[cfg->data_kind],
+                         cfg->data_path[0] ? cfg->data_path : "-", cfg->data_train_size,
+                         cfg->data_test_size);
+        if (n < 0) continue;
+        if (used + (size_t)n + 1 > cap) {
+            char *g = realloc(text, cap = 2 * cap + (size_t)n + 1);
+            if (!g) break;
+            text = g;
+        }
+        memcpy(text + used, line, (size_t)n + 1);
+        used += (size_t)n;
+    }
+    return text;
+}
+
 /* Provenance and the sweep, as attributes of /. */
 static vg_status vg__write_root(vg_recorder *rec, hid_t file, vg_error *err) {
     const vg_sweep_info *info = &rec->info;
@@ -2615,6 +2644,9 @@ static vg_status vg__write_root(vg_recorder *rec, hid_t file, vg_error *err) {
     if (st == VG_OK) st = vg__attr_str(&root, "sweep_text", info->sweep_text, err);
     if (st == VG_OK) st = vg__attr_u64(&root, "sweep_seed", info->sweep_seed, err);
     if (st == VG_OK) st = vg__attr_i64(&root, "n_runs", info->n_runs, err);
+    char *data_sets = st == VG_OK ? vg__data_sets_text(info) : NULL;
+    if (data_sets) st = vg__attr_str(&root, "data_sets", data_sets, err);
+    free(data_sets);
     return st;
 }
 
