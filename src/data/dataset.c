@@ -363,10 +363,11 @@ static vg_status vg__csv_labels(const vg_run_config *cfg, const vg_csv *t, const
                                               "supported yet, labels are classes)" : "");
             }
             *names = calloc((size_t)n, sizeof **names);
-            for (int k = 0; *names && k < n; k++) (*names)[k] = strdup(sorted[k]);
+            int oom = !*names;
+            if (*names) *n_names = n; /* freed with the data set, even when incomplete */
+            for (int k = 0; *names && k < n; k++) oom |= !((*names)[k] = strdup(sorted[k]));
             free(sorted);
-            if (!*names) return vg_error_set(err, VG_ENOMEM, "%s: out of memory", path);
-            *n_names = n;
+            if (oom) return vg_error_set(err, VG_ENOMEM, "%s: out of memory", path);
         }
     }
     for (int64_t r = 0; r < t->n_rows; r++) {
@@ -432,18 +433,17 @@ static vg_status vg__load_csv(const vg_run_config *cfg, vg__split sp[2], vg_data
         st = vg__csv_labels(cfg, &u, test_path, &ds->label_names, &ds->n_label_names,
                             y + t.n_rows, err);
     if (st) goto done;
-    if (u.n_rows) {
+    if (u.n_rows) { /* the splits take over the tables' arrays (the caller frees them) */
         sp[0].n = t.n_rows, sp[0].x = t.x, sp[0].y = y;
-        sp[1].n = u.n_rows;
-        sp[1].x = u.x;
+        sp[1].n = u.n_rows, sp[1].x = u.x;
+        t.x = u.x = NULL;
+        y = NULL;
         sp[1].y = malloc((size_t)u.n_rows * sizeof(int32_t));
         if (!sp[1].y) {
             st = vg_error_set(err, VG_ENOMEM, "%s: out of memory", path);
             goto done;
         }
-        memcpy(sp[1].y, y + t.n_rows, (size_t)u.n_rows * sizeof(int32_t));
-        t.x = u.x = NULL;
-        y = NULL;
+        memcpy(sp[1].y, sp[0].y + t.n_rows, (size_t)u.n_rows * sizeof(int32_t));
         goto done;
     }
     /* One file: a seeded draw of round(fraction * rows) rows is the test split; both splits
