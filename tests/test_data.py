@@ -88,6 +88,12 @@ def good_cases(tmp):
     # two runs on one data set (a grid over the learning rate): one checksum
     text = BASE.format(name="csv_good", data=f"{CSV}, path: fixtures/good.csv, test_fraction: 0.3")
     text += "grid: {train.lr: [0.05, 0.1]}\n"
+    dry_path = os.path.join(tmp, "csv_good_dry.yaml")
+    with open(dry_path, "w") as f:
+        f.write(text)
+    dry = subprocess.run([VGSWEEP, "-n", dry_path], capture_output=True, text=True)
+    check(dry.returncode == 0 and "data: 1 shared set in memory" in dry.stdout,
+          f"dry run: one shared set counted once: {dry.stdout}{dry.stderr}")
     out = run_sweep(tmp, "csv_good", text)
     if out:
         a = attrs(out)
