@@ -26,7 +26,7 @@ DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "FO
 SWEEP = """\
 name: format
 seed: 4
-data: {train_size: 120, test_size: 40, features: 6, classes: 3}
+data: {train_size: 120, test_size: 40, features: 6, classes: 3, seed: 3}
 model: {width: 8, depth: 2}
 train: {epochs: 2, batch_size: 40, lr: 0.1}
 record: {probe: 16, weights: all, tensor_every: 2}

@@ -12,7 +12,17 @@
  * parameter is the dotted path of the setting that the mapping form `{choice: value}` sets,
  * so `train.clip: {norm: 1.0}` means `train.clip: norm` with `train.clip_threshold: 1.0`
  * (NULL: the choice takes no parameter). */
-#define VG_DATA_KINDS(X) X(CLUSTERS, "clusters", NULL)
+#define VG_DATA_KINDS(X)                                                     \
+    X(CLUSTERS, "clusters", NULL)                                            \
+    X(SPIRALS, "spirals", NULL)                                              \
+    X(TEACHER, "teacher", NULL)                                              \
+    X(FASHION_MNIST, "fashion-mnist", NULL)                                  \
+    X(IDX, "idx", "data.path")                                               \
+    X(CSV, "csv", "data.path")
+
+#define VG_DATA_SAMPLES(X)                                                   \
+    X(FIRST, "first", NULL)                                                  \
+    X(RANDOM, "random", NULL)
 
 #define VG_ACTIVATIONS(X)                                                    \
     X(SIGMOID, "sigmoid", NULL)                                              \
@@ -75,6 +85,7 @@
     X(ALL, "all", NULL)
 
 #define VG__ITEM_DATA(name, text, param) VG_DATA_##name,
+#define VG__ITEM_SAMPLE(name, text, param) VG_SAMPLE_##name,
 #define VG__ITEM_ACT(name, text, param) VG_ACT_##name,
 #define VG__ITEM_INIT(name, text, param) VG_INIT_##name,
 #define VG__ITEM_NORM(name, text, param) VG_NORM_##name,
@@ -85,6 +96,7 @@
 #define VG__ITEM_TENSORS(name, text, param) VG_TENSORS_##name,
 #define VG__ITEM_WEIGHTS(name, text, param) VG_WEIGHTS_##name,
 typedef enum vg_data_kind { VG_DATA_KINDS(VG__ITEM_DATA) VG_DATA_KIND_COUNT } vg_data_kind;
+typedef enum vg_data_sample { VG_DATA_SAMPLES(VG__ITEM_SAMPLE) VG_SAMPLE_COUNT } vg_data_sample;
 typedef enum vg_activation { VG_ACTIVATIONS(VG__ITEM_ACT) VG_ACT_COUNT } vg_activation;
 typedef enum vg_init { VG_INITS(VG__ITEM_INIT) VG_INIT_COUNT } vg_init;
 typedef enum vg_norm { VG_NORMS(VG__ITEM_NORM) VG_NORM_COUNT } vg_norm;
@@ -97,6 +109,7 @@ typedef enum vg_weight_set { VG_WEIGHT_SETS(VG__ITEM_WEIGHTS) VG_WEIGHTS_COUNT }
 
 /* NULL-terminated spellings, in enum order. */
 extern const char *const vg_data_kind_names[];
+extern const char *const vg_data_sample_names[];
 extern const char *const vg_activation_names[];
 extern const char *const vg_init_names[];
 extern const char *const vg_optimizer_names[];
@@ -108,6 +121,7 @@ extern const char *const vg_tensor_set_names[];
 extern const char *const vg_weight_set_names[];
 /* Parallel to each names array: the setting path a choice's mapping form sets, or NULL. */
 extern const char *const vg_data_kind_params[];
+extern const char *const vg_data_sample_params[];
 extern const char *const vg_activation_params[];
 extern const char *const vg_init_params[];
 extern const char *const vg_optimizer_params[];
@@ -123,7 +137,12 @@ typedef enum vg_setting_type {
     VG_TYPE_REAL, /* stored as double */
     VG_TYPE_ENUM, /* stored as int, an index into choices */
     VG_TYPE_BOOL, /* stored as int, 0 or 1 */
+    VG_TYPE_STRING, /* stored as vg_setting_text, NUL-terminated ("" when unset) */
 } vg_setting_type;
+
+/* A STRING setting's storage: a run config is copied by value, so its text lives inside it. */
+#define VG_SETTING_TEXT_MAX 512
+typedef char vg_setting_text[VG_SETTING_TEXT_MAX];
 
 /* Bounds for INT and REAL. VG_LO_OPEN makes the lower bound exclusive ("> 0"). */
 #define VG_LO_OPEN 1u
@@ -135,17 +154,47 @@ typedef enum vg_setting_type {
  * an ENUM names its vg_<list>_names and vg_<list>_params arrays. */
 #define VG_SETTINGS(X)                                                                           \
     X(data_kind, "data.kind", ENUM, 0, 0, 0, vg_data_kind, "clusters",                           \
-      "built-in data set; clusters: Gaussian blobs generated from the seed, no file needed")     \
-    X(data_train_size, "data.train_size", INT, 1, 10000000, 0, NULL, "2000",                     \
-      "number of training samples")                                                              \
-    X(data_test_size, "data.test_size", INT, 0, 10000000, 0, NULL, "500",                        \
-      "number of held-out test samples (0: no test evaluation)")                                 \
+      "data set; generated from the seed: clusters (Gaussian blobs), spirals, teacher (labels "  \
+      "of a random MLP); read from files: fashion-mnist (Debian's dataset-fashion-mnist), idx "  \
+      "(the IDX files in data.path), csv (data.path); see Data sets")                           \
+    X(data_path, "data.path", STRING, 0, 0, 0, NULL, "",                                         \
+      "idx: directory of the four *-ubyte[.gz] files; csv: the training file (relative paths: "  \
+      "to the sweep file's directory)")                                                          \
+    X(data_test_path, "data.test_path", STRING, 0, 0, 0, NULL, "",                               \
+      "csv: a second file holding the test split (empty: data.test_fraction of data.path)")      \
+    X(data_label, "data.label", STRING, 0, 0, 0, NULL, "label",                                  \
+      "csv: name of the label column (integers or strings; strings map to classes in sorted "    \
+      "order)")                                                                                  \
+    X(data_test_fraction, "data.test_fraction", REAL, 0, 1, VG_HI_OPEN, NULL, "0.2",             \
+      "csv without data.test_path: fraction of the rows held out for testing (a seeded draw)")   \
+    X(data_train_size, "data.train_size", INT, -1, 10000000, 0, NULL, "2000",                    \
+      "number of training samples (loaded sets: at most; -1: every sample of the split)")       \
+    X(data_test_size, "data.test_size", INT, -1, 10000000, 0, NULL, "500",                       \
+      "number of held-out test samples (0: no test evaluation; loaded sets: -1: all)")           \
+    X(data_sample, "data.sample", ENUM, 0, 0, 0, vg_data_sample, "first",                        \
+      "loaded sets: train_size/test_size take the first N samples of each split, or random: N "  \
+      "drawn without replacement with data.seed")                                                \
+    X(data_scale, "data.scale", BOOL, 0, 1, 0, NULL, "true",                                     \
+      "fashion-mnist/idx: pixel values divided by 255, into [0, 1]")                            \
+    X(data_standardize, "data.standardize", BOOL, 0, 1, 0, NULL, "false",                        \
+      "loaded sets: every feature shifted and scaled to mean 0, std 1 (statistics of the "       \
+      "training split only)")                                                                    \
     X(data_features, "data.features", INT, 1, 1000000, 0, NULL, "64", "input dimension")        \
     X(data_classes, "data.classes", INT, 2, 100000, 0, NULL, "10", "number of classes")          \
     X(data_separation, "data.separation", REAL, 0, 1000, 0, NULL, "5",                           \
       "clusters: expected distance between class centres, in units of the noise std")           \
     X(data_seed, "data.seed", INT, -1, 2147483647, 0, NULL, "-1",                                \
       "seed of the generated data; -1: derived from the run's seed")                             \
+    X(data_noise, "data.noise", REAL, 0, VG_INF, 0, NULL, "0.1",                                 \
+      "spirals: std of the Gaussian noise on each point (the spirals reach radius 1)")          \
+    X(data_turns, "data.turns", REAL, 0, 100, VG_LO_OPEN, NULL, "1.5",                           \
+      "spirals: turns of each arm around the centre")                                            \
+    X(data_teacher_depth, "data.teacher_depth", INT, 0, 1000, 0, NULL, "2",                      \
+      "teacher: hidden layers of the random teacher MLP (0: a linear teacher)")                  \
+    X(data_teacher_width, "data.teacher_width", INT, 1, 65536, 0, NULL, "64",                    \
+      "teacher: units per hidden layer of the teacher")                                          \
+    X(data_teacher_activation, "data.teacher_activation", ENUM, 0, 0, 0, vg_activation, "tanh", \
+      "teacher: activation of the teacher's hidden layers")                                      \
     X(model_depth, "model.depth", INT, 1, 10000, 0, NULL, "5",                                   \
       "number of hidden layers (the net has depth + 1 dense layers)")                            \
     X(model_width, "model.width", INT, 1, 65536, 0, NULL, "64", "units per hidden layer")        \
@@ -236,12 +285,19 @@ typedef struct vg_run_config {
 #define VG__FIELD_REAL double
 #define VG__FIELD_ENUM int
 #define VG__FIELD_BOOL int
+#define VG__FIELD_STRING vg_setting_text
     VG_SETTINGS(X)
 #undef X
     int64_t index;                  /* position in the expanded grid */
     int repeat;                     /* 0 .. repeats-1 */
     char id[VG_RUN_ID_LEN + 1];     /* hex hash of the resolved settings and repeat */
     uint64_t seed;                  /* from the sweep seed and the id */
+    /* Set by vg_data_prepare for data shared across runs (read from files, or a fixed
+     * data.seed): the checksum of the prepared data and, for CSV text labels, the class names
+     * in class order, one per line (owned by the data registry). Recorded with the run. */
+    int has_data_checksum;
+    uint64_t data_checksum;
+    const char *data_class_names;
     /* The YAML node that set each setting (NULL: the default); for error messages. */
     const struct vg_node *source[VG_SETTING_COUNT];
 } vg_run_config;

@@ -24,6 +24,7 @@
 
 #include "vgsweep/build_info.h"
 #include "vgsweep/config.h"
+#include "vgsweep/data.h"
 #include "vgsweep/error.h"
 #include "vgsweep/membudget.h"
 #include "vgsweep/record.h"
@@ -195,6 +196,7 @@ static void vg__list_settings(int markdown) {
         const char *type = s->type == VG_TYPE_INT    ? "integer"
                            : s->type == VG_TYPE_REAL ? "number"
                            : s->type == VG_TYPE_BOOL ? "boolean"
+                           : s->type == VG_TYPE_STRING ? "text"
                                                      : "choice";
         if (!markdown) {
             vg__mapping_forms(s, 0, forms, sizeof forms);
@@ -600,6 +602,8 @@ int main(int argc, char **argv) {
     if (vg_sweep_select(sweep, filter, &runs, &n_runs, &counts, &err) != VG_OK) goto fail;
     int varying[VG_SETTING_COUNT];
     int n_varying = vg_sweep_varying(sweep, varying);
+    /* Shared data sets are read and checked once, before any run: bad data stops here. */
+    if (vg_data_prepare(runs, n_runs, &err) != VG_OK) goto fail;
     /* threads beyond the runs help them (src/sched: they share the runs' matrix products), so
      * at most `concurrent` runs hold memory at once */
     int jobs = cli.jobs > 0 ? cli.jobs : omp_get_max_threads();
@@ -608,6 +612,13 @@ int main(int argc, char **argv) {
     char budget_from[160] = "--mem";
     int64_t budget = cli.mem > 0 ? cli.mem : vg_mem_default_budget(concurrent, budget_from, sizeof budget_from);
     if (budget < 0) budget = 0; /* unknown: no budget */
+    /* the shared data sets are in memory already, for every run: what is left is the runs' */
+    if (budget > 0 && vg_data_shared_bytes() > 0) {
+        budget -= (int64_t)vg_data_shared_bytes();
+        if (budget < 1) budget = 1;
+        snprintf(budget_from + strlen(budget_from), sizeof budget_from - strlen(budget_from),
+                 ", less the shared data sets");
+    }
     run_mem = calloc((size_t)(n_runs > 0 ? n_runs : 1), sizeof *run_mem);
     if (!run_mem) {
         vg_error_set(&err, VG_ENOMEM, "out of memory for %lld runs' estimates", (long long)n_runs);
@@ -668,6 +679,11 @@ int main(int argc, char **argv) {
                vg__human_time(est_flops / (VG_ASSUMED_GFLOPS_PER_THREAD * 1e9 * concurrent), b, sizeof b),
                jobs, jobs == 1 ? "" : "s", VG_ASSUMED_GFLOPS_PER_THREAD);
         double free_bytes = vg__free_bytes(output);
+        if (vg_data_shared_count() > 0)
+            printf("data: %d shared set%s in memory, %s, counted once (each shared read-only by "
+                   "the runs with the same data settings)\n",
+                   vg_data_shared_count(), vg_data_shared_count() == 1 ? "" : "s",
+                   vg__human(vg_data_shared_bytes(), "B", a, sizeof a));
         printf("estimated output: %s -> %s", vg__human(est_bytes, "B", a, sizeof a), output);
         if (free_bytes >= 0) printf(" (%s free there)", vg__human(free_bytes, "B", c, sizeof c));
         printf("\n");
@@ -808,5 +824,6 @@ out:
     free(runs);
     vg_run_filter_free(filter);
     vg_sweep_free(sweep);
+    vg_data_registry_free();
     return exit_code;
 }

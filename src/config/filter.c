@@ -109,6 +109,9 @@ static vg_status vg__parse_cond(const char *original, char *text, vg__filter_con
                               "%s: unknown setting; see vgsweep --list-settings (also: repeat, id)",
                               path);
     }
+    if (c->setting >= 0 && vg_settings[c->setting].type == VG_TYPE_STRING)
+        return vg__cond_error(err, original, "%s: a text setting cannot be filtered on; filter on "
+                                             "a setting that varies with it, or on id", path);
     int ordered = c->op >= VG__GE;
     int numeric = c->setting == VG__FILTER_REPEAT ||
                   (c->setting >= 0 && (vg_settings[c->setting].type == VG_TYPE_INT ||

@@ -14,6 +14,7 @@
 #define VG__PARAM(name, text, param) param,
 #define VG__LISTS(L)                                                                              \
     L(data_kind, VG_DATA_KINDS)                                                                   \
+    L(data_sample, VG_DATA_SAMPLES)                                                               \
     L(activation, VG_ACTIVATIONS)                                                                 \
     L(init, VG_INITS)                                                                             \
     L(norm, VG_NORMS)                                                                             \
@@ -37,6 +38,7 @@ VG__LISTS(VG__ARRAYS)
 #define VG__CHOICES_INT(list, what) NULL
 #define VG__CHOICES_REAL(list, what) NULL
 #define VG__CHOICES_BOOL(list, what) NULL
+#define VG__CHOICES_STRING(list, what) NULL
 const vg_setting vg_settings[VG_SETTING_COUNT] = {
 #define X(field, path_, type_, lo_, hi_, flags_, choices_, def_, help_)                          \
     [VG_SET_##field] = {.path = path_,                                                           \
@@ -99,17 +101,24 @@ void vg_setting_format(int setting, const vg_run_config *cfg, char *buf, size_t 
         snprintf(buf, size, "%s", v >= 0 && v < n ? s->choices[v] : "?");
         break;
     }
+    case VG_TYPE_STRING: snprintf(buf, size, "%s", (const char *)cfg + s->offset); break;
     }
 }
 
 int vg__setting_equal(int setting, const vg_run_config *a, const vg_run_config *b) {
+    if (vg_settings[setting].type == VG_TYPE_STRING)
+        return strcmp((const char *)a + vg_settings[setting].offset,
+                      (const char *)b + vg_settings[setting].offset) == 0;
     if (vg_settings[setting].type == VG_TYPE_REAL)
         return *vg__real_at_c(a, setting) == *vg__real_at_c(b, setting);
     return *vg__int_at_c(a, setting) == *vg__int_at_c(b, setting);
 }
 
 void vg__setting_copy(int setting, vg_run_config *dst, const vg_run_config *src) {
-    if (vg_settings[setting].type == VG_TYPE_REAL)
+    if (vg_settings[setting].type == VG_TYPE_STRING)
+        memcpy((char *)dst + vg_settings[setting].offset,
+               (const char *)src + vg_settings[setting].offset, sizeof(vg_setting_text));
+    else if (vg_settings[setting].type == VG_TYPE_REAL)
         *vg__real_at(dst, setting) = *vg__real_at_c(src, setting);
     else
         *vg__int_at(dst, setting) = *vg__int_at_c(src, setting);
@@ -129,6 +138,10 @@ void vg_setting_expected(int setting, char *buf, size_t size) {
     }
     if (s->type == VG_TYPE_BOOL) {
         snprintf(buf, size, "true or false");
+        return;
+    }
+    if (s->type == VG_TYPE_STRING) {
+        snprintf(buf, size, "a text of at most %d bytes", VG_SETTING_TEXT_MAX - 1);
         return;
     }
     if (s->type == VG_TYPE_ENUM) {
@@ -325,6 +338,16 @@ vg_status vg__setting_parse(int setting, const vg_node *node, const char *key_pa
     if (node->kind != VG_NODE_SCALAR)
         return vg__node_error(err, node, file, "%s: expected %s, got %s", key_path, expected,
                               vg__node_describe(node, got, sizeof got));
+    if (s->type == VG_TYPE_STRING) {
+        /* Any scalar, quoted or not, is the text itself. */
+        if (node->kind != VG_NODE_SCALAR || strlen(node->scalar) >= VG_SETTING_TEXT_MAX ||
+            memchr(node->scalar, '\n', strlen(node->scalar)))
+            return vg__node_error(err, node, file, "%s: expected %s on one line, got %s", key_path,
+                                  expected, vg__node_describe(node, got, sizeof got));
+        memcpy((char *)cfg + s->offset, node->scalar, strlen(node->scalar) + 1);
+        cfg->source[setting] = node;
+        return VG_OK;
+    }
     if (node->quoted && s->type != VG_TYPE_ENUM) {
         /* A quoted "5" is a string, never a number: say which kind of value is wanted. */
         const char *what = s->type == VG_TYPE_INT    ? "an integer"
@@ -383,6 +406,7 @@ vg_status vg__setting_parse(int setting, const vg_node *node, const char *key_pa
                                   hint);
         break;
     }
+    case VG_TYPE_STRING: break; /* handled above */
     }
     return vg__node_error(err, node, file, "%s: expected %s, got %s", key_path, expected,
                           vg__node_describe(node, got, sizeof got));

@@ -189,6 +189,11 @@ static uint64_t vg__bits(int setting, const vg_run_config *cfg) {
 
 /* Orders two values of one setting: -1, 0, 1. */
 static int vg__value_cmp(int setting, const vg_run_config *a, const vg_run_config *b) {
+    if (vg_settings[setting].type == VG_TYPE_STRING) {
+        int c = strcmp((const char *)a + vg_settings[setting].offset,
+                       (const char *)b + vg_settings[setting].offset);
+        return (c > 0) - (c < 0);
+    }
     if (vg_settings[setting].type == VG_TYPE_REAL) {
         double x = *(const double *)((const char *)a + vg_settings[setting].offset);
         double y = *(const double *)((const char *)b + vg_settings[setting].offset);
@@ -1388,8 +1393,47 @@ static vg_status vg__check_at_most(const vg_sweep *S, const vg_run_config *cfg, 
                           "%s: expected at least %s = %d (the default), got %d", bp, sp, a, b);
 }
 
+/* The data settings that must agree before a file is read (the loader checks the rest). */
+static vg_status vg__check_data(const vg_sweep *S, const vg_run_config *cfg, vg_error *err) {
+    int kind = cfg->data_kind, loaded = kind == VG_DATA_FASHION_MNIST || kind == VG_DATA_IDX ||
+                                        kind == VG_DATA_CSV;
+    const char *kname = vg_data_kind_names[kind];
+    const vg_node *kn = cfg->source[VG_SET_data_kind];
+    if (cfg->data_train_size == 0 || (!loaded && cfg->data_train_size < 0))
+        return vg__node_error(err, cfg->source[VG_SET_data_train_size], S->path,
+                              "data.train_size: expected at least 1%s, got %d",
+                              loaded ? " (or -1: all)" : " (-1, all, is for data read from files)",
+                              cfg->data_train_size);
+    if (!loaded && cfg->data_test_size < 0)
+        return vg__node_error(err, cfg->source[VG_SET_data_test_size], S->path,
+                              "data.test_size: -1 (all) is for data read from files; %s generates "
+                              "data: expected at least 0, got %d",
+                              kname, cfg->data_test_size);
+    if ((kind == VG_DATA_IDX || kind == VG_DATA_CSV) && !cfg->data_path[0])
+        return vg__node_error(err, kn, S->path,
+                              "data.kind: %s reads its data from data.path, which is not set", kname);
+    if (kind == VG_DATA_FASHION_MNIST && (cfg->data_features != 784 || cfg->data_classes != 10)) {
+        int f = cfg->data_features != 784;
+        const vg_node *n = cfg->source[f ? VG_SET_data_features : VG_SET_data_classes];
+        return vg__node_error(err, n ? n : kn, S->path,
+                              "%s: fashion-mnist has %s; set %s: %d (got %d)",
+                              f ? "data.features" : "data.classes",
+                              f ? "28 x 28 = 784 pixels per image" : "10 classes",
+                              f ? "data.features" : "data.classes", f ? 784 : 10,
+                              f ? cfg->data_features : cfg->data_classes);
+    }
+    if (kind == VG_DATA_SPIRALS && cfg->data_features < 2)
+        return vg__node_error(err, cfg->source[VG_SET_data_features], S->path,
+                              "data.features: spirals lie in 2 dimensions: expected at least 2, "
+                              "got %d",
+                              cfg->data_features);
+    return VG_OK;
+}
+
 static vg_status vg__check_run(const vg_sweep *S, const vg_run_config *cfg, vg_error *err) {
-    vg_status st = vg__check_at_most(S, cfg, VG_SET_record_probe, VG_SET_data_train_size, err);
+    vg_status st = vg__check_data(S, cfg, err);
+    if (st || cfg->data_train_size < 0) return st; /* all of a file: checked once it is read */
+    st = vg__check_at_most(S, cfg, VG_SET_record_probe, VG_SET_data_train_size, err);
     if (!st) st = vg__check_at_most(S, cfg, VG_SET_train_batch_size, VG_SET_data_train_size, err);
     return st;
 }
@@ -1633,7 +1677,9 @@ void vg_run_config_identify(vg_run_config *cfg, uint64_t sweep_seed) {
     /* (VG_SETTING_COUNT) one entry per setting: the base ones in their fixed order first,
      * then the others in table order */
     vg_id_entry entries[VG_SETTING_COUNT];
-    char values[VG_SETTING_COUNT][64], defaults[VG_SETTING_COUNT][64];
+    /* static: a text setting's value is up to VG_SETTING_TEXT_MAX bytes */
+    static _Thread_local char values[VG_SETTING_COUNT][VG_SETTING_TEXT_MAX],
+        defaults[VG_SETTING_COUNT][VG_SETTING_TEXT_MAX];
     int is_base[VG_SETTING_COUNT] = {0}, n = 0;
     vg_run_config def;
     vg_run_config_defaults(&def);
@@ -1652,9 +1698,9 @@ void vg_run_config_identify(vg_run_config *cfg, uint64_t sweep_seed) {
         entries[n] = (vg_id_entry){vg_settings[s].path, values[n], defaults[n], 0};
         n++;
     }
-    char text[8192];
+    static _Thread_local char text[8192 + 4 * VG_SETTING_TEXT_MAX];
     size_t used = vg_run_id_text(entries, n, cfg->repeat, text, sizeof text);
-    if (used > sizeof text - 1) used = sizeof text - 1; /* cannot happen: ~50 short lines */
+    if (used > sizeof text - 1) used = sizeof text - 1; /* cannot happen: short lines, few texts */
     uint64_t hash = vg_hash64(text, used, 0);
     snprintf(cfg->id, sizeof cfg->id, "%012" PRIx64, hash >> (64 - 4 * VG_RUN_ID_LEN));
     cfg->seed = vg_seed_mix(sweep_seed, hash);

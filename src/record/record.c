@@ -49,6 +49,7 @@
 #include <fcntl.h>
 #include <hdf5.h>
 #include <hdf5_hl.h>
+#include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -427,6 +428,7 @@ static vg_status vg__attr_settings(const vg__obj *o, const vg_run_config *cfg, v
             st = vg__attr_str(o, s->path, s->choices[v], err);
             break;
         }
+        case VG_TYPE_STRING: st = vg__attr_str(o, s->path, (const char *)value, err); break;
         }
     }
     return st;
@@ -1277,6 +1279,7 @@ static void vg__group_cfg(hid_t g, const char *id, vg_run_config *cfg) {
                 for (int j = 0; s->choices[j]; j++)
                     if (strcmp(s->choices[j], choice) == 0) *(int *)value = j;
             break;
+        case VG_TYPE_STRING: vg__read_attr_str(g, s->path, (char *)value, sizeof(vg_setting_text)); break;
         }
     }
     if (tbool >= 0) H5Tclose(tbool);
@@ -2239,6 +2242,13 @@ static vg_status vg__emit_layout(vg__emit *e, const vg_part_rec *h, const unsign
     st = vg__attr_settings(&o, cfg, err);
     if (st == VG_OK) st = vg__attr_str(&o, "id", cfg->id, err);
     if (st == VG_OK) st = vg__attr_u64(&o, "seed", cfg->seed, err);
+    if (st == VG_OK && cfg->has_data_checksum) { /* src/data: what the run trained on */
+        char sum[17];
+        snprintf(sum, sizeof sum, "%016" PRIx64, cfg->data_checksum);
+        st = vg__attr_str(&o, "data_checksum", sum, err);
+    }
+    if (st == VG_OK && cfg->data_class_names)
+        st = vg__attr_str(&o, "data_class_names", cfg->data_class_names, err);
     if (st == VG_OK) st = vg__attr_i64(&o, "repeat", cfg->repeat, err);
     if (st == VG_OK) st = vg__attr_i64(&o, "index", e->pos, err);
     if (st == VG_OK) st = vg__attr_i64(&o, "n_layers", L, err);
@@ -2899,6 +2909,11 @@ static vg_status vg__write_index(vg_recorder *rec, hid_t file, const vg__row *ro
             VG__COL(s->path, t, t, vg__choice_len(s), 1);
             break;
         }
+        case VG_TYPE_STRING: {
+            hid_t t = vg__fixed_string_type(VG_SETTING_TEXT_MAX);
+            VG__COL(s->path, t, t, VG_SETTING_TEXT_MAX, 1);
+            break;
+        }
         }
     }
     VG__COL("repeat", H5T_STD_I64LE, H5T_NATIVE_INT64, 8, 0);
@@ -2960,6 +2975,7 @@ static vg_status vg__write_index(vg_recorder *rec, hid_t file, const vg__row *ro
                 memcpy(row + off[c], choice, strlen(choice));
                 break;
             }
+            case VG_TYPE_STRING: memcpy(row + off[c], value, strlen((const char *)value)); break;
             }
         }
         int64_t repeat = cfg->repeat;
@@ -3003,6 +3019,35 @@ done:
     return st;
 }
 
+/* The shared data sets the runs trained on (src/data), one line each, in order of first use:
+ * "<data_checksum> <data.kind> <data.path or -> train=<n> test=<n>"; NULL when none. */
+static char *vg__data_sets_text(const vg_sweep_info *info) {
+    size_t cap = 0, used = 0;
+    char *text = NULL;
+    for (int64_t r = 0; r < info->n_runs; r++) {
+        const vg_run_config *cfg = &info->runs[r];
+        int seen = !cfg->has_data_checksum;
+        for (int64_t q = 0; q < r && !seen; q++)
+            seen = info->runs[q].has_data_checksum &&
+                   info->runs[q].data_checksum == cfg->data_checksum;
+        if (seen) continue;
+        char line[VG_SETTING_TEXT_MAX + 128];
+        int n = snprintf(line, sizeof line, "%016" PRIx64 " %s %s train=%d test=%d\n",
+                         cfg->data_checksum, vg_data_kind_names[cfg->data_kind],
+                         cfg->data_path[0] ? cfg->data_path : "-", cfg->data_train_size,
+                         cfg->data_test_size);
+        if (n < 0) continue;
+        if (used + (size_t)n + 1 > cap) {
+            char *g = realloc(text, cap = 2 * cap + (size_t)n + 1);
+            if (!g) break;
+            text = g;
+        }
+        memcpy(text + used, line, (size_t)n + 1);
+        used += (size_t)n;
+    }
+    return text;
+}
+
 /* Provenance and the sweep, as attributes of /. */
 static vg_status vg__write_root(vg_recorder *rec, hid_t file, vg_error *err) {
     const vg_sweep_info *info = &rec->info;
@@ -3036,6 +3081,9 @@ static vg_status vg__write_root(vg_recorder *rec, hid_t file, vg_error *err) {
     if (st == VG_OK) st = vg__attr_str(&root, "sweep_text", info->sweep_text, err);
     if (st == VG_OK) st = vg__attr_u64(&root, "sweep_seed", info->sweep_seed, err);
     if (st == VG_OK) st = vg__attr_i64(&root, "n_runs", rec->n_all, err);
+    char *data_sets = st == VG_OK ? vg__data_sets_text(info) : NULL;
+    if (data_sets) st = vg__attr_str(&root, "data_sets", data_sets, err);
+    free(data_sets);
     return st;
 }
 

@@ -3,6 +3,7 @@
  * gets the very attributes its own session would have written. */
 #include "runcfg.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define VG__RUNCFG_TAG 0x53474643u /* "CFGS": the settings follow */
@@ -22,6 +23,7 @@ void vg_runcfg_put(vg_buf *b, const vg_run_config *cfg) {
         case VG_TYPE_BOOL: vg_buf_i64(b, *(const int *)value); break;
         case VG_TYPE_REAL: vg_buf_f64(b, *(const double *)value); break;
         case VG_TYPE_ENUM: vg_buf_str(b, s->choices[*(const int *)value]); break;
+        case VG_TYPE_STRING: vg_buf_str(b, (const char *)value); break;
         }
     }
 }
@@ -33,7 +35,7 @@ int vg_runcfg_get(vg_cursor *c, vg_run_config *cfg) {
     cfg->seed = (uint64_t)vg_cur_i64(c);
     uint32_t n = vg_cur_u32(c);
     for (uint32_t k = 0; k < n && !c->bad; k++) {
-        char path[128], choice[128];
+        char path[128], choice[VG_SETTING_TEXT_MAX];
         vg_cur_str(c, path, sizeof path);
         uint32_t type = vg_cur_u32(c);
         int64_t i64 = 0;
@@ -41,7 +43,7 @@ int vg_runcfg_get(vg_cursor *c, vg_run_config *cfg) {
         choice[0] = '\0';
         if (type == VG_TYPE_INT || type == VG_TYPE_BOOL) i64 = vg_cur_i64(c);
         else if (type == VG_TYPE_REAL) f64 = vg_cur_f64(c);
-        else if (type == VG_TYPE_ENUM) vg_cur_str(c, choice, sizeof choice);
+        else if (type == VG_TYPE_ENUM || type == VG_TYPE_STRING) vg_cur_str(c, choice, sizeof choice);
         else return -1;
         int i = c->bad ? -1 : vg_setting_find(path);
         if (i < 0 || vg_settings[i].type != (vg_setting_type)type) continue;
@@ -49,6 +51,7 @@ int vg_runcfg_get(vg_cursor *c, vg_run_config *cfg) {
         void *value = (char *)cfg + s->offset;
         if (type == VG_TYPE_INT || type == VG_TYPE_BOOL) *(int *)value = (int)i64;
         else if (type == VG_TYPE_REAL) *(double *)value = f64;
+        else if (type == VG_TYPE_STRING) snprintf((char *)value, sizeof(vg_setting_text), "%s", choice);
         else
             for (int j = 0; s->choices[j]; j++)
                 if (strcmp(s->choices[j], choice) == 0) *(int *)value = j;

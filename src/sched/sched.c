@@ -1,6 +1,7 @@
 /* OpenMP worker pool over the runs of a sweep. Each run builds its own data, net and RNG
  * streams from its config; the only shared objects are the read-only run configs and the
- * recorder, which serialises its own HDF5 calls. */
+ * recorder, which serialises its own HDF5 calls, and the data sets shared read-only by runs with
+ * the same data settings (src/data). */
 #include "vgsweep/sched.h"
 
 #include <math.h>
@@ -54,8 +55,8 @@ static vg_status vg__run_one(const vg_run_config *cfg, vg_recorder *rec, vg_run_
         return vg_recorder_end_run(writer, res, err);
     }
 
-    vg_dataset ds;
-    st = vg_dataset_make(cfg, &ds, run_err);
+    vg_dataset ds; /* shared sets are borrowed from the registry (vg_data_prepare) */
+    st = vg_dataset_acquire(cfg, &ds, run_err);
     if (st != VG_OK) {
         res->status = VG_RUN_FAILED;
         snprintf(res->message, sizeof res->message, "%s", run_err->message);
@@ -66,7 +67,7 @@ static vg_status vg__run_one(const vg_run_config *cfg, vg_recorder *rec, vg_run_
     vg_error train_err;
     vg_error_clear(&train_err);
     st = vg_train_run(cfg, &ds, res, &hook, &train_err);
-    vg_dataset_free(&ds);
+    vg_dataset_release(&ds);
     if (st == VG_OK && res->status == VG_RUN_PENDING) { /* stopped: not a result */
         vg_run_writer_discard(writer);
         return VG_OK;

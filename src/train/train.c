@@ -3,6 +3,8 @@
  * tensor specs) is made here too, from the settings alone, so the dry run can size it. */
 #include "vgsweep/train.h"
 
+#include "vgsweep/data.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -393,10 +395,13 @@ double vg_train_estimate_memory(const vg_run_config *cfg, double *result_bytes, 
     vg__count(nd * f, &total, &kept);
     vg__count(nd * f, &total, &kept);
     vg__count(bs * 4 + W * 9 + L * 8 + 4.0 * (vg__plan_tensors(cfg, NULL, NULL) + 1), &total, &kept);
-    /* the data set (and its class centres while it is made) */
-    vg__count(n_train * F * f, &total, &kept);
-    vg__count((n_test * F + 1) * f, &total, &kept);
-    vg__count(n_train * 4 + (n_test + 1) * 4 + (C * F + F) * sizeof(double), &total, &kept);
+    /* the data set (and its class centres while it is made), unless the run borrows a shared
+     * one: that copy is counted once for the sweep (vg_data_shared_bytes) */
+    if (vg_dataset_run_bytes(cfg) > 0) {
+        vg__count(n_train * F * f, &total, &kept);
+        vg__count((n_test * F + 1) * f, &total, &kept);
+        vg__count(n_train * 4 + (n_test + 1) * 4 + (C * F + F) * sizeof(double), &total, &kept);
+    }
     if (result_bytes) {
         /* the result: the series' values, the layout and the tensor specs */
         double E = cfg->train_epochs;

@@ -1,0 +1,234 @@
+/* src/data below the CLI: the Fashion-MNIST loader on Debian's installed files (counts, first
+ * labels, a checksum of the pixels), shared loading (runs with the same data settings get one
+ * copy, read once), the IDX and CSV parsers on edge cases, and the generated sets spirals and
+ * teacher (seeded, labels in range, not degenerate). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "data/parse.h"
+#include "vg_test.h"
+#include "vgsweep/data.h"
+
+#define FASHION "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+
+static void test_fashion(void) {
+    if (access(FASHION, R_OK) != 0) {
+        printf("test_data_load: %s missing (apt-get install dataset-fashion-mnist): Fashion-MNIST "
+               "checks skipped\n", FASHION);
+        return;
+    }
+    vg_run_config cfg;
+    vg_run_config_defaults(&cfg);
+    cfg.data_kind = VG_DATA_FASHION_MNIST;
+    cfg.data_features = 784;
+    cfg.data_train_size = cfg.data_test_size = -1;
+    cfg.data_scale = 0; /* the bytes as they are in the files */
+    vg_dataset ds;
+    vg_error err;
+    vg_status st = vg_dataset_make(&cfg, &ds, &err);
+    VG_CHECK_MSG(st == VG_OK, "%s", err.message);
+    if (st) return;
+    VG_CHECK_INT_EQ(ds.n_train, 60000);
+    VG_CHECK_INT_EQ(ds.n_test, 10000);
+    const int train_first[10] = {9, 0, 0, 3, 0, 2, 7, 2, 5, 5};
+    const int test_first[10] = {9, 2, 1, 1, 6, 1, 4, 6, 5, 7};
+    for (int i = 0; i < 10; i++) {
+        VG_CHECK_INT_EQ(ds.y_train[i], train_first[i]);
+        VG_CHECK_INT_EQ(ds.y_test[i], test_first[i]);
+    }
+    /* sum of the pixel bytes, and weighted by position mod 997 (catches a reordering); the
+     * expected values from Python's gzip + numpy on the same files */
+    int64_t sum[2] = {0, 0}, weighted[2] = {0, 0}, count[2][10];
+    memset(count, 0, sizeof count);
+    for (int k = 0; k < 2; k++) {
+        const float *x = k ? ds.x_test : ds.x_train;
+        int64_t n = (k ? ds.n_test : ds.n_train) * 784;
+        for (int64_t i = 0; i < n; i++) {
+            int64_t v = (int64_t)x[i];
+            sum[k] += v;
+            weighted[k] += v * (i % 997);
+        }
+        for (int64_t i = 0; i < (k ? ds.n_test : ds.n_train); i++)
+            count[k][(k ? ds.y_test : ds.y_train)[i]]++;
+    }
+    VG_CHECK_INT_EQ(sum[0], 3431114169LL);
+    VG_CHECK_INT_EQ(weighted[0], 1708901694491LL);
+    VG_CHECK_INT_EQ(sum[1], 573469082LL);
+    VG_CHECK_INT_EQ(weighted[1], 286034809707LL);
+    for (int c = 0; c < 10; c++) {
+        VG_CHECK_INT_EQ(count[0][c], 6000);
+        VG_CHECK_INT_EQ(count[1][c], 1000);
+    }
+    uint64_t raw_sum = ds.checksum;
+    vg_dataset_free(&ds);
+    /* scaled into [0, 1]: another checksum, pixels at most 1 */
+    cfg.data_scale = 1;
+    cfg.data_train_size = 100, cfg.data_test_size = 10;
+    st = vg_dataset_make(&cfg, &ds, &err);
+    VG_CHECK_MSG(st == VG_OK, "%s", err.message);
+    if (st) return;
+    float hi = 0;
+    for (int64_t i = 0; i < 100 * 784; i++) hi = ds.x_train[i] > hi ? ds.x_train[i] : hi;
+    VG_CHECK(hi == 1.0f);
+    VG_CHECK(ds.checksum != raw_sum);
+    vg_dataset_free(&ds);
+}
+
+static void idx_config(vg_run_config *cfg, double lr) {
+    vg_run_config_defaults(cfg);
+    cfg->data_kind = VG_DATA_IDX;
+    snprintf(cfg->data_path, sizeof cfg->data_path, "%s/data/idx_good", VG_TEST_DIR);
+    cfg->data_features = 6;
+    cfg->data_classes = 3;
+    cfg->data_train_size = cfg->data_test_size = -1;
+    cfg->record_probe = 2;
+    cfg->train_batch_size = 2;
+    cfg->train_lr = lr;
+}
+
+static void test_shared(void) {
+    vg_run_config runs[3];
+    idx_config(&runs[0], 0.1);
+    idx_config(&runs[1], 0.2);
+    idx_config(&runs[2], 0.2);
+    runs[2].data_standardize = 1; /* other data settings: another set */
+    vg_error err;
+    vg_status st = vg_data_prepare(runs, 3, &err);
+    VG_CHECK_MSG(st == VG_OK, "%s", err.message);
+    VG_CHECK_INT_EQ(vg_data_shared_count(), 2);
+    VG_CHECK_INT_EQ(runs[0].data_train_size, 6); /* -1 (all) resolved */
+    VG_CHECK_INT_EQ(runs[1].data_test_size, 4);
+    VG_CHECK(runs[0].has_data_checksum && runs[0].data_checksum == runs[1].data_checksum);
+    VG_CHECK(runs[2].data_checksum != runs[0].data_checksum);
+    vg_dataset a, b;
+    VG_CHECK(vg_dataset_acquire(&runs[0], &a, &err) == VG_OK);
+    VG_CHECK(vg_dataset_acquire(&runs[1], &b, &err) == VG_OK);
+    VG_CHECK(a.shared && a.x_train == b.x_train); /* one copy */
+    VG_CHECK_INT_EQ(vg_data_shared_count(), 2);   /* nothing read again */
+    VG_CHECK_INT_EQ(a.y_train[1], 1);
+    VG_CHECK(a.x_train[1] == 13.0f / 255.0f);
+    vg_dataset_release(&a);
+    vg_dataset_release(&b);
+    VG_CHECK(vg_dataset_acquire(&runs[0], &a, &err) == VG_OK && a.x_train[1] == 13.0f / 255.0f);
+    vg_dataset_release(&a);
+    /* standardized with the training split's statistics: mean 0 there */
+    VG_CHECK(vg_dataset_acquire(&runs[2], &a, &err) == VG_OK);
+    for (int f = 0; f < 6; f++) {
+        double m = 0;
+        for (int i = 0; i < 6; i++) m += a.x_train[i * 6 + f];
+        VG_CHECK_LT(fabs(m / 6), 1e-6);
+    }
+    vg_dataset_release(&a);
+    VG_CHECK(vg_data_shared_bytes() > 0);
+    VG_CHECK(vg_dataset_run_bytes(&runs[0]) == 0);
+    vg_data_registry_free();
+    VG_CHECK_INT_EQ(vg_data_shared_count(), 0);
+    /* random samples drawn with data.seed: 3 of the 6, distinct, the same for the same seed */
+    idx_config(&runs[0], 0.1);
+    runs[0].data_sample = VG_SAMPLE_RANDOM;
+    runs[0].data_train_size = 3;
+    runs[0].data_seed = 5;
+    vg_dataset c, d;
+    VG_CHECK(vg_dataset_make(&runs[0], &c, &err) == VG_OK);
+    VG_CHECK(vg_dataset_make(&runs[0], &d, &err) == VG_OK);
+    VG_CHECK(c.checksum == d.checksum && c.n_train == 3);
+    VG_CHECK(c.x_train[0] != c.x_train[6] && c.x_train[0] != c.x_train[12]);
+    vg_dataset_free(&c);
+    vg_dataset_free(&d);
+}
+
+static void test_idx_parser(void) {
+    vg_idx idx;
+    vg_error err;
+    uint8_t good[] = {0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6};
+    VG_CHECK(vg_idx_parse(good, sizeof good, "g", &idx, &err) == VG_OK && idx.count == 2 &&
+             idx.item_size == 3 && idx.data[5] == 6);
+    VG_CHECK(vg_idx_parse(good, sizeof good - 1, "g", &idx, &err) == VG_ECONFIG);
+    VG_CHECK_STR_CONTAINS(err.message, "g: truncated: 2 items of 3 bytes need 6 bytes after the header, the file has 5");
+    uint8_t more[sizeof good + 1];
+    memcpy(more, good, sizeof good);
+    more[sizeof good] = 0;
+    VG_CHECK(vg_idx_parse(more, sizeof more, "g", &idx, &err) == VG_ECONFIG);
+    VG_CHECK_STR_CONTAINS(err.message, "g: 1 bytes after its 2 items");
+    uint8_t floats[] = {0, 0, 0x0d, 1, 0, 0, 0, 1, 0, 0, 0, 0};
+    VG_CHECK(vg_idx_parse(floats, sizeof floats, "f", &idx, &err) == VG_ECONFIG);
+    VG_CHECK_STR_CONTAINS(err.message, "f: IDX element type 0x0d; only unsigned bytes (0x08)");
+    uint8_t huge[] = {0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    VG_CHECK(vg_idx_parse(huge, sizeof huge, "h", &idx, &err) == VG_ECONFIG);
+    VG_CHECK(vg_idx_parse(good, 0, "e", &idx, &err) == VG_ECONFIG);
+    VG_CHECK_STR_CONTAINS(err.message, "e: the file is empty");
+}
+
+static void test_csv_parser(void) {
+    vg_csv t;
+    vg_error err;
+    const char *ok = "a, \"b,c\" ,y\r\n1,2,cat\n\n  \"3\" ,4e1,\"d\"\"og\"\n";
+    VG_CHECK(vg_csv_parse(ok, strlen(ok), "t.csv", "y", &t, &err) == VG_OK);
+    VG_CHECK(t.n_rows == 2 && t.n_cols == 3 && t.label_col == 2);
+    VG_CHECK(!strcmp(t.header[1], "b,c") && t.x[2] == 3.0f && t.x[3] == 40.0f);
+    VG_CHECK(!strcmp(t.labels[1], "d\"og"));
+    vg_csv_free(&t);
+    const char *unclosed = "a,y\n\"1,2\n";
+    VG_CHECK(vg_csv_parse(unclosed, strlen(unclosed), "u.csv", "y", &t, &err) == VG_ECONFIG);
+    VG_CHECK_STR_CONTAINS(err.message, "u.csv: line 2: a quote that is not closed");
+    const char *junk = "a,y\n\"1\"x,1\n";
+    VG_CHECK(vg_csv_parse(junk, strlen(junk), "j.csv", "y", &t, &err) == VG_ECONFIG);
+    VG_CHECK_STR_CONTAINS(err.message, "j.csv: line 2: text after a closing quote");
+    const char *inf = "a,y\ninf,1\n";
+    VG_CHECK(vg_csv_parse(inf, strlen(inf), "i.csv", "y", &t, &err) == VG_ECONFIG);
+    VG_CHECK_STR_CONTAINS(err.message, "i.csv: line 2, column 1 (\"a\"): \"inf\" is not a finite number");
+    const char *empty_cell = "a,y\n,1\n";
+    VG_CHECK(vg_csv_parse(empty_cell, strlen(empty_cell), "c.csv", "y", &t, &err) == VG_ECONFIG);
+    const char *blank = "\n  \n";
+    VG_CHECK(vg_csv_parse(blank, strlen(blank), "b.csv", "y", &t, &err) == VG_ECONFIG);
+    VG_CHECK_STR_CONTAINS(err.message, "b.csv: the file is empty");
+    const char *only_label = "y\n1\n";
+    VG_CHECK(vg_csv_parse(only_label, strlen(only_label), "o.csv", "y", &t, &err) == VG_ECONFIG);
+    VG_CHECK_STR_CONTAINS(err.message, "no features");
+}
+
+static void test_generated(void) {
+    for (int kind = VG_DATA_SPIRALS; kind <= VG_DATA_TEACHER; kind++) {
+        vg_run_config cfg;
+        vg_run_config_defaults(&cfg);
+        cfg.data_kind = kind;
+        cfg.data_seed = 3;
+        cfg.data_classes = 3;
+        cfg.data_features = kind == VG_DATA_SPIRALS ? 2 : 16;
+        cfg.data_teacher_depth = 3;
+        vg_dataset a, b;
+        vg_error err;
+        VG_CHECK(vg_dataset_make(&cfg, &a, &err) == VG_OK);
+        VG_CHECK(vg_dataset_make(&cfg, &b, &err) == VG_OK);
+        VG_CHECK(a.checksum == b.checksum && a.n_train == 2000 && a.n_test == 500);
+        int64_t count[3] = {0, 0, 0};
+        int in_range = 1;
+        for (int64_t i = 0; i < a.n_train; i++) {
+            in_range &= a.y_train[i] >= 0 && a.y_train[i] < 3;
+            if (in_range) count[a.y_train[i]]++;
+        }
+        VG_CHECK(in_range);
+        for (int c = 0; c < 3; c++) VG_CHECK_MSG(count[c] > 100, "kind %d class %d: %lld", kind, c, (long long)count[c]);
+        if (kind == VG_DATA_SPIRALS) /* radius at most 1 plus noise */
+            for (int64_t i = 0; i < a.n_train; i++)
+                VG_CHECK_LT(fabs(a.x_train[2 * i]), 1.8);
+        vg_dataset_free(&a);
+        cfg.data_seed = 4;
+        VG_CHECK(vg_dataset_make(&cfg, &a, &err) == VG_OK);
+        VG_CHECK(a.checksum != b.checksum);
+        vg_dataset_free(&a);
+        vg_dataset_free(&b);
+    }
+}
+
+int main(void) {
+    test_idx_parser();
+    test_csv_parser();
+    test_shared();
+    test_generated();
+    test_fashion();
+    return vg_test_finish("test_data_load");
+}
