@@ -264,7 +264,7 @@ def test_allocation_fails(tmp):
                  "train: {epochs: 1, batch_size: 10000}\nrecord: {tensors: none}\n")
     r, _ = run(["-q", "-o", os.path.join(tmp, "data.h5"), "--mem", "100G", path], tmp,
                as_limit=800 << 20)
-    check(r.returncode == 1 and re.search(r"run [0-9a-f]{12}: out of memory for 10000500 x 1000 "
+    check(r.returncode == 1 and re.search(r"run [0-9a-f]{12}: (\w+: )?out of memory for 10000500 x 1000 "
                                           r"samples \(\d+ bytes\)", r.stderr) is not None,
           f"a data set that does not fit: exit {r.returncode}: {r.stderr.strip()}")
 

@@ -804,7 +804,7 @@ int main(int argc, char **argv) {
     vg_status cst = vg_recorder_close(rec, &close_err);
     rec = NULL;
     vg__print_summary(&summary, rstats.n_kept, n_runs, vg__seconds() - t_start, output,
-                      st == VG_OK && cst == VG_OK);
+                      cst == VG_OK); /* the output was assembled, even if a run failed */
     if (st != VG_OK && cst != VG_OK) {
         fprintf(stderr, "vgsweep: %s\n", err.message); /* what stopped the sweep */
         err = close_err;                                 /* and what was kept */

@@ -150,6 +150,11 @@ static herr_t vg__attr_cb(hid_t loc, const char *name, const H5A_info_t *ainfo, 
     if (s >= 0) {
         const vg_setting *set = &vg_settings[s];
         char *field = (char *)&run->cfg + set->offset;
+        if (set->type == VG_TYPE_STRING) { /* data.path and the like: kept as written */
+            if (!vg__attr_str(loc, name, field, sizeof(vg_setting_text))) field[0] = '\0';
+            vg__printable(field);
+            return 0;
+        }
         if (set->type == VG_TYPE_ENUM) {
             char text[128];
             int found = -1;
