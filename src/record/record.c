@@ -2604,13 +2604,33 @@ static vg_status vg__write_root(vg_recorder *rec, hid_t file, vg_error *err) {
 }
 
 /* Bytes of an object and everything under it in an HDF5 file (headers, attributes, indexes,
- * data): what copying it adds to the output. */
+ * data): what copying it adds to the output. HDF5 1.12 moved the header and metadata sizes out
+ * of H5O_info_t (H5O_info2_t) into H5Oget_native_info; 1.10 (Debian 12) has them in its
+ * H5O_info_t. Visited with H5Ovisit3 or H5Ovisit2 (VG__OVISIT), whatever the library's default
+ * API mapping. */
+#if H5_VERSION_GE(1, 12, 0)
+#define VG__OVISIT(g, cb, data) H5Ovisit3(g, H5_INDEX_NAME, H5_ITER_NATIVE, cb, data, H5O_INFO_BASIC)
+static herr_t vg__add_object_bytes(hid_t obj, const char *name, const H5O_info2_t *info,
+                                   void *data) {
+    double *sum = data;
+    H5O_native_info_t native;
+    if (H5Oget_native_info_by_name(obj, name, &native,
+                                   H5O_NATIVE_INFO_HDR | H5O_NATIVE_INFO_META_SIZE, H5P_DEFAULT) < 0)
+        return -1;
+    *sum += (double)native.hdr.space.total + (double)native.meta_size.obj.index_size +
+            (double)native.meta_size.obj.heap_size + (double)native.meta_size.attr.index_size +
+            (double)native.meta_size.attr.heap_size;
+#else
+#define VG__OVISIT(g, cb, data)                      \
+    H5Ovisit2(g, H5_INDEX_NAME, H5_ITER_NATIVE, cb, data, \
+              H5O_INFO_BASIC | H5O_INFO_HDR | H5O_INFO_META_SIZE)
 static herr_t vg__add_object_bytes(hid_t obj, const char *name, const H5O_info_t *info,
                                    void *data) {
     double *sum = data;
     *sum += (double)info->hdr.space.total + (double)info->meta_size.obj.index_size +
             (double)info->meta_size.obj.heap_size + (double)info->meta_size.attr.index_size +
             (double)info->meta_size.attr.heap_size;
+#endif
     if (info->type == H5O_TYPE_DATASET) {
         hid_t d = H5Dopen2(obj, name, H5P_DEFAULT);
         if (d >= 0) {
@@ -2717,8 +2737,7 @@ static vg_status vg__copy_run(vg_recorder *rec, int64_t r, int fd, vg_error *err
             if (rec->old < 0) return vg__fail(err, &oo, "cannot open to copy its runs");
         }
         hid_t g = H5Gopen2(rec->old, where, H5P_DEFAULT);
-        if (g < 0 || H5Ovisit2(g, H5_INDEX_NAME, H5_ITER_NATIVE, vg__add_object_bytes, &bytes,
-                               H5O_INFO_BASIC | H5O_INFO_HDR | H5O_INFO_META_SIZE) < 0) {
+        if (g < 0 || VG__OVISIT(g, vg__add_object_bytes, &bytes) < 0) {
             vg__obj oo = {g, rec->path, where, 0};
             st = vg__fail(err, &oo, "cannot measure it");
         }
