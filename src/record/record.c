@@ -2615,13 +2615,14 @@ static vg_status vg__write_root(vg_recorder *rec, hid_t file, vg_error *err) {
  * H5O_info_t. Visited with H5Ovisit3 or H5Ovisit2 (VG__OVISIT), whatever the library's default
  * API mapping. */
 #if H5_VERSION_GE(1, 12, 0)
-#define VG__OVISIT(g, cb, data) H5Ovisit3(g, H5_INDEX_NAME, H5_ITER_NATIVE, cb, data, H5O_INFO_BASIC)
+#define VG__OVISIT(g, cb, data) \
+    H5Ovisit3(g, H5_INDEX_NAME, H5_ITER_NATIVE, cb, data, H5O_INFO_BASIC)
 static herr_t vg__add_object_bytes(hid_t obj, const char *name, const H5O_info2_t *info,
                                    void *data) {
     double *sum = data;
     H5O_native_info_t native;
-    if (H5Oget_native_info_by_name(obj, name, &native,
-                                   H5O_NATIVE_INFO_HDR | H5O_NATIVE_INFO_META_SIZE, H5P_DEFAULT) < 0)
+    unsigned fields = H5O_NATIVE_INFO_HDR | H5O_NATIVE_INFO_META_SIZE;
+    if (H5Oget_native_info_by_name(obj, name, &native, fields, H5P_DEFAULT) < 0)
         return -1;
     *sum += (double)native.hdr.space.total + (double)native.meta_size.obj.index_size +
             (double)native.meta_size.obj.heap_size + (double)native.meta_size.attr.index_size +
@@ -2697,7 +2698,14 @@ static vg_status vg__out_create(vg_recorder *rec, vg_error *err) {
      * is next to no freed space to reuse (files 0.1-0.7 % larger), and tracking it took ~8 %
      * of the time HDF5 spends assembling the output. */
     hid_t fapl = H5Pcopy(rec->fapl), fcpl = H5Pcreate(H5P_FILE_CREATE);
-    rec->out = fapl >= 0 && fcpl >= 0 && H5Pset_evict_on_close(fapl, 1) >= 0 &&
+    /* HDF5 1.14 (Debian 13) crashes in H5Fflush (H5D_flush_all) after vg__attach_scales has
+     * re-attached the scales of a run copied with H5Ocopy from an earlier output when
+     * evict-on-close is set (1.10 does not): from 1.12 on, no eviction when a run is copied. */
+    hbool_t evict = 1;
+#if H5_VERSION_GE(1, 12, 0)
+    for (int64_t r = 0; r < rec->info.n_runs && evict; r++) evict = rec->origin[r] != VG__IN_OUTPUT;
+#endif
+    rec->out = fapl >= 0 && fcpl >= 0 && H5Pset_evict_on_close(fapl, evict) >= 0 &&
                        H5Pset_file_space_strategy(fcpl, H5F_FSPACE_STRATEGY_AGGR, 0, 1) >= 0
                    ? H5Fcreate(rec->tmp_path, H5F_ACC_TRUNC, fcpl, fapl)
                    : H5I_INVALID_HID;
