@@ -1,8 +1,16 @@
 /* The fp32 FMA peak of one core: independent chains of vector FMAs (enough of them to cover
  * the FMA latency on every pipe), in AVX-512 when the CPU has it, else AVX2. No memory
- * traffic: this is the ceiling no kernel can pass, what "percent of peak" is measured against. */
-#include <immintrin.h>
+ * traffic: this is the ceiling no kernel can pass, what "percent of peak" is measured against.
+ * x86-64 only (VG_HAVE_AVX512, from CMake); elsewhere the peak is unknown: 0, isa "none". */
 #include <time.h>
+
+#if !(defined(VG_HAVE_AVX512) && defined(__x86_64__))
+double vgbench_fma_peak(const char **isa) {
+    *isa = "none";
+    return 0;
+}
+#else
+#include <immintrin.h>
 
 static double now(void) {
     struct timespec ts;
@@ -60,3 +68,4 @@ double vgbench_fma_peak(const char **isa) {
     }
     return best;
 }
+#endif

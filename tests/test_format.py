@@ -11,6 +11,7 @@ sweep with record.probe: 0: every object documented, none of the rows marked "on
 Usage: test_format.py PATH/TO/vgsweep
 """
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -175,6 +176,11 @@ def main():
             check(set(c for c in got if "." in c) == {"model.norm", "train.clip", "train.clip_threshold", "model.skip.every"},
                   f"/index has one column per varying setting: {got}")
             check(len(f["index"]) == len(f["runs"]) == f.attrs["n_runs"], "one /index row per run")
+            # provenance: the architecture, and the kernels its CPU runs (docs/PORTABILITY.md)
+            machine, kernel = f.attrs["machine"], f.attrs["kernel_path"]
+            check(machine == platform.machine(), f"machine {machine!r}, uname -m says {platform.machine()!r}")
+            check(kernel in ("avx512", "generic") and (kernel == "generic" or machine == "x86_64"),
+                  f"kernel_path {kernel!r} on {machine!r}")
 
         for p, _, _ in objects:
             check(p in used_obj, f"FORMAT.md documents {p}, which the file does not have")

@@ -164,4 +164,9 @@ void vg_optim_f32_free(vg_optim_f32 *opt);
  * decay is added into it). */
 void vg_optim_f32_step(vg_optim_f32 *opt, float *params, float *grads, double lr);
 
+/* Which kernels the float core runs on this machine (the record's provenance): "avx512" (the
+ * AVX-512 products and activations of an x86-64 CPU that has it) or "generic" (BLAS products,
+ * scalar activations: every other CPU and architecture). Results differ between the two. */
+const char *vg_nn_kernel_path(void);
+
 #endif

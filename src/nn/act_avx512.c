@@ -2,13 +2,29 @@
  * 16 lanes at a time with glibc's vector math (libmvec, linked through -lm; at most 4 ulp,
  * as the scalar ones are at most 1-2): in a narrow net these calls, not the products, are most
  * of a step. The formulas are those of mlp_impl.h's scalar kernels, term for term. Used only
- * when the CPU has AVX-512; the results depend on nothing but the inputs. */
-#pragma GCC target("avx512f")
-#include <immintrin.h>
+ * when the CPU has AVX-512; the results depend on nothing but the inputs. Compiled only for
+ * x86-64 with the AVX-512 intrinsics (VG_HAVE_AVX512, from CMake); elsewhere (arm64) no
+ * activation has a vector form and mlp_impl.h's scalar kernels run. */
 #include <stdint.h>
 
 #include "nn/act_avx512.h"
 #include "vgsweep/settings.h"
+
+#if !(defined(VG_HAVE_AVX512) && defined(__x86_64__))
+int vg__act_avx512_handles(int activation) {
+    (void)activation;
+    return 0;
+}
+void vg__act_forward_avx512(float *a, const float *u, int64_t n, int activation, float p) {
+    (void)a, (void)u, (void)n, (void)activation, (void)p;
+}
+void vg__act_backward_avx512(float *du, const float *da, const float *u, const float *a, int64_t n,
+                             int activation, float p) {
+    (void)du, (void)da, (void)u, (void)a, (void)n, (void)activation, (void)p;
+}
+#else
+#pragma GCC target("avx512f")
+#include <immintrin.h>
 
 __m512 _ZGVeN16v_expf(__m512);
 __m512 _ZGVeN16v_expm1f(__m512);
@@ -134,3 +150,4 @@ void vg__act_backward_avx512(float *du, const float *da, const float *u, const f
     }
     }
 }
+#endif

@@ -11,15 +11,23 @@
  * op(A) is read in place (8 row pointers, or one pointer when trans_a), except a transposed
  * op(A) with rows far apart, packed whole first; packing goes into the caller's scratch.
  * Edges: columns by masks, rows by repeating the last row (its results are not stored). On a
- * CPU without AVX-512 every call goes to cblas_sgemm. */
+ * CPU without AVX-512, and on every other architecture (arm64: the kernel is compiled only where
+ * CMake found the x86-64 AVX-512 intrinsics, VG_HAVE_AVX512), every call goes to cblas_sgemm. */
 #include "nn/gemm.h"
 
 #include <cblas.h>
-#include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "vgsweep/team.h"
+#include "vgsweep/nn.h"
+
+#if defined(VG_HAVE_AVX512) && defined(__x86_64__)
+#define VG__AVX512 1
+#include <immintrin.h>
+#else
+#define VG__AVX512 0
+#endif
 
 #define MR 8
 #define NR 32
@@ -38,6 +46,7 @@ int64_t vg__sgemm_work_floats(int max_m, int max_k) {
     return (int64_t)KC * NR + (apack < APACK_FLOATS ? apack : APACK_FLOATS) + 16;
 }
 
+#if VG__AVX512
 /* ------------------------------------------------------------------ packing op(A) */
 
 /* dst = op(A) for op(A)(i, k) = A[k lda + i] (M, K), as MR-wide tiles: tile t holds
@@ -298,8 +307,20 @@ __attribute__((target("avx512f"))) static void sgemm_avx512(int trans_a, int tra
 
 /* libgcc fills the CPU model before main; reading it is a load and a test. */
 static int vg__use_avx512(void) { return __builtin_cpu_supports("avx512f"); }
+#else
+static int vg__use_avx512(void) { return 0; }
+static void sgemm_avx512(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda,
+                         const float *B, int ldb, int accumulate, const float *bias, float *C,
+                         int ldc, float *work) {
+    (void)trans_a, (void)trans_b, (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B;
+    (void)ldb, (void)accumulate, (void)bias, (void)C, (void)ldc, (void)work;
+}
+#endif
 
 const char *vg__sgemm_kernel_name(void) { return vg__use_avx512() ? "avx512" : "blas"; }
+
+/* The activations (act_avx512.c) take their AVX-512 forms on the same condition. */
+const char *vg_nn_kernel_path(void) { return vg__use_avx512() ? "avx512" : "generic"; }
 
 void vg__sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda,
                const float *B, int ldb, int accumulate, const float *bias, float *C, int ldc,
