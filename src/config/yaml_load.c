@@ -13,6 +13,7 @@
 #include <yaml.h>
 
 #include "config/internal.h"
+#include "vgsweep/files.h"
 
 /* Deeper nesting than this is not a sweep file; the limit keeps the recursion off the edge of
  * the stack for hostile input. */
@@ -107,21 +108,11 @@ vg_status vg__node_error(vg_error *err, const vg_node *node, const char *fallbac
 
 /* --- reading --- */
 
-/* What a file that is not a regular file is, for the message. */
-static const char *vg__file_kind(mode_t mode) {
-    if (S_ISDIR(mode)) return "a directory";
-    if (S_ISFIFO(mode)) return "a FIFO";
-    if (S_ISSOCK(mode)) return "a socket";
-    if (S_ISCHR(mode)) return "a character device";
-    if (S_ISBLK(mode)) return "a block device";
-    return "not a regular file";
-}
-
 static vg_status vg__not_regular(const char *path, mode_t mode, vg_error *err) {
     if (S_ISDIR(mode)) /* the message of fopen's EISDIR, as before */
         return vg_error_set(err, VG_ECONFIG, "%s: cannot read: %s", path, strerror(EISDIR));
     return vg_error_set(err, VG_ECONFIG, "%s: cannot read: not a regular file (%s)", path,
-                        vg__file_kind(mode));
+                        vg_file_kind(mode));
 }
 
 /* Opened without blocking (a FIFO would block open() until a writer came; O_NONBLOCK lets it

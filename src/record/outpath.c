@@ -3,6 +3,8 @@
  * before any run trains, and nothing trains that could not be written. */
 #include "outpath.h"
 
+#include "vgsweep/files.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -145,12 +147,7 @@ vg_status vg_outpath_check_target(const char *path, vg_error *err) {
                             "regular files: remove it or choose another --output",
                             path, strerror(errno));
     if (S_ISREG(sb.st_mode)) return VG_OK;
-    const char *what = S_ISDIR(sb.st_mode)    ? "a directory"
-                       : S_ISFIFO(sb.st_mode) ? "a FIFO"
-                       : S_ISSOCK(sb.st_mode) ? "a socket"
-                       : S_ISCHR(sb.st_mode)  ? "a character device"
-                       : S_ISBLK(sb.st_mode)  ? "a block device"
-                                              : "not a regular file";
+    const char *what = vg_file_kind(sb.st_mode);
     return vg_error_set(err, VG_EUSAGE,
                         "%s: is %s%s; vgsweep reads and replaces only regular files: choose "
                         "another --output",

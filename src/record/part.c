@@ -138,16 +138,6 @@ void vg_part_close(vg_part_writer *w) {
 
 /* --- reading ---------------------------------------------------------------------------- */
 
-const char *vg_part_file_kind(mode_t mode) {
-    if (S_ISREG(mode)) return NULL;
-    if (S_ISDIR(mode)) return "a directory";
-    if (S_ISFIFO(mode)) return "a FIFO";
-    if (S_ISSOCK(mode)) return "a socket";
-    if (S_ISCHR(mode)) return "a character device";
-    if (S_ISBLK(mode)) return "a block device";
-    return "not a regular file";
-}
-
 const char *vg_part_strerror(int rc) {
     return rc == VG_PART_ENOTREG ? "not a regular file" : strerror(rc);
 }

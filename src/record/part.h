@@ -15,6 +15,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "vgsweep/files.h"
 #include <sys/types.h>
 
 #define VG_PART_VERSION 2 /* 2: a one-chunk tensor is one CHUNK record (slot 0) */
@@ -81,8 +83,6 @@ typedef struct vg_part_reader {
  * vg_part_strerror names it, and strerror() any other. */
 #define VG_PART_ENOTREG (-2)
 const char *vg_part_strerror(int rc);
-/* NULL for a regular file, else what mode is: "a FIFO", "a directory", ... */
-const char *vg_part_file_kind(mode_t mode);
 
 /* 0 or errno. verify: check the checksum (a part from before this session); without it, only
  * the records' structure is checked (a part this process has just written and synced). */

@@ -855,7 +855,7 @@ static const char *vg__not_regular(const char *path) {
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     int ok = fd >= 0 ? fstat(fd, &sb) == 0 : stat(path, &sb) == 0; /* a socket: ENXIO */
     if (fd >= 0) close(fd);
-    return ok ? vg_part_file_kind(sb.st_mode) : NULL;
+    return ok ? vg_file_kind(sb.st_mode) : NULL;
 }
 
 /* Opens an HDF5 file read-only and checks it is a vgsweep file of this format version and of
