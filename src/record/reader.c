@@ -220,8 +220,17 @@ static herr_t vg__run_cb(hid_t group, const char *name, const H5L_info_t *info, 
     vg_reader *r = c->r;
     if (strlen(name) != VG_RUN_ID_LEN || strspn(name, "0123456789abcdef") != VG_RUN_ID_LEN)
         return 0; /* not a run */
+    /* the object's type only: H5O_INFO_BASIC, in the API of the library built against (1.12
+     * changed H5Oget_info_by_name's signature and struct; Debian 12 has 1.10, Debian 13 1.14) */
+#if H5_VERSION_GE(1, 12, 0)
+    H5O_info2_t oi;
+    if (H5Oget_info_by_name3(group, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0 ||
+        oi.type != H5O_TYPE_GROUP) {
+#else
     H5O_info_t oi;
-    if (H5Oget_info_by_name(group, name, &oi, H5P_DEFAULT) < 0 || oi.type != H5O_TYPE_GROUP) {
+    if (H5Oget_info_by_name2(group, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0 ||
+        oi.type != H5O_TYPE_GROUP) {
+#endif
         H5Eclear2(H5E_DEFAULT);
         return 0;
     }
