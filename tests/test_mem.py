@@ -282,7 +282,11 @@ def test_threads(tmp):
     user = 65534 if os.getuid() == 0 else None
     os.chmod(tmp, 0o755)
     os.chmod(path, 0o644)
-    r, _ = run(["-q", "-j", "1000", "-o", out, path], tmp, nproc=50, as_user=user)
+    try:
+        r, _ = run(["-q", "-j", "1000", "-o", out, path], tmp, nproc=50, as_user=user)
+    except PermissionError:  # the build lies where nobody may not go (a checkout under /root)
+        print("-j 1000 under RLIMIT_NPROC: skipped, user nobody cannot run " + VGSWEEP)
+        return
     check(r.returncode == 2 and "-j 1000: cannot start 1000 worker threads" in r.stderr and
           "RLIMIT_NPROC" in r.stderr,
           f"-j 1000 under RLIMIT_NPROC 50: exit {r.returncode}: {r.stderr.strip()}")

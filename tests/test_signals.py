@@ -101,6 +101,13 @@ def interrupt(tmp, ref, sig, code, twice=False):
     shutil.rmtree(os.path.join(tmp, OUT + ".parts"), ignore_errors=True)
     p = start(["-j", "2", "--force", "-o", OUT, "s.yaml"], tmp)
     lines = wait_for_finished_run(p)
+    if twice:
+        # A second signal keeps the runs whose parts are durable: a run reported finished is
+        # made durable by the recorder's committer a moment later (fsync, rename), and one caught
+        # in that moment is run again by --resume (README, "Interrupting a sweep"). Wait for it.
+        deadline = time.monotonic() + 60
+        while not parts_state(tmp)[0] and time.monotonic() < deadline:
+            time.sleep(0.01)
     p.send_signal(sig)
     t0 = time.monotonic()
     if twice:  # while the first one's stop is under way

@@ -165,15 +165,14 @@ static void vg__draw(vg_progress *p, const vg_sched_event *ev) {
     char line[1024], a[32], b[32];
     vg__frame_rewind(p);
     double frac = ev->cost_total > 0 ? ev->cost_done / ev->cost_total : 1;
-    int n = snprintf(line, sizeof line, "vgsweep: %lld/%lld runs done", (long long)vg__done(ev),
-                     (long long)ev->n_runs);
+    /* the numbers that move first (a line cut to the terminal's width keeps them) */
+    int n = snprintf(line, sizeof line, "vgsweep: %lld/%lld runs done | %.0f%% | %s | %s elapsed | "
+                     "%lld diverged, %lld failed", (long long)vg__done(ev), (long long)ev->n_runs,
+                     100 * (frac < 1 ? frac : 1), vg__eta(ev, b, sizeof b),
+                     vg_progress_duration(ev->elapsed, a, sizeof a), (long long)ev->n_diverged,
+                     (long long)ev->n_failed);
     if (ev->n_reused && n > 0 && (size_t)n < sizeof line)
-        n += snprintf(line + n, sizeof line - (size_t)n, " (%lld kept from before)",
-                      (long long)ev->n_reused);
-    if (n > 0 && (size_t)n < sizeof line)
-        snprintf(line + n, sizeof line - (size_t)n, ", %lld diverged, %lld failed | %.0f%% | %s elapsed | %s",
-                 (long long)ev->n_diverged, (long long)ev->n_failed, 100 * (frac < 1 ? frac : 1),
-                 vg_progress_duration(ev->elapsed, a, sizeof a), vg__eta(ev, b, sizeof b));
+        snprintf(line + n, sizeof line - (size_t)n, " | %lld kept from before", (long long)ev->n_reused);
     vg__frame_line(p, line, cols), lines++;
     for (int i = 0; i < ev->n_running; i++) {
         /* how far first: a line cut to the terminal's width loses settings, not numbers */

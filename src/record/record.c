@@ -3428,8 +3428,11 @@ void vg_recorder_abort(vg_recorder *rec) {
 #define VG__EST_ATTR_BYTES 90      /* one setting attribute (name, type, value) */
 #define VG__EST_DSET_BYTES 500     /* one dataset: object header, labels, scale links */
 #define VG__EST_CHUNK_INDEX 24     /* one chunk's entry in a tensor's chunk index */
-#define VG__EST_SWEEP_BYTES 7600   /* superblock, root group and attributes, /runs, /index, and
-                                    * on average half of the last 2 KiB metadata block */
+#define VG__EST_SWEEP_BYTES 8600   /* superblock, root group and attributes (provenance with
+                                    * machine and kernel path), /runs, /index, and on average
+                                    * half of the last 2 KiB metadata block */
+#define VG__EST_TEXT_ATTR_BYTES 600 /* one text setting attribute (data.path, ...): the value's
+                                     * fixed-length string type plus its header message */
 
 /* Deflate ratio of shuffled float32 gradients (compressed / raw), by activation; measured on
  * sweeps/depth_vs_act.yaml-like sweeps (docs/FORMAT.md). Nets whose gradients are exactly zero
@@ -3445,6 +3448,8 @@ static double vg__deflate_ratio(const vg_run_config *cfg) {
 int64_t vg_record_estimate_bytes(const vg_run_config *cfg, const vg_run_result *plan) {
     const vg_run_layout *lay = &plan->layout;
     double bytes = VG__EST_RUN_BYTES + VG__EST_ATTR_BYTES * (double)VG_SETTING_COUNT;
+    for (int s = 0; s < VG_SETTING_COUNT; s++)
+        if (vg_settings[s].type == VG_TYPE_STRING) bytes += VG__EST_TEXT_ATTR_BYTES - VG__EST_ATTR_BYTES;
     double ratio = vg__deflate_ratio(cfg);
     /* scales checkpoint, epoch, layer and fan_in, fan_out */
     bytes += 5 * VG__EST_DSET_BYTES + 8.0 * (2 * lay->n_epochs + 1 + 3 * lay->n_layers);
