@@ -14,16 +14,31 @@
 #include "vgsweep/error.h"
 #include "vgsweep/settings.h"
 
+/* What a sample's target is. Every set made before the recurrent nets has VG_TARGET_CLASS. */
+typedef enum vg_target_kind {
+    VG_TARGET_CLASS = 0, /* y: (n) class index in [0, classes); a sequence is scored at its last
+                          * step (temporal_order, image rows) */
+    VG_TARGET_STEP_CLASS, /* y: (n, steps) class index per step, or -1 where that step is not
+                           * scored (the copy task); the loss is the mean over scored steps */
+    VG_TARGET_REAL,      /* t: (n, targets) real values (a CSV's regression column, the adding
+                          * task at the last step); the loss is MSE, mean over rows and targets */
+} vg_target_kind;
+
 typedef struct vg_dataset {
     int64_t n_train, n_test;
     int features, classes;
+    /* vg_target_kind. CLASS and STEP_CLASS fill y_*, REAL fills t_* (y_* then NULL) */
+    int target_kind;
+    int targets;      /* VG_TARGET_REAL: real values per sample (the net's outputs); else 0 */
+    float *t_train;   /* (n_train, targets) or NULL */
+    float *t_test;    /* (n_test, targets) or NULL */
     /* A sample is steps x step_features values, time-major (features = steps * step_features).
      * Every set today has steps = 1; the sequence tasks of recurrent nets will set T > 1. */
     int steps, step_features;
     float *x_train;   /* (n_train, features) */
-    int32_t *y_train; /* (n_train), class index in [0, classes) */
+    int32_t *y_train; /* (n_train) class index in [0, classes); (n_train, steps) for STEP_CLASS */
     float *x_test;    /* (n_test, features) */
-    int32_t *y_test;  /* (n_test) */
+    int32_t *y_test;  /* (n_test), or (n_test, steps) for STEP_CLASS */
     uint64_t checksum; /* vg_hash64 chain over x_train, y_train, x_test, y_test as prepared */
     int shared;       /* borrowed from the process's registry: vg_dataset_release keeps it */
     int n_label_names;  /* csv with text labels: class k is label_names[k] (sorted); else 0 */
