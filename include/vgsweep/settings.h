@@ -18,7 +18,36 @@
     X(TEACHER, "teacher", NULL)                                              \
     X(FASHION_MNIST, "fashion-mnist", NULL)                                  \
     X(IDX, "idx", "data.path")                                               \
-    X(CSV, "csv", "data.path")
+    X(CSV, "csv", "data.path")                                               \
+    X(ADDING, "adding", "data.length")                                       \
+    X(COPY, "copy", "data.length")                                           \
+    X(TEMPORAL_ORDER, "temporal_order", "data.length")
+
+#define VG_DATA_SEQUENCES(X)                                                 \
+    X(NONE, "none", NULL)                                                    \
+    X(ROWS, "rows", NULL)                                                    \
+    X(PIXELS, "pixels", NULL)
+
+#define VG_DATA_TARGETS(X)                                                   \
+    X(CLASS, "class", NULL)                                                  \
+    X(REAL, "real", NULL)
+
+#define VG_MODEL_KINDS(X)                                                    \
+    X(MLP, "mlp", NULL)                                                      \
+    X(RNN, "rnn", NULL)                                                      \
+    X(LSTM, "lstm", NULL)                                                    \
+    X(GRU, "gru", NULL)
+
+/* The initializers of recurrent (hidden-to-hidden) weights; model.recurrent_gain multiplies
+ * every one of them, as model.init_gain does for the others. */
+#define VG_RECURRENT_INITS(X)                                                \
+    X(STANDARD, "standard", NULL)                                            \
+    X(NORMAL, "normal", "model.recurrent_std")                               \
+    X(UNIFORM, "uniform", "model.recurrent_limit")                           \
+    X(XAVIER_UNIFORM, "xavier_uniform", NULL)                                \
+    X(XAVIER_NORMAL, "xavier_normal", NULL)                                  \
+    X(ORTHOGONAL, "orthogonal", "model.recurrent_gain")                      \
+    X(IDENTITY, "identity", "model.recurrent_gain")
 
 #define VG_DATA_SAMPLES(X)                                                   \
     X(FIRST, "first", NULL)                                                  \
@@ -95,6 +124,10 @@
 #define VG__ITEM_LOSS(name, text, param) VG_LOSS_##name,
 #define VG__ITEM_TENSORS(name, text, param) VG_TENSORS_##name,
 #define VG__ITEM_WEIGHTS(name, text, param) VG_WEIGHTS_##name,
+#define VG__ITEM_SEQ(name, text, param) VG_SEQUENCE_##name,
+#define VG__ITEM_TARGET(name, text, param) VG_DATA_TARGET_##name,
+#define VG__ITEM_MODEL(name, text, param) VG_MODEL_##name,
+#define VG__ITEM_RINIT(name, text, param) VG_RINIT_##name,
 typedef enum vg_data_kind { VG_DATA_KINDS(VG__ITEM_DATA) VG_DATA_KIND_COUNT } vg_data_kind;
 typedef enum vg_data_sample { VG_DATA_SAMPLES(VG__ITEM_SAMPLE) VG_SAMPLE_COUNT } vg_data_sample;
 typedef enum vg_activation { VG_ACTIVATIONS(VG__ITEM_ACT) VG_ACT_COUNT } vg_activation;
@@ -106,6 +139,12 @@ typedef enum vg_clip { VG_CLIPS(VG__ITEM_CLIP) VG_CLIP_COUNT } vg_clip;
 typedef enum vg_loss { VG_LOSSES(VG__ITEM_LOSS) VG_LOSS_COUNT } vg_loss;
 typedef enum vg_tensor_set { VG_TENSOR_SETS(VG__ITEM_TENSORS) VG_TENSORS_COUNT } vg_tensor_set;
 typedef enum vg_weight_set { VG_WEIGHT_SETS(VG__ITEM_WEIGHTS) VG_WEIGHTS_COUNT } vg_weight_set;
+typedef enum vg_data_sequence { VG_DATA_SEQUENCES(VG__ITEM_SEQ) VG_SEQUENCE_COUNT } vg_data_sequence;
+typedef enum vg_data_target { VG_DATA_TARGETS(VG__ITEM_TARGET) VG_DATA_TARGET_COUNT } vg_data_target;
+typedef enum vg_model_kind { VG_MODEL_KINDS(VG__ITEM_MODEL) VG_MODEL_KIND_COUNT } vg_model_kind;
+typedef enum vg_recurrent_init {
+    VG_RECURRENT_INITS(VG__ITEM_RINIT) VG_RINIT_COUNT
+} vg_recurrent_init;
 
 /* NULL-terminated spellings, in enum order. */
 extern const char *const vg_data_kind_names[];
@@ -119,6 +158,10 @@ extern const char *const vg_clip_names[];
 extern const char *const vg_loss_names[];
 extern const char *const vg_tensor_set_names[];
 extern const char *const vg_weight_set_names[];
+extern const char *const vg_data_sequence_names[];
+extern const char *const vg_data_target_names[];
+extern const char *const vg_model_kind_names[];
+extern const char *const vg_recurrent_init_names[];
 /* Parallel to each names array: the setting path a choice's mapping form sets, or NULL. */
 extern const char *const vg_data_kind_params[];
 extern const char *const vg_data_sample_params[];
@@ -131,6 +174,10 @@ extern const char *const vg_clip_params[];
 extern const char *const vg_loss_params[];
 extern const char *const vg_tensor_set_params[];
 extern const char *const vg_weight_set_params[];
+extern const char *const vg_data_sequence_params[];
+extern const char *const vg_data_target_params[];
+extern const char *const vg_model_kind_params[];
+extern const char *const vg_recurrent_init_params[];
 
 typedef enum vg_setting_type {
     VG_TYPE_INT,  /* stored as int */
@@ -156,7 +203,8 @@ typedef char vg_setting_text[VG_SETTING_TEXT_MAX];
     X(data_kind, "data.kind", ENUM, 0, 0, 0, vg_data_kind, "clusters",                           \
       "data set; generated from the seed: clusters (Gaussian blobs), spirals, teacher (labels "  \
       "of a random MLP); read from files: fashion-mnist (Debian's dataset-fashion-mnist), idx "  \
-      "(the IDX files in data.path), csv (data.path); see Data sets")                           \
+      "(the IDX files in data.path), csv (data.path); sequence tasks of data.length steps, for "   \
+      "recurrent nets: adding, copy, temporal_order; see Data sets")                            \
     X(data_path, "data.path", STRING, 0, 0, 0, NULL, "",                                         \
       "idx: directory of the four *-ubyte[.gz] files; csv: the training file (relative paths: "  \
       "to the sweep file's directory)")                                                          \
@@ -165,6 +213,9 @@ typedef char vg_setting_text[VG_SETTING_TEXT_MAX];
     X(data_label, "data.label", STRING, 0, 0, 0, NULL, "label",                                  \
       "csv: name of the label column (integers or strings; strings map to classes in sorted "    \
       "order)")                                                                                  \
+    X(data_target, "data.target", ENUM, 0, 0, 0, vg_data_target, "class",                        \
+      "csv: the label column is a class, or real: a regression target (train.loss: mse; "        \
+      "several columns: data.label: \"a,b\")")                                                   \
     X(data_test_fraction, "data.test_fraction", REAL, 0, 1, VG_HI_OPEN, NULL, "0.2",             \
       "csv without data.test_path: fraction of the rows held out for testing (a seeded draw)")   \
     X(data_train_size, "data.train_size", INT, -1, 10000000, 0, NULL, "2000",                    \
@@ -195,11 +246,25 @@ typedef char vg_setting_text[VG_SETTING_TEXT_MAX];
       "teacher: units per hidden layer of the teacher")                                          \
     X(data_teacher_activation, "data.teacher_activation", ENUM, 0, 0, 0, vg_activation, "tanh", \
       "teacher: activation of the teacher's hidden layers")                                      \
+    X(data_length, "data.length", INT, 1, 100000, 0, NULL, "100",                                \
+      "adding, copy, temporal_order: the sequence length T (copy's sequences have T + 20 steps)") \
+    X(data_sequence, "data.sequence", ENUM, 0, 0, 0, vg_data_sequence, "none",                   \
+      "fashion-mnist/idx fed to a recurrent model.kind: rows (an H x W image is H steps of W "   \
+      "pixels) or pixels (H * W steps of 1 pixel)")                                              \
+    X(data_permute, "data.permute", BOOL, 0, 1, 0, NULL, "false",                                \
+      "data.sequence pixels: the pixels in one fixed random order (pMNIST), drawn from "         \
+      "data.seed (0 when -1)")                                                                   \
+    X(model_kind, "model.kind", ENUM, 0, 0, 0, vg_model_kind, "mlp",                             \
+      "mlp (dense layers), or a recurrent net trained by backpropagation through time: rnn "     \
+      "(Elman), lstm, gru")                                                                      \
     X(model_depth, "model.depth", INT, 1, 10000, 0, NULL, "5",                                   \
-      "number of hidden layers (the net has depth + 1 dense layers)")                            \
-    X(model_width, "model.width", INT, 1, 65536, 0, NULL, "64", "units per hidden layer")        \
+      "number of hidden layers (mlp: the net has depth + 1 dense layers; recurrent: stacked "    \
+      "recurrent layers, then a dense read-out)")                                                \
+    X(model_width, "model.width", INT, 1, 65536, 0, NULL, "64",                                  \
+      "units per hidden layer (recurrent: the hidden size)")                                     \
     X(model_activation, "model.activation", ENUM, 0, 0, 0, vg_activation, "relu",                \
-      "activation of every hidden layer")                                                        \
+      "activation of every hidden layer (rnn: tanh unless set; lstm/gru: tanh, fixed by the "    \
+      "cell)")                                                                                   \
     X(model_leaky_slope, "model.leaky_slope", REAL, 0, VG_INF, 0, NULL, "0.01",                  \
       "leaky_relu: slope for negative inputs")                                                   \
     X(model_elu_alpha, "model.elu_alpha", REAL, 0, VG_INF, VG_LO_OPEN, NULL, "1",                \
@@ -214,6 +279,17 @@ typedef char vg_setting_text[VG_SETTING_TEXT_MAX];
       "multiplies the scale of every initializer (the gain of orthogonal)")                      \
     X(model_bias_init, "model.bias_init", REAL, -VG_INF, VG_INF, 0, NULL, "0",                   \
       "initial value of every bias")                                                             \
+    X(model_recurrent_init, "model.recurrent_init", ENUM, 0, 0, 0, vg_recurrent_init,           \
+      "orthogonal", "rnn/lstm/gru: initializer of the hidden-to-hidden weights (each gate's "    \
+      "block on its own; model.init sets the input and read-out weights)")                       \
+    X(model_recurrent_gain, "model.recurrent_gain", REAL, 0, VG_INF, VG_LO_OPEN, NULL, "1",      \
+      "multiplies the scale of every recurrent initializer (orthogonal: g Q; identity: g I)")    \
+    X(model_recurrent_std, "model.recurrent_std", REAL, 0, VG_INF, VG_LO_OPEN, NULL, "0.01",     \
+      "recurrent normal: standard deviation")                                                    \
+    X(model_recurrent_limit, "model.recurrent_limit", REAL, 0, VG_INF, VG_LO_OPEN, NULL, "0.05", \
+      "recurrent uniform: weights from U[-limit, limit]")                                        \
+    X(model_forget_bias, "model.forget_bias", REAL, -VG_INF, VG_INF, 0, NULL, "1",               \
+      "lstm: initial bias of the forget gate (the other biases: model.bias_init)")               \
     X(model_norm, "model.norm", ENUM, 0, 0, 0, vg_norm, "none",                                  \
       "normalization between each hidden dense layer and its activation")                        \
     X(model_norm_momentum, "model.norm_momentum", REAL, 0, 1, VG_LO_OPEN, NULL, "0.1",           \
@@ -227,6 +303,8 @@ typedef char vg_setting_text[VG_SETTING_TEXT_MAX];
     X(train_epochs, "train.epochs", INT, 0, 1000000, 0, NULL, "10", "passes over the training set") \
     X(train_batch_size, "train.batch_size", INT, 1, 1000000, 0, NULL, "32",                      \
       "minibatch size (the last batch of an epoch may be smaller)")                              \
+    X(train_bptt, "train.bptt", INT, 0, 1000000, 0, NULL, "0",                                   \
+      "recurrent: truncated backpropagation through time over the last K steps (0: full)")       \
     X(train_lr, "train.lr", REAL, 0, VG_INF, VG_LO_OPEN, NULL, "0.1", "learning rate")           \
     X(train_optimizer, "train.optimizer", ENUM, 0, 0, 0, vg_optimizer, "sgd", "optimizer")       \
     X(train_momentum, "train.momentum", REAL, 0, 1, VG_HI_OPEN, NULL, "0.9",                     \

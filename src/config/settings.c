@@ -23,7 +23,11 @@
     L(clip, VG_CLIPS)                                                                             \
     L(loss, VG_LOSSES)                                                                            \
     L(tensor_set, VG_TENSOR_SETS)                                                                 \
-    L(weight_set, VG_WEIGHT_SETS)
+    L(weight_set, VG_WEIGHT_SETS)                                                                 \
+    L(data_sequence, VG_DATA_SEQUENCES)                                                           \
+    L(data_target, VG_DATA_TARGETS)                                                               \
+    L(model_kind, VG_MODEL_KINDS)                                                                 \
+    L(recurrent_init, VG_RECURRENT_INITS)
 #define VG__ARRAYS(list, xmacro)                                                                  \
     const char *const vg_##list##_names[] = {xmacro(VG__NAME) NULL};                              \
     const char *const vg_##list##_params[] = {xmacro(VG__PARAM) NULL};

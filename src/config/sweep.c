@@ -78,16 +78,29 @@ typedef struct vg__rule {
  * twice its alternatives (one condition with a long list: as many terms as values); so the
  * terms stay linear in the file's size. */
 #define VG__MAX_TERMS 16
-_Static_assert(VG_SETTING_COUNT <= 64, "a term's mask is a 64-bit set of settings");
+/* A set of settings: bit s of w[s / 64]. */
+#define VG__MASK_WORDS 2
+_Static_assert(VG_SETTING_COUNT <= 64 * VG__MASK_WORDS, "a term's mask holds every setting");
+typedef struct vg__mask {
+    uint64_t w[VG__MASK_WORDS];
+} vg__mask;
+
+static int vg__mask_has(const vg__mask *m, int s) { return (int)(m->w[s / 64] >> (s % 64) & 1); }
+static void vg__mask_add(vg__mask *m, int s) { m->w[s / 64] |= UINT64_C(1) << (s % 64); }
+static int vg__mask_cmp(const vg__mask *a, const vg__mask *b) {
+    for (int k = 0; k < VG__MASK_WORDS; k++)
+        if (a->w[k] != b->w[k]) return a->w[k] < b->w[k] ? -1 : 1;
+    return 0;
+}
 
 typedef struct vg__term {
-    uint64_t mask;
+    vg__mask mask;
     int width;            /* settings in the mask */
     const uint64_t *bits; /* (width) their values, in setting order */
 } vg__term;
 
 typedef struct vg__group {
-    uint64_t mask;
+    vg__mask mask;
     int width;
     int settings[VG_SETTING_COUNT]; /* (width) */
     int64_t first, n;               /* its terms */
@@ -955,7 +968,8 @@ static int vg__cmp_rows(const uint64_t *x, const uint64_t *y, int width) {
 
 static int vg__cmp_term(const void *a, const void *b) {
     const vg__term *x = a, *y = b;
-    if (x->mask != y->mask) return x->mask < y->mask ? -1 : 1;
+    int c = vg__mask_cmp(&x->mask, &y->mask);
+    if (c) return c;
     return vg__cmp_rows(x->bits, y->bits, x->width);
 }
 
@@ -981,15 +995,15 @@ static vg_status vg__rule_terms(vg_sweep *S, const vg__rule *rule, vg__term *ter
                                 int64_t *n_terms, vg_error *err) {
     int64_t pick[VG_SETTING_COUNT] = {0};
     for (;;) {
-        uint64_t mask = 0, value[VG_SETTING_COUNT];
+        vg__mask mask = {{0}};
+        uint64_t value[VG_SETTING_COUNT];
         int ok = 1;
         for (int c = 0; c < rule->n_conds && ok; c++) {
             const vg__alt *alt = &rule->conds[c].alts[pick[c]];
             for (int k = 0; k < alt->n && ok; k++) {
                 int st = alt->settings[k];
-                uint64_t bit = UINT64_C(1) << st;
-                if ((mask & bit) && value[st] != alt->bits[k]) ok = 0;
-                mask |= bit;
+                if (vg__mask_has(&mask, st) && value[st] != alt->bits[k]) ok = 0;
+                vg__mask_add(&mask, st);
                 value[st] = alt->bits[k];
             }
         }
@@ -997,7 +1011,7 @@ static vg_status vg__rule_terms(vg_sweep *S, const vg__rule *rule, vg__term *ter
             int width = 0;
             uint64_t row[VG_SETTING_COUNT];
             for (int st = 0; st < VG_SETTING_COUNT; st++)
-                if (mask >> st & 1) row[width++] = value[st];
+                if (vg__mask_has(&mask, st)) row[width++] = value[st];
             uint64_t *bits = vg__arena_alloc(S->arena, (size_t)width * sizeof *bits);
             if (!bits) return vg__nomem(S, err);
             memcpy(bits, row, (size_t)width * sizeof *bits);
@@ -1042,11 +1056,11 @@ static vg_status vg__index_rules(vg_sweep *S, vg_error *err) {
     qsort(S->terms, (size_t)S->n_terms, sizeof *S->terms, vg__cmp_term);
     int n_groups = 0;
     for (int64_t i = 0; i < S->n_terms; i++)
-        n_groups += i == 0 || S->terms[i].mask != S->terms[i - 1].mask;
+        n_groups += i == 0 || vg__mask_cmp(&S->terms[i].mask, &S->terms[i - 1].mask) != 0;
     S->groups = vg__arena_alloc(S->arena, (size_t)(n_groups ? n_groups : 1) * sizeof *S->groups);
     if (!S->groups) return vg__nomem(S, err);
     for (int64_t i = 0; i < S->n_terms; i++) {
-        if (i > 0 && S->terms[i].mask == S->terms[i - 1].mask) {
+        if (i > 0 && vg__mask_cmp(&S->terms[i].mask, &S->terms[i - 1].mask) == 0) {
             S->groups[S->n_groups - 1].n++;
             continue;
         }
@@ -1054,7 +1068,7 @@ static vg_status vg__index_rules(vg_sweep *S, vg_error *err) {
         g->mask = S->terms[i].mask;
         g->width = 0;
         for (int st = 0; st < VG_SETTING_COUNT; st++)
-            if (g->mask >> st & 1) g->settings[g->width++] = st;
+            if (vg__mask_has(&g->mask, st)) g->settings[g->width++] = st;
         g->first = i;
         g->n = 1;
     }
@@ -1133,11 +1147,11 @@ static vg_status vg__index_axes(vg_sweep *S, vg_error *err) {
 
 /* Whether cfg is one of the product's configurations (excluded or not). */
 static int vg__in_product(const vg_sweep *S, const vg_run_config *cfg) {
-    uint64_t owned = 0;
+    vg__mask owned = {{0}};
     for (int a = 0; a < S->n_axes; a++)
-        for (int k = 0; k < S->axes[a].n_owned; k++) owned |= UINT64_C(1) << S->axes[a].owned[k];
+        for (int k = 0; k < S->axes[a].n_owned; k++) vg__mask_add(&owned, S->axes[a].owned[k]);
     for (int s = 0; s < VG_SETTING_COUNT; s++)
-        if (!(owned >> s & 1) && vg__value_cmp(s, cfg, &S->base) != 0) return 0;
+        if (!vg__mask_has(&owned, s) && vg__value_cmp(s, cfg, &S->base) != 0) return 0;
     for (int a = 0; a < S->n_axes; a++) {
         const vg__axis *ax = &S->axes[a];
         const vg__axis_index *ix = &S->axis_index[a];
