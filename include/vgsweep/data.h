@@ -45,6 +45,16 @@ typedef struct vg_dataset {
     char **label_names;
 } vg_dataset;
 
+/* The shape of a generated sequence task (data.kind adding, copy, temporal_order) of length T
+ * (data.length): its steps, values per step, classes (0: a real target) and real targets per
+ * sample. Returns 0 (and sets nothing) for the other kinds. The sweep loader derives
+ * data.features = steps * step_features and data.classes from it. */
+int vg_data_task_shape(int data_kind, int length, int *steps, int *step_features, int *classes,
+                       int *targets);
+/* Whether runs of cfg have real (regression) targets: data.kind adding, or csv with
+ * data.target real. */
+int vg_data_real_target(const vg_run_config *cfg);
+
 /* Builds the data set that cfg describes, a private copy. The generated sets draw from
  * data.seed, or from a stream derived from the run's seed when data.seed is -1; sets read from
  * files draw their samples and splits from data.seed (0 when it is -1). Errors name the file. */

@@ -214,8 +214,8 @@ typedef char vg_setting_text[VG_SETTING_TEXT_MAX];
       "csv: name of the label column (integers or strings; strings map to classes in sorted "    \
       "order)")                                                                                  \
     X(data_target, "data.target", ENUM, 0, 0, 0, vg_data_target, "class",                        \
-      "csv: the label column is a class, or real: a regression target (train.loss: mse; "        \
-      "several columns: data.label: \"a,b\")")                                                   \
+      "csv: the label column holds classes, or real: one regression target per row (train.loss: " \
+      "mse)")                                                                                    \
     X(data_test_fraction, "data.test_fraction", REAL, 0, 1, VG_HI_OPEN, NULL, "0.2",             \
       "csv without data.test_path: fraction of the rows held out for testing (a seeded draw)")   \
     X(data_train_size, "data.train_size", INT, -1, 10000000, 0, NULL, "2000",                    \
@@ -246,7 +246,7 @@ typedef char vg_setting_text[VG_SETTING_TEXT_MAX];
       "teacher: units per hidden layer of the teacher")                                          \
     X(data_teacher_activation, "data.teacher_activation", ENUM, 0, 0, 0, vg_activation, "tanh", \
       "teacher: activation of the teacher's hidden layers")                                      \
-    X(data_length, "data.length", INT, 1, 100000, 0, NULL, "100",                                \
+    X(data_length, "data.length", INT, 1, 10000, 0, NULL, "100",                                \
       "adding, copy, temporal_order: the sequence length T (copy's sequences have T + 20 steps)") \
     X(data_sequence, "data.sequence", ENUM, 0, 0, 0, vg_data_sequence, "none",                   \
       "fashion-mnist/idx fed to a recurrent model.kind: rows (an H x W image is H steps of W "   \

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "config/internal.h"
+#include "vgsweep/data.h"
 #include "vgsweep/rng.h"
 
 /* A grid larger than this is a typo (a list pasted twice, a missing bracket), not a plan. */
@@ -1444,8 +1445,149 @@ static vg_status vg__check_data(const vg_sweep *S, const vg_run_config *cfg, vg_
     return VG_OK;
 }
 
+/* Defaults that depend on other settings, filled where the file did not set them: a recurrent
+ * net's activation is tanh (rnn: the Elman net's usual choice, relu with identity recurrent
+ * weights being the IRNN a file asks for; lstm/gru: the cell's candidate activation), and a
+ * sequence task's data.features and data.classes follow from its kind and data.length. Since
+ * the id hashes resolved values, an unset and an explicit tanh make the same run; no run of
+ * model.kind mlp changes, so no existing id moves. */
+static void vg__resolve(vg_run_config *cfg) {
+    if (cfg->model_kind != VG_MODEL_MLP && !cfg->source[VG_SET_model_activation])
+        cfg->model_activation = VG_ACT_TANH;
+    int steps, step_features, classes, targets;
+    if (vg_data_task_shape(cfg->data_kind, cfg->data_length, &steps, &step_features, &classes,
+                           &targets)) {
+        if (!cfg->source[VG_SET_data_features]) cfg->data_features = steps * step_features;
+        if (classes && !cfg->source[VG_SET_data_classes]) cfg->data_classes = classes;
+    }
+}
+
+/* "the default" or "set at FILE:LINE:COL", for the setting a refusal is measured against. */
+static const char *vg__set_where(const vg_run_config *cfg, int setting, char *buf, size_t size) {
+    char where[256];
+    if (!cfg->source[setting])
+        snprintf(buf, size, "the default");
+    else
+        snprintf(buf, size, "set at %s", vg_node_where(cfg->source[setting], where, sizeof where));
+    return buf;
+}
+
+/* A refusal blamed on setting's node, else on the node of the setting it clashes with. */
+#define VG__REFUSE(setting, other, ...)                                                           \
+    vg__node_error(err, cfg->source[setting] ? cfg->source[setting] : cfg->source[other],        \
+                   S->path, __VA_ARGS__)
+
+/* Settings that cannot apply to the run's model.kind or data.kind: refused, not ignored, so a
+ * sweep never records a setting that did nothing. A grid that crosses them excludes the pairs. */
+static vg_status vg__check_kind(const vg_sweep *S, const vg_run_config *cfg, vg_error *err) {
+    int kind = cfg->model_kind, recurrent = kind != VG_MODEL_MLP, data = cfg->data_kind;
+    const char *kname = vg_model_kind_names[kind], *dname = vg_data_kind_names[data];
+    char kw[300], dw[300];
+    vg__set_where(cfg, VG_SET_model_kind, kw, sizeof kw);
+    vg__set_where(cfg, VG_SET_data_kind, dw, sizeof dw);
+    const char *hint = "; a grid that crosses them needs an exclude entry for the pair";
+    if (recurrent && cfg->model_norm != VG_NORM_NONE)
+        return VG__REFUSE(VG_SET_model_norm, VG_SET_model_kind,
+                          "model.norm: %s normalization is for an mlp's dense layers, but "
+                          "model.kind is %s (%s): a recurrent layer has no normalization here "
+                          "(statistics over a batch differ at every time step)%s",
+                          vg_norm_names[cfg->model_norm], kname, kw, hint);
+    if (recurrent && cfg->model_skip_every != 0)
+        return VG__REFUSE(VG_SET_model_skip_every, VG_SET_model_kind,
+                          "model.skip.every: residual shortcuts are for an mlp's hidden layers, "
+                          "but model.kind is %s (%s): stacked recurrent layers have none%s",
+                          kname, kw, hint);
+    if ((kind == VG_MODEL_LSTM || kind == VG_MODEL_GRU) && cfg->model_activation != VG_ACT_TANH)
+        return VG__REFUSE(VG_SET_model_activation, VG_SET_model_kind,
+                          "model.activation: %s, but model.kind is %s (%s), whose cell fixes its "
+                          "activations (sigmoid gates, tanh candidate); only rnn and mlp take "
+                          "model.activation%s",
+                          vg_activation_names[cfg->model_activation], kname, kw, hint);
+    static const int recurrent_only[] = {VG_SET_model_recurrent_init, VG_SET_model_recurrent_gain,
+                                         VG_SET_model_recurrent_std, VG_SET_model_recurrent_limit,
+                                         VG_SET_model_forget_bias, VG_SET_train_bptt};
+    for (size_t k = 0; !recurrent && k < sizeof recurrent_only / sizeof *recurrent_only; k++)
+        if (cfg->source[recurrent_only[k]])
+            return VG__REFUSE(recurrent_only[k], VG_SET_model_kind,
+                              "%s: a recurrent net's setting, but model.kind is mlp (%s), which "
+                              "would ignore it; set model.kind: rnn, lstm or gru%s",
+                              vg_settings[recurrent_only[k]].path, kw, hint);
+    if (recurrent && kind != VG_MODEL_LSTM && cfg->source[VG_SET_model_forget_bias])
+        return VG__REFUSE(VG_SET_model_forget_bias, VG_SET_model_kind,
+                          "model.forget_bias: only an lstm has a forget gate, but model.kind is "
+                          "%s (%s)%s", kname, kw, hint);
+    if (!recurrent && data == VG_DATA_COPY)
+        return VG__REFUSE(VG_SET_data_kind, VG_SET_model_kind,
+                          "data.kind: copy has a target at every time step, which only a "
+                          "recurrent net produces, but model.kind is mlp (%s); set model.kind: "
+                          "rnn, lstm or gru%s", kw, hint);
+    if (cfg->data_sequence != VG_SEQUENCE_NONE) {
+        if (data != VG_DATA_FASHION_MNIST && data != VG_DATA_IDX)
+            return VG__REFUSE(VG_SET_data_sequence, VG_SET_data_kind,
+                              "data.sequence: %s feeds images as sequences: data.kind must be "
+                              "fashion-mnist or idx, got %s (%s)%s",
+                              vg_data_sequence_names[cfg->data_sequence], dname, dw, hint);
+        if (!recurrent)
+            return VG__REFUSE(VG_SET_data_sequence, VG_SET_model_kind,
+                              "data.sequence: %s feeds the images step by step, which only a "
+                              "recurrent net reads, but model.kind is mlp (%s); an mlp takes "
+                              "each image whole (data.sequence: none)%s",
+                              vg_data_sequence_names[cfg->data_sequence], kw, hint);
+    }
+    if (cfg->data_permute && cfg->data_sequence != VG_SEQUENCE_PIXELS)
+        return VG__REFUSE(VG_SET_data_permute, VG_SET_data_sequence,
+                          "data.permute: permutes the pixel order of data.sequence: pixels "
+                          "(pMNIST), but data.sequence is %s (%s)%s",
+                          vg_data_sequence_names[cfg->data_sequence],
+                          vg__set_where(cfg, VG_SET_data_sequence, dw, sizeof dw), hint);
+    int steps, step_features, classes, targets;
+    int task = vg_data_task_shape(data, cfg->data_length, &steps, &step_features, &classes,
+                                  &targets);
+    if (!task && cfg->source[VG_SET_data_length])
+        return VG__REFUSE(VG_SET_data_length, VG_SET_data_kind,
+                          "data.length: the length of a sequence task (adding, copy, "
+                          "temporal_order), but data.kind is %s (%s)%s", dname, dw, hint);
+    if (data != VG_DATA_CSV && cfg->data_target != VG_DATA_TARGET_CLASS)
+        return VG__REFUSE(VG_SET_data_target, VG_SET_data_kind,
+                          "data.target: real reads a csv's label columns as regression targets, "
+                          "but data.kind is %s (%s)%s", dname, dw, hint);
+    if (task) {
+        int least = data == VG_DATA_ADDING ? 2 : data == VG_DATA_TEMPORAL_ORDER ? 10 : 1;
+        if (cfg->data_length < least)
+            return VG__REFUSE(VG_SET_data_length, VG_SET_data_kind,
+                              "data.length: %s needs at least %d steps (%s), got %d", dname, least,
+                              data == VG_DATA_ADDING ? "one marker in each half"
+                                                     : "the symbols' windows start at T/10 "
+                                                       "and T/2, after the start symbol",
+                              cfg->data_length);
+        if (cfg->data_features != steps * step_features)
+            return VG__REFUSE(VG_SET_data_features, VG_SET_data_kind,
+                              "data.features: %s with data.length %d has %d steps of %d values = "
+                              "%d features, got %d; leave data.features unset (it follows "
+                              "data.length)", dname, cfg->data_length, steps, step_features,
+                              steps * step_features, cfg->data_features);
+        if (!classes && cfg->source[VG_SET_data_classes])
+            return VG__REFUSE(VG_SET_data_classes, VG_SET_data_kind,
+                              "data.classes: %s has a real target (the sum of the marked values), "
+                              "not classes; leave data.classes unset", dname);
+        if (classes && cfg->data_classes != classes)
+            return VG__REFUSE(VG_SET_data_classes, VG_SET_data_kind,
+                              "data.classes: %s has %d classes, got %d; leave data.classes unset",
+                              dname, classes, cfg->data_classes);
+    }
+    if (vg_data_real_target(cfg) && cfg->train_loss != VG_LOSS_MSE)
+        return VG__REFUSE(VG_SET_train_loss, VG_SET_data_kind,
+                          "train.loss: %s, but the targets of data.kind %s (%s) are real "
+                          "numbers: set train.loss: mse (cross_entropy needs classes)",
+                          vg_loss_names[cfg->train_loss], dname,
+                          data == VG_DATA_CSV ? "with data.target: real" : dw);
+    return VG_OK;
+}
+#undef VG__REFUSE
+
 static vg_status vg__check_run(const vg_sweep *S, const vg_run_config *cfg, vg_error *err) {
     vg_status st = vg__check_data(S, cfg, err);
+    if (!st) st = vg__check_kind(S, cfg, err);
     if (st || cfg->data_train_size < 0) return st; /* all of a file: checked once it is read */
     st = vg__check_at_most(S, cfg, VG_SET_record_probe, VG_SET_data_train_size, err);
     if (!st) st = vg__check_at_most(S, cfg, VG_SET_train_batch_size, VG_SET_data_train_size, err);
@@ -1502,6 +1644,7 @@ static vg_status vg__expand(vg__expander *E, vg_error *err) {
             E->counts.excluded++;
             continue;
         }
+        vg__resolve(&cfg);
         vg_status st = vg__check_run(S, &cfg, err);
         if (st) return st;
         vg__emit(E, &cfg);
@@ -1509,9 +1652,10 @@ static vg_status vg__expand(vg__expander *E, vg_error *err) {
     /* include: over the base settings, not excluded, dropped when already a run. */
     for (int64_t i = 0; i < S->n_includes; i++) {
         vg__include_config(S, i, &cfg);
+        int dup = S->include_repeats[i] || (vg__in_product(S, &cfg) && !vg__excluded(S, &cfg));
+        vg__resolve(&cfg);
         vg_status st = vg__check_run(S, &cfg, err);
         if (st) return st;
-        int dup = S->include_repeats[i] || (vg__in_product(S, &cfg) && !vg__excluded(S, &cfg));
         if (dup) {
             E->counts.duplicates++;
             continue;

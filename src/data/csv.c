@@ -53,6 +53,7 @@ void vg_csv_free(vg_csv *t) {
     for (int64_t r = 0; t->labels && r < t->n_rows; r++) free(t->labels[r]);
     free(t->header);
     free(t->labels);
+    free(t->lines);
     free(t->x);
     memset(t, 0, sizeof *t);
 }
@@ -153,6 +154,9 @@ vg_status vg_csv_parse(const char *buf, size_t n, const char *name, const char *
             char **l = realloc(out->labels, (size_t)grown * sizeof *l);
             if (!l) goto nomem;
             out->labels = l;
+            int64_t *ln = realloc(out->lines, (size_t)grown * sizeof *ln);
+            if (!ln) goto nomem;
+            out->lines = ln;
             cap = grown;
         }
         float *row = out->x + out->n_rows * (nc - 1);
@@ -168,6 +172,7 @@ vg_status vg_csv_parse(const char *buf, size_t n, const char *name, const char *
             }
             row[f++] = (float)v;
         }
+        out->lines[out->n_rows] = (int64_t)line;
         if (!(out->labels[out->n_rows] = strdup(cells[out->label_col]))) goto nomem;
         out->n_rows++;
     }

@@ -43,15 +43,36 @@ static void *vg__alloc_big(size_t bytes) {
     return p;
 }
 
+/* Target values per sample: int32 class indices (1, or one per step), or float reals. */
+static int64_t vg__target_len(int target_kind, int steps, int targets) {
+    return target_kind == VG_TARGET_REAL        ? targets
+           : target_kind == VG_TARGET_STEP_CLASS ? steps
+                                                 : 1;
+}
+
+/* Bytes of one sample: its inputs and its targets (int32 and float are both 4 bytes). */
+static double vg__sample_bytes(int features, int target_kind, int steps, int targets) {
+    return (double)features * 4 + 4 * (double)vg__target_len(target_kind, steps, targets);
+}
+
+/* Allocates x_* and the targets ds->target_kind asks for (y_* or t_*). */
 static vg_status vg__alloc(vg_dataset *ds, const char *what, vg_error *err) {
-    int64_t F = ds->features;
+    int64_t F = ds->features, T = vg__target_len(ds->target_kind, ds->steps, ds->targets);
+    int real = ds->target_kind == VG_TARGET_REAL;
     ds->x_train = vg__alloc_big((size_t)(ds->n_train * F + 1) * sizeof(float));
-    ds->y_train = malloc((size_t)(ds->n_train + 1) * sizeof(int32_t));
     ds->x_test = vg__alloc_big((size_t)(ds->n_test * F + 1) * sizeof(float));
-    ds->y_test = malloc((size_t)(ds->n_test + 1) * sizeof(int32_t));
-    if (!ds->x_train || !ds->y_train || !ds->x_test || !ds->y_test) {
+    if (real) {
+        ds->t_train = malloc((size_t)(ds->n_train * T + 1) * sizeof(float));
+        ds->t_test = malloc((size_t)(ds->n_test * T + 1) * sizeof(float));
+    } else {
+        ds->y_train = malloc((size_t)(ds->n_train * T + 1) * sizeof(int32_t));
+        ds->y_test = malloc((size_t)(ds->n_test * T + 1) * sizeof(int32_t));
+    }
+    if (!ds->x_train || !ds->x_test || (real ? !ds->t_train || !ds->t_test
+                                             : !ds->y_train || !ds->y_test)) {
         long long n = (long long)(ds->n_train + ds->n_test);
-        double bytes = (double)n * ((double)F * sizeof(float) + sizeof(int32_t));
+        double bytes = (double)n * vg__sample_bytes((int)F, ds->target_kind, ds->steps,
+                                                     ds->targets);
         vg_dataset_free(ds);
         return vg_error_set(err, VG_ENOMEM, "%s: out of memory for %lld x %d samples (%.0f bytes)",
                             what, n, (int)F, bytes);
@@ -206,6 +227,101 @@ static vg_status vg__make_teacher(const vg_run_config *cfg, vg_dataset *ds, vg_r
     return VG_OK;
 }
 
+/* --- sequence tasks (recurrent nets), time-major: step t of sample i is
+ * x[i * features + t * step_features ...] --- */
+
+/* Their alphabets. copy: 0 blank, 1..8 the symbols, 9 the delimiter; the targets are blank or a
+ * symbol (9 classes: the delimiter is never one). temporal_order: 0..3 the noise symbols a-d, 4 X,
+ * 5 Y, 6 the start symbol B, 7 the end symbol E (Hochreiter & Schmidhuber 1997, 6a). */
+#define VG_COPY_SYMBOLS 10 /* to remember, each one of 8 categories (Arjovsky et al. 2016) */
+#define VG_COPY_ALPHABET 10
+#define VG_TORDER_ALPHABET 8
+
+int vg_data_task_shape(int data_kind, int length, int *steps, int *step_features, int *classes,
+                       int *targets) {
+    switch (data_kind) {
+    case VG_DATA_ADDING: *steps = length, *step_features = 2, *classes = 0, *targets = 1; return 1;
+    case VG_DATA_COPY:
+        *steps = length + 2 * VG_COPY_SYMBOLS, *step_features = VG_COPY_ALPHABET;
+        *classes = 9, *targets = 0;
+        return 1;
+    case VG_DATA_TEMPORAL_ORDER:
+        *steps = length, *step_features = VG_TORDER_ALPHABET, *classes = 4, *targets = 0;
+        return 1;
+    default: return 0;
+    }
+}
+
+int vg_data_real_target(const vg_run_config *cfg) {
+    return cfg->data_kind == VG_DATA_ADDING ||
+           (cfg->data_kind == VG_DATA_CSV && cfg->data_target == VG_DATA_TARGET_REAL);
+}
+
+/* "adding" (Hochreiter & Schmidhuber 1997; the form of Le et al. 2015 and Arjovsky et al.
+ * 2016): channel 0 of each step a value U[0, 1], channel 1 a marker, 1 at one step drawn
+ * uniformly in [0, T/2) and one in [T/2, T), else 0; the target is the sum of the two marked
+ * values (computed from the stored floats). Predicting 1 always has MSE Var(u1 + u2) = 1/6. */
+static void vg__fill_adding(float *x, float *t, int64_t n, int T, vg_rng *rng) {
+    int half = T / 2;
+    for (int64_t i = 0; i < n; i++) {
+        float *row = x + i * 2 * T;
+        for (int s = 0; s < T; s++) row[2 * s] = (float)vg_rng_uniform(rng), row[2 * s + 1] = 0;
+        int a = (int)vg_rng_below(rng, (uint64_t)half);
+        int b = half + (int)vg_rng_below(rng, (uint64_t)(T - half));
+        row[2 * a + 1] = row[2 * b + 1] = 1;
+        t[i] = (float)((double)row[2 * a] + (double)row[2 * b]);
+    }
+}
+
+/* "copy" (Arjovsky et al. 2016, after Hochreiter & Schmidhuber 1997): T + 20 steps, one-hot
+ * over 10 input categories. Steps 0..9 hold 10 symbols drawn uniformly from the 8 categories
+ * 1..8, steps 10..T+8 the blank 0 (T - 1 of them), step T+9 the delimiter 9, steps T+10..T+19
+ * blanks again; the target at every step is blank (0) up to step T+9, then the 10 symbols in
+ * order. A memoryless net predicting blank, then a uniform guess among the 8, scores
+ * 10 ln 8 / (T + 20) nats per step. */
+static void vg__fill_copy(float *x, int32_t *y, int64_t n, int T, vg_rng *rng) {
+    int S = T + 2 * VG_COPY_SYMBOLS, F = S * VG_COPY_ALPHABET;
+    for (int64_t i = 0; i < n; i++) {
+        float *row = x + i * F;
+        int32_t *yr = y + i * S;
+        memset(row, 0, (size_t)F * sizeof *row);
+        for (int s = 0; s < S; s++) yr[s] = 0;
+        for (int k = 0; k < VG_COPY_SYMBOLS; k++) {
+            int sym = 1 + (int)vg_rng_below(rng, 8);
+            row[k * VG_COPY_ALPHABET + sym] = 1;
+            yr[T + VG_COPY_SYMBOLS + k] = sym;
+        }
+        for (int s = VG_COPY_SYMBOLS; s < S; s++)
+            row[s * VG_COPY_ALPHABET + (s == T + VG_COPY_SYMBOLS - 1 ? 9 : 0)] = 1;
+    }
+}
+
+/* "temporal_order" (Hochreiter & Schmidhuber 1997, experiment 6a, at a fixed length T): one-hot
+ * over 8 symbols; step 0 is B, step T-1 is E, every other step a noise symbol a-d drawn
+ * uniformly, except a step t1 drawn in [T/10, 2T/10] and a step t2 in [5T/10, 6T/10] (integer
+ * division; [10, 20] and [50, 60] at T = 100, as in the paper) that hold X or Y. The class is
+ * their order: 0 XX, 1 XY, 2 YX, 3 YY (the paper's Q, R, S, U), scored at the last step.
+ * Classes are balanced as for clusters (sample i has class i mod 4 before a shuffle). */
+static void vg__fill_torder(float *x, int32_t *y, int64_t n, int T, vg_rng *rng) {
+    int F = T * VG_TORDER_ALPHABET;
+    vg__balanced_labels(y, n, 4, rng);
+    for (int64_t i = 0; i < n; i++) {
+        float *row = x + i * F;
+        memset(row, 0, (size_t)F * sizeof *row);
+        int sym[2] = {4 + (y[i] >> 1), 4 + (y[i] & 1)};
+        int t1 = T / 10 + (int)vg_rng_below(rng, (uint64_t)(2 * T / 10 - T / 10 + 1));
+        int t2 = 5 * T / 10 + (int)vg_rng_below(rng, (uint64_t)(6 * T / 10 - 5 * T / 10 + 1));
+        for (int s = 0; s < T; s++) {
+            int v = s == 0       ? 6
+                    : s == T - 1 ? 7
+                    : s == t1    ? sym[0]
+                    : s == t2    ? sym[1]
+                                 : (int)vg_rng_below(rng, 4);
+            row[s * VG_TORDER_ALPHABET + v] = 1;
+        }
+    }
+}
+
 /* --- sets read from files --- */
 
 void vg_data_resolve_path(const vg_run_config *cfg, int setting, char *buf, size_t size) {
@@ -227,7 +343,10 @@ typedef struct vg__split {
     const uint8_t *u8; /* IDX: (n, features) pixel bytes inside owned, each over scale */
     uint8_t *owned;
     float scale;       /* 255 or 1 */
+    int64_t height, width; /* IDX images of 3 dimensions: their rows and columns; else 0 */
 } vg__split;
+/* A csv's real targets (data.target real) travel through the splitting and sampling in y as
+ * their float's bits (4 bytes either way), and land in t_train/t_test as floats. */
 
 static const char *vg__idx_names[2][2][2] = {
     {{"train-images-idx3-ubyte", "train-images.idx3-ubyte"},
@@ -316,6 +435,7 @@ static vg_status vg__read_idx_split(const vg_run_config *cfg, const char *dir, i
     sp->scale = cfg->data_scale ? 255.0f : 1.0f;
     sp->u8 = im.data;
     sp->owned = ib, ib = NULL;
+    if (im.ndims == 3) sp->height = im.dims[1], sp->width = im.dims[2];
     for (int64_t i = 0; i < lab.count; i++) sp->y[i] = lab.data[i];
 done:
     free(ib);
@@ -361,8 +481,8 @@ static vg_status vg__csv_labels(const vg_run_config *cfg, const vg_csv *t, const
                 return vg_error_set(err, VG_ECONFIG, "%s: column \"%s\" holds %d distinct labels, "
                                     "more than data.classes = %d%s", path, cfg->data_label, n,
                                     cfg->data_classes,
-                                    numbers ? " (they are numbers: regression targets are not "
-                                              "supported yet, labels are classes)" : "");
+                                    numbers ? " (they are numbers: for a regression target set "
+                                              "data.target: real and train.loss: mse)" : "");
             }
             *names = calloc((size_t)n, sizeof **names);
             int oom = !*names;
@@ -388,6 +508,23 @@ static vg_status vg__csv_labels(const vg_run_config *cfg, const vg_csv *t, const
         } else {
             y[r] = (int32_t)v;
         }
+    }
+    return VG_OK;
+}
+
+/* data.target real: each label cell a finite number, its float's bits stored in y. */
+static vg_status vg__csv_reals(const vg_csv *t, const char *path, int32_t *y, vg_error *err) {
+    for (int64_t r = 0; r < t->n_rows; r++) {
+        const char *cell = t->labels[r];
+        char *e;
+        double v = strtod(cell, &e);
+        if (!cell[0] || *e || !isfinite(v) || fabs(v) > 3.4e38)
+            return vg_error_set(err, VG_ECONFIG, "%s: line %lld, column %d (\"%.40s\"): \"%.40s\" "
+                                "is not a finite number (data.target: real reads the label column "
+                                "as regression targets)", path, (long long)t->lines[r],
+                                t->label_col + 1, t->header[t->label_col], cell);
+        float f = (float)v;
+        memcpy(&y[r], &f, sizeof f);
     }
     return VG_OK;
 }
@@ -430,10 +567,15 @@ static vg_status vg__load_csv(const vg_run_config *cfg, vg__split sp[2], vg_data
         st = vg_error_set(err, VG_ENOMEM, "%s: out of memory", path);
         goto done;
     }
-    st = vg__csv_labels(cfg, &t, path, &ds->label_names, &ds->n_label_names, y, err);
-    if (!st && u.n_rows)
-        st = vg__csv_labels(cfg, &u, test_path, &ds->label_names, &ds->n_label_names,
-                            y + t.n_rows, err);
+    if (vg_data_real_target(cfg)) {
+        st = vg__csv_reals(&t, path, y, err);
+        if (!st && u.n_rows) st = vg__csv_reals(&u, test_path, y + t.n_rows, err);
+    } else {
+        st = vg__csv_labels(cfg, &t, path, &ds->label_names, &ds->n_label_names, y, err);
+        if (!st && u.n_rows)
+            st = vg__csv_labels(cfg, &u, test_path, &ds->label_names, &ds->n_label_names,
+                                y + t.n_rows, err);
+    }
     if (st) goto done;
     if (u.n_rows) { /* the splits take over the tables' arrays (the caller frees them) */
         sp[0].n = t.n_rows, sp[0].x = t.x, sp[0].y = y;
@@ -552,6 +694,7 @@ static vg_status vg__make_loaded(const vg_run_config *cfg, vg_dataset *ds, vg_er
         }
         float *x = k ? ds->x_test : ds->x_train;
         int32_t *y = k ? ds->y_test : ds->y_train;
+        float *tv = k ? ds->t_test : ds->t_train; /* data.target real: y is NULL */
 #pragma omp parallel for schedule(static) num_threads(2)
         for (int64_t i = 0; i < want[k]; i++) {
             if (sp[k].u8) {
@@ -561,7 +704,8 @@ static vg_status vg__make_loaded(const vg_run_config *cfg, vg_dataset *ds, vg_er
             } else {
                 memcpy(x + i * F, sp[k].x + (int64_t)idx[i] * F, (size_t)F * sizeof(float));
             }
-            y[i] = sp[k].y[idx[i]];
+            if (tv) memcpy(&tv[i], &sp[k].y[idx[i]], sizeof *tv);
+            else y[i] = sp[k].y[idx[i]];
         }
         free(idx);
     }
@@ -593,6 +737,43 @@ static vg_status vg__make_loaded(const vg_run_config *cfg, vg_dataset *ds, vg_er
         }
         free(mean);
     }
+    if (cfg->data_sequence == VG_SEQUENCE_ROWS) {
+        /* an H x W image is H steps of W pixels: row-major pixels are time-major already */
+        if (!sp[0].height || sp[0].height != sp[1].height || sp[0].width != sp[1].width) {
+            st = vg_error_set(err, VG_ECONFIG, "%s: data.sequence rows needs images of rows x "
+                              "columns (3 IDX dimensions, alike in both splits); use "
+                              "data.sequence: pixels for these", where);
+            goto done;
+        }
+        ds->steps = (int)sp[0].height, ds->step_features = (int)sp[0].width;
+    } else if (cfg->data_sequence == VG_SEQUENCE_PIXELS) {
+        ds->steps = F, ds->step_features = 1;
+        if (cfg->data_permute) {
+            /* pMNIST: one permutation of the pixel positions for every image of both splits,
+             * drawn from data.seed (0 when -1) on a stream of its own */
+            int32_t *perm = malloc((size_t)F * sizeof *perm);
+            float *tmp = malloc((size_t)F * sizeof *tmp);
+            if (!perm || !tmp) {
+                free(perm), free(tmp);
+                st = vg_error_set(err, VG_ENOMEM, "%s: out of memory", where);
+                goto done;
+            }
+            vg_rng prng;
+            vg_rng_seed(&prng, vg_seed_mix(seed, VG_DATA_STREAM + 3));
+            for (int f = 0; f < F; f++) perm[f] = f;
+            vg_rng_shuffle_i32(&prng, perm, F);
+            for (int k = 0; k < 2; k++) {
+                float *x = k ? ds->x_test : ds->x_train;
+                int64_t n = k ? ds->n_test : ds->n_train;
+                for (int64_t i = 0; i < n; i++) {
+                    float *row = x + i * F;
+                    for (int f = 0; f < F; f++) tmp[f] = row[perm[f]];
+                    memcpy(row, tmp, (size_t)F * sizeof *tmp);
+                }
+            }
+            free(perm), free(tmp);
+        }
+    }
 done:
     for (int k = 0; k < 2; k++) free(sp[k].x), free(sp[k].y), free(sp[k].owned);
     if (st) vg_dataset_free(ds);
@@ -621,12 +802,16 @@ static uint64_t vg__data_hash(const void *bytes, uint64_t n, uint64_t basis) {
     return vg_hash64(lane, sizeof lane, basis);
 }
 
+/* Inputs and targets of both splits: for class targets the same chain as before targets of
+ * other kinds existed, so the checksums recorded for those sets do not change. */
 static void vg__checksum(vg_dataset *ds) {
-    uint64_t h = 0;
+    uint64_t h = 0, per = (uint64_t)vg__target_len(ds->target_kind, ds->steps, ds->targets) * 4;
+    int real = ds->target_kind == VG_TARGET_REAL;
     h = vg__data_hash(ds->x_train, (uint64_t)(ds->n_train * ds->features) * sizeof(float), h);
-    h = vg__data_hash(ds->y_train, (uint64_t)ds->n_train * sizeof(int32_t), h);
+    h = vg__data_hash(real ? (const void *)ds->t_train : ds->y_train, (uint64_t)ds->n_train * per,
+                      h);
     h = vg__data_hash(ds->x_test, (uint64_t)(ds->n_test * ds->features) * sizeof(float), h);
-    h = vg__data_hash(ds->y_test, (uint64_t)ds->n_test * sizeof(int32_t), h);
+    h = vg__data_hash(real ? (const void *)ds->t_test : ds->y_test, (uint64_t)ds->n_test * per, h);
     ds->checksum = h;
 }
 
@@ -640,6 +825,18 @@ vg_status vg_dataset_make(const vg_run_config *cfg, vg_dataset *ds, vg_error *er
     ds->classes = cfg->data_classes;
     ds->steps = 1;
     ds->step_features = ds->features;
+    ds->target_kind = VG_TARGET_CLASS;
+    int task_classes = 0;
+    if (vg_data_task_shape(cfg->data_kind, cfg->data_length, &ds->steps, &ds->step_features,
+                           &task_classes, &ds->targets)) {
+        ds->features = ds->steps * ds->step_features;
+        ds->classes = task_classes ? task_classes : cfg->data_classes;
+        ds->target_kind = cfg->data_kind == VG_DATA_ADDING ? VG_TARGET_REAL
+                          : cfg->data_kind == VG_DATA_COPY ? VG_TARGET_STEP_CLASS
+                                                           : VG_TARGET_CLASS;
+    } else if (vg_data_real_target(cfg)) {
+        ds->target_kind = VG_TARGET_REAL, ds->targets = 1;
+    }
     vg_status st;
     if (vg__loaded(cfg->data_kind)) {
         st = vg__make_loaded(cfg, ds, err);
@@ -661,8 +858,20 @@ vg_status vg_dataset_make(const vg_run_config *cfg, vg_dataset *ds, vg_error *er
                 vg__fill_spirals(cfg, ds->x_test, ds->y_test, ds->n_test, ds->features,
                                  ds->classes, &rng);
             }
-        } else {
+        } else if (cfg->data_kind == VG_DATA_TEACHER) {
             st = vg__make_teacher(cfg, ds, &rng, err);
+        } else {
+            st = vg__alloc(ds, vg_data_kind_names[cfg->data_kind], err);
+            for (int k = 0; !st && k < 2; k++) {
+                int64_t n = k ? ds->n_test : ds->n_train;
+                float *x = k ? ds->x_test : ds->x_train;
+                if (cfg->data_kind == VG_DATA_ADDING)
+                    vg__fill_adding(x, k ? ds->t_test : ds->t_train, n, cfg->data_length, &rng);
+                else if (cfg->data_kind == VG_DATA_COPY)
+                    vg__fill_copy(x, k ? ds->y_test : ds->y_train, n, cfg->data_length, &rng);
+                else
+                    vg__fill_torder(x, k ? ds->y_test : ds->y_train, n, cfg->data_length, &rng);
+            }
         }
     }
     if (!st) vg__checksum(ds);
@@ -674,6 +883,8 @@ void vg_dataset_free(vg_dataset *ds) {
     free(ds->y_train);
     free(ds->x_test);
     free(ds->y_test);
+    free(ds->t_train);
+    free(ds->t_test);
     for (int k = 0; k < ds->n_label_names; k++) free(ds->label_names[k]);
     free(ds->label_names);
     memset(ds, 0, sizeof *ds);
@@ -729,7 +940,8 @@ static vg__entry *vg__lookup(const char *key) {
 }
 
 static double vg__bytes(const vg_dataset *ds) {
-    return (double)(ds->n_train + ds->n_test) * ((double)ds->features * 4 + 4);
+    return (double)(ds->n_train + ds->n_test) *
+           vg__sample_bytes(ds->features, ds->target_kind, ds->steps, ds->targets);
 }
 
 /* The shared set of cfg, loaded on first use; the lock makes a lazy load (a caller that skipped
@@ -831,8 +1043,15 @@ double vg_data_shared_bytes(void) {
 
 double vg_dataset_run_bytes(const vg_run_config *cfg) {
     if (vg_data_is_shared(cfg)) return 0;
+    int steps = 1, step_features = cfg->data_features, classes = 0, targets = 0;
+    int kind = VG_TARGET_CLASS;
+    if (vg_data_task_shape(cfg->data_kind, cfg->data_length, &steps, &step_features, &classes,
+                           &targets))
+        kind = cfg->data_kind == VG_DATA_ADDING ? VG_TARGET_REAL
+               : cfg->data_kind == VG_DATA_COPY ? VG_TARGET_STEP_CLASS
+                                                : VG_TARGET_CLASS;
     return ((double)cfg->data_train_size + (cfg->data_test_size > 0 ? cfg->data_test_size : 0)) *
-           ((double)cfg->data_features * 4 + 4);
+           vg__sample_bytes(steps * step_features, kind, steps, targets);
 }
 
 void vg_data_registry_free(void) {

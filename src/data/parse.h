@@ -29,6 +29,7 @@ typedef struct vg_csv {
     char **header;         /* (n_cols) */
     float *x;              /* (n_rows, n_cols - 1): the feature columns in file order */
     char **labels;         /* (n_rows) */
+    int64_t *lines;        /* (n_rows) the file line of each row, for messages */
 } vg_csv;
 
 vg_status vg_csv_parse(const char *buf, size_t n, const char *name, const char *label,
