@@ -959,6 +959,70 @@ static void test_count_large(void) {
     unlink(path);
 }
 
+/* Recurrent kinds (issue 20): a grid crossing model.kind with a setting only an mlp takes runs
+ * through an exclude entry; kind-dependent defaults (rnn's tanh, a sequence task's features and
+ * classes) resolve before the id, so an mlp keeps the id it had before model.kind existed. */
+static void test_recurrent_kinds(void) {
+    char pa[64], pb[64], pc[64], pd[64];
+    vg_run_config *ra = NULL, *rb = NULL, *rc = NULL, *rd = NULL;
+    int64_t na = 0, nb = 0, nc = 0, nd = 0;
+    vg_error err = {0};
+    vg_sweep *a = load_text("model: {width: 8}\n"
+                            "grid:\n  model.kind: [mlp, rnn, lstm, gru]\n"
+                            "  model.norm: [none, layer]\n"
+                            "exclude: [{model.kind: [rnn, lstm, gru], model.norm: layer}]\n",
+                            pa);
+    vg_sweep *b = load_text("model: {width: 8}\ngrid:\n  model.kind: [mlp, rnn]\n"
+                            "  model.activation: [tanh]\n", pb);
+    vg_sweep *c = load_text("model: {kind: mlp}\n", pc);
+    vg_sweep *d = load_text("train: {loss: mse}\nmodel: {kind: gru}\n"
+                            "zip:\n  data.kind: [adding, copy, temporal_order]\n"
+                            "  data.length: [30, 7, 12]\n"
+                            "  train.loss: [mse, cross_entropy, cross_entropy]\n", pd);
+    if (!a || !b || !c || !d) goto done;
+    vg_sweep_counts counts;
+    CHECK_OK(vg_sweep_count(a, NULL, &counts, &err), err);
+    CHECK_INT(counts.grid, 8);
+    CHECK_INT(counts.excluded, 3);
+    CHECK_INT(counts.runs, 5);
+    CHECK_OK(vg_sweep_expand(a, &ra, &na, &err), err);
+    CHECK_INT(na, 5);
+    for (int64_t i = 0; i < na; i++) {
+        CHECK(ra[i].model_kind == VG_MODEL_MLP || ra[i].model_norm == VG_NORM_NONE);
+        /* the activation's default follows the kind: relu for the mlp, tanh for the others */
+        CHECK_INT(ra[i].model_activation,
+                  ra[i].model_kind == VG_MODEL_MLP ? VG_ACT_RELU : VG_ACT_TANH);
+    }
+    /* without the exclude entry the same grid is refused (tests/sweeps/bad/grid_kind_norm.yaml) */
+    CHECK_OK(vg_sweep_expand(b, &rb, &nb, &err), err);
+    CHECK_INT(nb, 2);
+    if (na == 5 && nb == 2) {
+        /* an rnn's default tanh and an explicit tanh make one run: the same id */
+        CHECK_INT(ra[2].model_kind, VG_MODEL_RNN);
+        CHECK_STR(rb[1].id, ra[2].id);
+        /* the mlp of b is told tanh, the one of a keeps its default relu */
+        CHECK(strcmp(rb[0].id, ra[0].id) != 0); /* tanh vs relu */
+    }
+    CHECK_OK(vg_sweep_expand(c, &rc, &nc, &err), err);
+    CHECK_INT(nc, 1);
+    if (nc == 1) CHECK_STR(rc[0].id, "01cdb68e9588"); /* the all-defaults id of format 2 */
+    CHECK_OK(vg_sweep_expand(d, &rd, &nd, &err), err);
+    CHECK_INT(nd, 3);
+    if (nd == 3) {
+        CHECK_INT(rd[0].data_features, 2 * 30); /* adding: 2 values per step */
+        CHECK_INT(rd[0].data_classes, 10);      /* a real target: data.classes left alone */
+        CHECK_INT(rd[1].data_features, 10 * (7 + 20)); /* copy: one-hot of 10, T + 20 steps */
+        CHECK_INT(rd[1].data_classes, 9);
+        CHECK_INT(rd[2].data_features, 8 * 12); /* temporal_order: one-hot of 8 */
+        CHECK_INT(rd[2].data_classes, 4);
+        CHECK(strcmp(rd[0].id, rd[1].id) != 0);
+    }
+done:
+    free(ra), free(rb), free(rc), free(rd);
+    vg_sweep_free(a), vg_sweep_free(b), vg_sweep_free(c), vg_sweep_free(d);
+    unlink(pa), unlink(pb), unlink(pc), unlink(pd);
+}
+
 int main(void) {
     test_table();
     test_scalars();
@@ -976,6 +1040,7 @@ int main(void) {
     test_extends();
     test_filter();
     test_count_large();
+    test_recurrent_kinds();
     if (failures) {
         fprintf(stderr, "test_config: %d of %d checks failed\n", failures, checks);
         return 1;
