@@ -146,10 +146,94 @@ record: {probe: 0}
         check(acc > FASHION_ACCURACY_BOUND, f"Fashion-MNIST accuracy {acc:.4f} <= {FASHION_ACCURACY_BOUND}")
 
 
+def vg(tmp, name, text, *args):
+    """Writes a sweep and runs vgsweep on it (no -o file is kept): (exit code, stdout, stderr)."""
+    path, out = os.path.join(tmp, name + ".yaml"), os.path.join(tmp, name + ".h5")
+    with open(path, "w") as f:
+        f.write(text)
+    r = subprocess.run([VGSWEEP, "-q", "-o", out, *args, path], capture_output=True, text=True)
+    check(not os.path.exists(out) or "-n" not in args, f"{name}: a dry run wrote {out}")
+    return r.returncode, r.stdout, r.stderr.strip(), path
+
+
+# Sequence tasks, image sequences and csv regression targets (issues 20 and 21): the config and
+# data side, through --dry-run (the training core does not run them yet: exit 2, nothing written)
+SEQ = """
+name: seq
+seed: 1
+data: {{kind: adding, length: 30, train_size: 200, test_size: 50}}
+model: {{kind: lstm, depth: 1, width: 16}}
+train: {{loss: mse, epochs: 1, batch_size: 20, bptt: 10}}
+record: {{probe: 20}}
+{extra}
+"""
+
+
+def sequence_cases(tmp):
+    # a grid over cells and lengths: validates, estimates, lists every run
+    code, out, err, _ = vg(tmp, "seq_grid", SEQ.format(extra="grid: {model.kind: [rnn, lstm, gru], data.length: [10, 100]}"), "-n")
+    check(code == 0, f"seq_grid: exit {code}: {err}")
+    check("6 runs" in out and "data.length=100 model.kind=gru" in out, f"seq_grid: {out}")
+    # a grid crossing model.kind with batch norm: refused, then run through an exclude entry
+    grid = "grid: {model.kind: [mlp, lstm], model.norm: [none, batch]}"
+    code, out, err, path = vg(tmp, "seq_norm", SEQ.format(extra=grid).replace(", bptt: 10", ""), "-n")
+    check(code == 2 and f"{path}:" in err and "model.norm: batch normalization is for an mlp's "
+          "dense layers, but model.kind is lstm" in err and err.count("\n") == 0,
+          f"seq_norm: exit {code}: {err}")
+    code, out, err, _ = vg(tmp, "seq_norm_ex", SEQ.replace("kind: lstm,", "kind: mlp,").format(
+        extra=grid + "\nexclude: [{model.kind: lstm, model.norm: batch}]").replace(", bptt: 10", ""),
+        "-n")
+    check(code == 0 and "3 runs" in out and "1 excluded" in out, f"seq_norm_ex: exit {code}: {out}{err}")
+    # the adding task's real target wants mse: file:line:col and why
+    code, out, err, path = vg(tmp, "seq_ce", SEQ.format(extra="").replace("loss: mse", "loss: cross_entropy"), "-n")
+    check(code == 2 and f"{path}:6:15: train.loss: cross_entropy, but the targets of data.kind "
+          "adding" in err and "set train.loss: mse" in err, f"seq_ce: exit {code}: {err}")
+    # copy on an mlp: per-step targets need a recurrent net
+    code, out, err, path = vg(tmp, "seq_copy_mlp", SEQ.format(extra="").replace("kind: adding", "kind: copy")
+                              .replace("kind: lstm,", "kind: mlp,").replace(", bptt: 10", ""), "-n")
+    check(code == 2 and f"{path}:4:14: data.kind: copy has a target at every time step" in err,
+          f"seq_copy_mlp: exit {code}: {err}")
+    # a real run: refused before anything is written until the core trains recurrent nets
+    code, out, err, path = vg(tmp, "seq_run", SEQ.format(extra=""))
+    check(code == 2 and "recurrent models are not built yet" in err, f"seq_run: exit {code}: {err}")
+    check(not os.path.exists(os.path.join(tmp, "seq_run.h5")), "seq_run: something was written")
+    # a fixed data.seed: one shared set, its inputs and targets counted once in the dry run
+    code, out, err, _ = vg(tmp, "seq_shared", SEQ.format(extra="grid: {train.lr: [0.1, 0.2]}")
+                           .replace("length: 30,", "length: 30, seed: 4,"), "-n")
+    # 250 samples x (30 steps x 2 values + 1 target) x 4 bytes = 61,000 bytes
+    check(code == 0 and "data: 1 shared set in memory, 61.0 kB, counted once" in out,
+          f"seq_shared: exit {code}: {out}{err}")
+    # images as sequences: rows of the 2 x 3 fixture images for an rnn, not for an mlp
+    img = f"kind: idx, path: {FIX}/idx_good, features: 6, classes: 3, train_size: -1, test_size: -1"
+    text = BASE.format(name="rows", data=img + ", sequence: rows").replace("depth: 1,", "kind: rnn, depth: 1,")
+    code, out, err, _ = vg(tmp, "rows", text, "-n")
+    check(code == 0 and "1 run" in out, f"rows: exit {code}: {out}{err}")
+    code, out, err, path = vg(tmp, "rows_mlp", BASE.format(name="rows_mlp", data=img + ", sequence: rows"), "-n")
+    check(code == 2 and "data.sequence: rows feeds the images step by step, which only a recurrent "
+          "net reads" in err, f"rows_mlp: exit {code}: {err}")
+    # csv regression targets: a value that is not a number is found before any run (dry run too)
+    with open(os.path.join(tmp, "reg.csv"), "w") as f:
+        f.write("a,y\n1,0.5\n2,1.5\n3,-2\n4,1e1\n5,7\n")
+    with open(os.path.join(tmp, "reg_bad.csv"), "w") as f:
+        f.write("a,y\n1,0.5\n2,lots\n")
+    reg = ("kind: csv, path: {p}, label: y, target: real, features: 1, train_size: -1, "
+           "test_size: -1, test_fraction: 0.4")
+    text = BASE.format(name="reg", data=reg.format(p="reg.csv")).replace("lr: 0.05", "lr: 0.05, loss: mse")
+    code, out, err, _ = vg(tmp, "reg", text, "-n")
+    check(code == 0 and "data: 1 shared set" in out, f"reg: exit {code}: {out}{err}")
+    code, out, err, _ = vg(tmp, "reg_bad", text.replace("reg.csv", "reg_bad.csv"), "-n")
+    check(code == 2 and 'reg_bad.csv: line 3, column 2 ("y"): "lots" is not a finite number' in err
+          and err.count("\n") == 0, f"reg_bad: exit {code}: {err}")
+    code, out, err, path = vg(tmp, "reg_ce", text.replace(", loss: mse", ""), "-n")
+    check(code == 2 and "train.loss: cross_entropy, but the targets of data.kind csv (with "
+          "data.target: real) are real numbers" in err, f"reg_ce: exit {code}: {err}")
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         bad_cases(tmp)
         good_cases(tmp)
+        sequence_cases(tmp)
         fashion(tmp)
     if failures:
         print(f"test_data: {len(failures)} failures", file=sys.stderr)

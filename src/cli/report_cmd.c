@@ -263,6 +263,12 @@ void vg_cli_dry_theory(FILE *f, const vg_run_config *runs, int64_t n_runs) {
     fprintf(f, "mean field at initialization (docs/REPORT.md): predicted log10(delta_rms of hidden "
                "layer 1 / last hidden layer), chi*, depth scale xi, phase\n");
     for (int64_t i = 0; i < n_runs; i++) {
+        if (runs[i].model_kind != VG_MODEL_MLP) { /* the theory is of dense layers' depth */
+            if (i < SHOWN)
+                fprintf(f, "  %s  none: model.kind %s (the mean field is an mlp's)\n", runs[i].id,
+                        vg_model_kind_names[runs[i].model_kind]);
+            continue;
+        }
         const vg_theory *p = vg_theory_cached(cache, &runs[i]);
         if (!p) break;
         vg_theory th = *p;
