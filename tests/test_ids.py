@@ -43,6 +43,25 @@ for rel, ids in sorted(golden.items()):
     if rel.startswith("tests/"):  # the fixture is frozen: exactly its ids
         check(now == ids, f"{rel}: {len(now - ids)} ids that format 2 did not make")
 
+# the settings added with the recurrent nets (model.kind, data.sequence, ...), written out at
+# their defaults on top of the format-2 fixture, make exactly its ids: they enter no id
+with tempfile.TemporaryDirectory() as tmp:
+    child = os.path.join(tmp, "child.yaml")
+    with open(child, "w") as f:
+        f.write(f"extends: {os.path.join(ROOT, 'tests', 'sweeps', 'ids_fixture.yaml')}\n"
+                "model: {kind: mlp}\n"
+                "data: {sequence: none, permute: false, target: class}\n")
+    fixture = golden["tests/sweeps/ids_fixture.yaml"]
+    now = dry_run_ids(child)
+    check(now == fixture, f"explicit defaults of the new settings moved {len(now ^ fixture)} ids")
+    # an rnn's activation defaults to tanh: written out or not, the same runs
+    for name, extra in [("implicit", ""), ("explicit", "  activation: tanh\n")]:
+        with open(os.path.join(tmp, name + ".yaml"), "w") as f:
+            f.write("data: {kind: adding, length: 12, train_size: 256, test_size: 16}\n"
+                    "train: {loss: mse}\nmodel:\n  kind: rnn\n" + extra)
+    a, b = dry_run_ids(os.path.join(tmp, "implicit.yaml")), dry_run_ids(os.path.join(tmp, "explicit.yaml"))
+    check(a == b and len(a) == 1, f"rnn with default and explicit tanh: {a} vs {b}")
+
 # the fixture's runs of two activations, trained: the same seeds as in format 2
 with tempfile.TemporaryDirectory() as tmp:
     with open(os.path.join(ROOT, "tests", "sweeps", "ids_fixture.yaml")) as f:

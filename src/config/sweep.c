@@ -1775,6 +1775,26 @@ int vg_sweep_varying(const vg_sweep *S, int *setting_ids) {
         for (int s = 0; s < VG_SETTING_COUNT; s++)
             if (S->includes[i]->source[s] && vg__value_cmp(s, S->includes[i], &first) != 0)
                 varies[s] = 1;
+    /* the settings vg__resolve derives vary with what they follow (model.kind, data.kind,
+     * data.length): each axis point and include, resolved, against the first configuration */
+    static const int derived[] = {VG_SET_model_activation, VG_SET_data_features,
+                                  VG_SET_data_classes};
+    vg_run_config first_resolved = first, cfg;
+    vg__resolve(&first_resolved);
+    for (int a = 0; a <= S->n_axes; a++) {
+        int64_t n_points = a < S->n_axes ? S->axes[a].n_points : S->n_includes;
+        for (int64_t p = 0; p < n_points; p++) {
+            if (a < S->n_axes) {
+                cfg = first;
+                vg__apply(&cfg, &S->axes[a].points[p], S->axes[a].owned, S->axes[a].n_owned);
+            } else {
+                vg__include_config(S, p, &cfg);
+            }
+            vg__resolve(&cfg);
+            for (size_t k = 0; k < sizeof derived / sizeof *derived; k++)
+                varies[derived[k]] |= vg__value_cmp(derived[k], &cfg, &first_resolved) != 0;
+        }
+    }
     int n = 0;
     for (int s = 0; s < VG_SETTING_COUNT; s++)
         if (varies[s]) setting_ids[n++] = s;
