@@ -398,9 +398,12 @@ double vg_train_estimate_memory(const vg_run_config *cfg, double *result_bytes, 
     /* the data set (and its class centres while it is made), unless the run borrows a shared
      * one: that copy is counted once for the sweep (vg_data_shared_bytes) */
     if (vg_dataset_run_bytes(cfg) > 0) {
+        /* the targets: what vg_dataset_run_bytes counts beyond the inputs (a class per sample,
+         * a class per step, or real values) */
+        double targets = vg_dataset_run_bytes(cfg) - (n_train + n_test) * F * f;
         vg__count(n_train * F * f, &total, &kept);
         vg__count((n_test * F + 1) * f, &total, &kept);
-        vg__count(n_train * 4 + (n_test + 1) * 4 + (C * F + F) * sizeof(double), &total, &kept);
+        vg__count(targets + 4 + (C * F + F) * sizeof(double), &total, &kept);
     }
     if (result_bytes) {
         /* the result: the series' values, the layout and the tensor specs */
