@@ -487,6 +487,31 @@ static void test_csv_real(void) {
         VG_CHECK(ok);
         vg_dataset_free(&ds);
     }
+    /* two target columns, the second taken out of the features: data.label "price,b" */
+    snprintf(cfg.data_label, sizeof cfg.data_label, "price,b");
+    cfg.data_features = 1;
+    st = vg_dataset_make(&cfg, &ds, &err);
+    VG_CHECK_MSG(st == VG_OK, "%s", err.message);
+    if (!st) {
+        VG_CHECK_INT_EQ(ds.targets, 2);
+        VG_CHECK_INT_EQ(ds.features, 1);
+        int ok = 1;
+        for (int k = 0; k < 2; k++)
+            for (int64_t i = 0; i < (k ? ds.n_test : ds.n_train); i++) {
+                float a0 = (k ? ds.x_test : ds.x_train)[i];
+                const float *t = (k ? ds.t_test : ds.t_train) + 2 * i;
+                ok &= t[1] == a0 + 1; /* b = a + 1 in this file */
+                ok &= (a0 == 1 && t[0] == 0.5f) || (a0 == 3 && t[0] == -1.25f) ||
+                      (a0 == 5 && t[0] == 1000.0f) || (a0 == 7 && t[0] == 2.0f);
+            }
+        VG_CHECK(ok);
+        vg_dataset_free(&ds);
+    }
+    snprintf(cfg.data_label, sizeof cfg.data_label, "price,c");
+    VG_CHECK(vg_dataset_make(&cfg, &ds, &err) == VG_ECONFIG);
+    VG_CHECK_STR_CONTAINS(err.message, "r.csv: no target column \"c\" in the header");
+    snprintf(cfg.data_label, sizeof cfg.data_label, "price");
+    cfg.data_features = 2;
     /* a target that is not a number: file, line and column */
     write_file(path, "a,price,b\n1,0.5,2\n\n3,cheap,4\n");
     VG_CHECK(vg_dataset_make(&cfg, &ds, &err) == VG_ECONFIG);

@@ -214,8 +214,8 @@ typedef char vg_setting_text[VG_SETTING_TEXT_MAX];
       "csv: name of the label column (integers or strings; strings map to classes in sorted "    \
       "order)")                                                                                  \
     X(data_target, "data.target", ENUM, 0, 0, 0, vg_data_target, "class",                        \
-      "csv: the label column holds classes, or real: one regression target per row (train.loss: " \
-      "mse)")                                                                                    \
+      "csv: the label column holds classes, or real: regression targets (train.loss: mse; "      \
+      "several target columns: data.label: \"a,b\")")                                            \
     X(data_test_fraction, "data.test_fraction", REAL, 0, 1, VG_HI_OPEN, NULL, "0.2",             \
       "csv without data.test_path: fraction of the rows held out for testing (a seeded draw)")   \
     X(data_train_size, "data.train_size", INT, -1, 10000000, 0, NULL, "2000",                    \

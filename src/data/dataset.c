@@ -512,9 +512,13 @@ static vg_status vg__csv_labels(const vg_run_config *cfg, const vg_csv *t, const
     return VG_OK;
 }
 
-/* data.target real: each label cell a finite number, its float's bits stored in y. */
-static vg_status vg__csv_reals(const vg_csv *t, const char *path, int32_t *y, vg_error *err) {
+/* data.target real: each label cell a finite number, its float's bits stored in y, which holds k
+ * targets per row: the label column's, then the k - 1 further target columns (more: (n_rows,
+ * k - 1), already numbers). */
+static vg_status vg__csv_reals(const vg_csv *t, const char *path, const float *more, int k,
+                               int32_t *y, vg_error *err) {
     for (int64_t r = 0; r < t->n_rows; r++) {
+        if (k > 1) memcpy(&y[r * k + 1], &more[r * (k - 1)], (size_t)(k - 1) * sizeof *more);
         const char *cell = t->labels[r];
         char *e;
         double v = strtod(cell, &e);
@@ -524,25 +528,86 @@ static vg_status vg__csv_reals(const vg_csv *t, const char *path, int32_t *y, vg
                                 "as regression targets)", path, (long long)t->lines[r],
                                 t->label_col + 1, t->header[t->label_col], cell);
         float f = (float)v;
-        memcpy(&y[r], &f, sizeof f);
+        memcpy(&y[r * k], &f, sizeof f);
     }
     return VG_OK;
 }
 
+/* The names of data.label: with data.target real, comma-separated target columns (at most
+ * VG_CSV_MAX_TARGETS); else the one class column. Returns their number. */
+#define VG_CSV_MAX_TARGETS 64
+static int vg__label_names(const vg_run_config *cfg, char names[][VG_SETTING_TEXT_MAX]) {
+    if (!vg_data_real_target(cfg)) {
+        snprintf(names[0], VG_SETTING_TEXT_MAX, "%s", cfg->data_label);
+        return 1;
+    }
+    int k = 0;
+    for (const char *p = cfg->data_label; k < VG_CSV_MAX_TARGETS;) {
+        size_t len = strcspn(p, ",");
+        snprintf(names[k++], VG_SETTING_TEXT_MAX, "%.*s", (int)len, p);
+        if (!p[len]) break;
+        p += len + 1;
+    }
+    return k;
+}
+
+/* Reads a CSV file. With several target columns (data.target real, data.label "a,b"), the
+ * columns after the first are taken out of the features into *more (n_rows, k - 1). */
 static vg_status vg__read_csv(const vg_run_config *cfg, int setting, vg_csv *t, char *path,
-                              size_t size, vg_error *err) {
+                              size_t size, float **more, vg_error *err) {
+    static _Thread_local char names[VG_CSV_MAX_TARGETS][VG_SETTING_TEXT_MAX];
+    int k = vg__label_names(cfg, names);
+    *more = NULL;
     vg_data_resolve_path(cfg, setting, path, size);
     uint8_t *buf;
     size_t n;
     vg_status st = vg_file_read(path, &buf, &n, err);
     if (st) return st;
-    st = vg_csv_parse((const char *)buf, n, path, cfg->data_label, t, err);
+    st = vg_csv_parse((const char *)buf, n, path, names[0], t, err);
     free(buf);
-    if (!st && t->n_cols - 1 != cfg->data_features) {
+    if (st) return st;
+    int nf = t->n_cols - 1; /* feature columns as parsed */
+    if (k > 1) {
+        int fcol[VG_CSV_MAX_TARGETS]; /* each further target's index among the parsed features */
+        for (int j = 1; j < k; j++) {
+            int c = 0;
+            while (c < t->n_cols && (c == t->label_col || strcmp(t->header[c], names[j]))) c++;
+            int twice = 0;
+            for (int i = 0; i < j; i++) twice |= !strcmp(names[i], names[j]);
+            if (c == t->n_cols || twice) {
+                st = vg_error_set(err, VG_ECONFIG, "%s: %s target column \"%.60s\" in the header "
+                                  "(data.label \"%.200s\" names the target columns, separated by "
+                                  "commas)", path, twice ? "a repeated" : "no", names[j],
+                                  cfg->data_label);
+                vg_csv_free(t);
+                return st;
+            }
+            fcol[j] = c - (c > t->label_col);
+        }
+        *more = malloc((size_t)(t->n_rows * (k - 1) + 1) * sizeof **more);
+        if (!*more) {
+            vg_csv_free(t);
+            return vg_error_set(err, VG_ENOMEM, "%s: out of memory", path);
+        }
+        /* rows shrink in place: a kept value only moves to a lower index */
+        for (int64_t r = 0; r < t->n_rows; r++) {
+            const float *src = t->x + r * nf;
+            float *dst = t->x + r * (nf - (k - 1));
+            for (int j = 1; j < k; j++) (*more)[r * (k - 1) + j - 1] = src[fcol[j]];
+            for (int f = 0, o = 0; f < nf; f++) {
+                int target = 0;
+                for (int j = 1; j < k; j++) target |= f == fcol[j];
+                if (!target) dst[o++] = src[f];
+            }
+        }
+        nf -= k - 1;
+    }
+    if (nf != cfg->data_features) {
         st = vg_error_set(err, VG_ECONFIG, "%s: %d feature columns, but data.features is %d; set "
-                          "data.features: %d", path, t->n_cols - 1, cfg->data_features,
-                          t->n_cols - 1);
+                          "data.features: %d", path, nf, cfg->data_features, nf);
         vg_csv_free(t);
+        free(*more);
+        *more = NULL;
     }
     return st;
 }
@@ -551,25 +616,32 @@ static vg_status vg__load_csv(const vg_run_config *cfg, vg__split sp[2], vg_data
                               uint64_t seed, vg_error *err) {
     char path[4200], test_path[4200];
     vg_csv t, u;
+    float *more = NULL, *more_u = NULL; /* further target columns of each file */
     memset(&u, 0, sizeof u);
-    vg_status st = vg__read_csv(cfg, VG_SET_data_path, &t, path, sizeof path, err);
+    vg_status st = vg__read_csv(cfg, VG_SET_data_path, &t, path, sizeof path, &more, err);
     if (st) return st;
     if (cfg->data_test_path[0]) {
-        st = vg__read_csv(cfg, VG_SET_data_test_path, &u, test_path, sizeof test_path, err);
+        st = vg__read_csv(cfg, VG_SET_data_test_path, &u, test_path, sizeof test_path, &more_u,
+                          err);
         if (st) {
             vg_csv_free(&t);
+            free(more);
             return st;
         }
     }
     int F = cfg->data_features;
-    int32_t *y = malloc((size_t)(t.n_rows + u.n_rows + 1) * sizeof *y);
+    static _Thread_local char names[VG_CSV_MAX_TARGETS][VG_SETTING_TEXT_MAX];
+    /* values per row in y: a class, or the k real targets' float bits */
+    int tw = vg_data_real_target(cfg) ? vg__label_names(cfg, names) : 1;
+    if (vg_data_real_target(cfg)) ds->targets = tw;
+    int32_t *y = malloc((size_t)((t.n_rows + u.n_rows) * tw + 1) * sizeof *y);
     if (!y) {
         st = vg_error_set(err, VG_ENOMEM, "%s: out of memory", path);
         goto done;
     }
     if (vg_data_real_target(cfg)) {
-        st = vg__csv_reals(&t, path, y, err);
-        if (!st && u.n_rows) st = vg__csv_reals(&u, test_path, y + t.n_rows, err);
+        st = vg__csv_reals(&t, path, more, tw, y, err);
+        if (!st && u.n_rows) st = vg__csv_reals(&u, test_path, more_u, tw, y + t.n_rows * tw, err);
     } else {
         st = vg__csv_labels(cfg, &t, path, &ds->label_names, &ds->n_label_names, y, err);
         if (!st && u.n_rows)
@@ -582,12 +654,12 @@ static vg_status vg__load_csv(const vg_run_config *cfg, vg__split sp[2], vg_data
         sp[1].n = u.n_rows, sp[1].x = u.x;
         t.x = u.x = NULL;
         y = NULL;
-        sp[1].y = malloc((size_t)u.n_rows * sizeof(int32_t));
+        sp[1].y = malloc((size_t)(u.n_rows * tw) * sizeof(int32_t));
         if (!sp[1].y) {
             st = vg_error_set(err, VG_ENOMEM, "%s: out of memory", path);
             goto done;
         }
-        memcpy(sp[1].y, sp[0].y + t.n_rows, (size_t)u.n_rows * sizeof(int32_t));
+        memcpy(sp[1].y, sp[0].y + t.n_rows * tw, (size_t)(u.n_rows * tw) * sizeof(int32_t));
         goto done;
     }
     /* One file: a seeded draw of round(fraction * rows) rows is the test split; both splits
@@ -602,9 +674,9 @@ static vg_status vg__load_csv(const vg_run_config *cfg, vg__split sp[2], vg_data
     int32_t *perm = malloc((size_t)n * sizeof *perm);
     char *is_test = calloc((size_t)n, 1);
     sp[0].x = malloc((size_t)((n - n_test) * F + 1) * sizeof(float));
-    sp[0].y = malloc((size_t)(n - n_test + 1) * sizeof(int32_t));
+    sp[0].y = malloc((size_t)((n - n_test) * tw + 1) * sizeof(int32_t));
     sp[1].x = malloc((size_t)(n_test * F + 1) * sizeof(float));
-    sp[1].y = malloc((size_t)(n_test + 1) * sizeof(int32_t));
+    sp[1].y = malloc((size_t)(n_test * tw + 1) * sizeof(int32_t));
     if (!perm || !is_test || !sp[0].x || !sp[0].y || !sp[1].x || !sp[1].y) {
         free(perm);
         free(is_test);
@@ -619,12 +691,15 @@ static vg_status vg__load_csv(const vg_run_config *cfg, vg__split sp[2], vg_data
     for (int64_t i = 0; i < n; i++) {
         vg__split *s = &sp[is_test[i] ? 1 : 0];
         memcpy(s->x + s->n * F, t.x + i * F, (size_t)F * sizeof(float));
-        s->y[s->n++] = y[i];
+        memcpy(s->y + s->n * tw, y + i * tw, (size_t)tw * sizeof(int32_t));
+        s->n++;
     }
     free(perm);
     free(is_test);
 done:
     free(y);
+    free(more);
+    free(more_u);
     vg_csv_free(&t);
     vg_csv_free(&u);
     return st;
@@ -704,7 +779,9 @@ static vg_status vg__make_loaded(const vg_run_config *cfg, vg_dataset *ds, vg_er
             } else {
                 memcpy(x + i * F, sp[k].x + (int64_t)idx[i] * F, (size_t)F * sizeof(float));
             }
-            if (tv) memcpy(&tv[i], &sp[k].y[idx[i]], sizeof *tv);
+            if (tv) /* ds->targets values per row (see vg__split) */
+                memcpy(&tv[i * ds->targets], &sp[k].y[(int64_t)idx[i] * ds->targets],
+                       (size_t)ds->targets * sizeof *tv);
             else y[i] = sp[k].y[idx[i]];
         }
         free(idx);
