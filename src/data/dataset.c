@@ -906,6 +906,12 @@ vg_status vg_dataset_make(const vg_run_config *cfg, vg_dataset *ds, vg_error *er
     int task_classes = 0;
     if (vg_data_task_shape(cfg->data_kind, cfg->data_length, &ds->steps, &ds->step_features,
                            &task_classes, &ds->targets)) {
+        int least = cfg->data_kind == VG_DATA_ADDING           ? 2
+                    : cfg->data_kind == VG_DATA_TEMPORAL_ORDER ? 10
+                                                               : 1;
+        if (cfg->data_length < least) /* the sweep loader refuses it first */
+            return vg_error_set(err, VG_EINTERNAL, "%s: data.length %d, below %d",
+                                vg_data_kind_names[cfg->data_kind], cfg->data_length, least);
         ds->features = ds->steps * ds->step_features;
         ds->classes = task_classes ? task_classes : cfg->data_classes;
         ds->target_kind = cfg->data_kind == VG_DATA_ADDING ? VG_TARGET_REAL
