@@ -1,6 +1,8 @@
 /* The training core: a multilayer perceptron with its kernels, written once and compiled twice,
  * in float (vg_mlp_f32, what runs train with) and in double (vg_mlp_f64, what the
- * finite-difference tests prove the same code with). It knows BLAS and nothing else.
+ * finite-difference tests prove the same code with). It knows BLAS and nothing else. Training
+ * reaches it only through the model interface (vgsweep/model.h), which it implements
+ * (nn/mlp_model_impl.h); these functions stay for the tests and benchmarks of the MLP alone.
  *
  * The net, with L = depth + 1 dense layers (docs/MODEL.md states it precisely enough to rebuild
  * any run in PyTorch):
