@@ -18,8 +18,10 @@ void vg_train_model_spec(const vg_run_config *cfg, const vg_dataset *ds, vg_mode
     spec->kind = VG_MODEL_MLP;
     if (ds) {
         spec->target_kind = ds->target_kind;
+        /* features = steps * step_features (vgsweep/data.h); from features, which every set
+         * fills last */
         spec->steps = ds->steps > 0 ? ds->steps : 1;
-        spec->step_features = ds->steps > 0 ? ds->step_features : ds->features;
+        spec->step_features = ds->features / spec->steps;
         spec->n_outputs = ds->target_kind == VG_TARGET_REAL ? ds->targets : ds->classes;
     } else {
         spec->target_kind = VG_TARGET_CLASS;
