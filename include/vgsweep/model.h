@@ -84,6 +84,8 @@ typedef struct vg_model_tensor {
  * gradient norms). Values are doubles; its first axis is the checkpoint, the rest are
  * dims[1..rank-1]. */
 typedef struct vg_model_series {
+    /* Strings with static storage: the run's result keeps pointing at them after the plan
+     * is freed. */
     const char *name; /* path in the run's group, e.g. "grad_h_norm" */
     const char *axes; /* e.g. "checkpoint,layer,step" */
     const char *doc;
@@ -111,8 +113,9 @@ typedef struct vg_model_plan {
     int n_layers;
     vg_model_layer *layers;   /* (n_layers) */
     int n_tensors;
-    vg_model_tensor *tensors; /* (n_tensors): per layer, input side first; in a layer the
-                               * trained ones first (their order is the record's) */
+    vg_model_tensor *tensors; /* (n_tensors): grouped by layer, input side first (train
+                               * relies on it); in a layer the trained ones first; their
+                               * order is the record's. doc, grad_doc: static strings */
     int64_t n_params;         /* params and grads */
     int64_t n_state;          /* state */
     int n_series;
