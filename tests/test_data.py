@@ -8,6 +8,7 @@ import sys
 import tempfile
 
 import h5py
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vgtest import VGSWEEP, check, failures, run_sweep  # noqa: E402
@@ -157,7 +158,8 @@ def vg(tmp, name, text, *args):
 
 
 # Sequence tasks, image sequences and csv regression targets (issues 20 and 21): the config and
-# data side, through --dry-run (the training core does not run them yet: exit 2, nothing written)
+# data side, through --dry-run; regression targets trained through the MLP (recurrent runs are
+# refused, exit 2 and nothing written, until the core trains them)
 SEQ = """
 name: seq
 seed: 1
@@ -221,6 +223,26 @@ def sequence_cases(tmp):
     text = BASE.format(name="reg", data=reg.format(p="reg.csv")).replace("lr: 0.05", "lr: 0.05, loss: mse")
     code, out, err, _ = vg(tmp, "reg", text, "-n")
     check(code == 0 and "data: 1 shared set" in out, f"reg: exit {code}: {out}{err}")
+    # and trained for real: MSE to the target column, accuracy undefined (NaN)
+    code, out, err, _ = vg(tmp, "reg", text)
+    check(code == 0, f"reg run: exit {code}: {err}")
+    if code == 0:
+        with h5py.File(os.path.join(tmp, "reg.h5"), "r") as f:
+            run = f["runs"][list(f["runs"])[0]]
+            loss, acc = run["loss"][...], run["accuracy"][...]
+            check(np.all(np.isfinite(loss)) and np.all(np.isnan(acc)),
+                  f"reg run: loss {loss}, accuracy {acc}")
+    # the adding task flattened into an mlp: a regression run that learns below the 1/6 baseline
+    add = SEQ.format(extra="").replace("kind: lstm, depth: 1, width: 16", "depth: 2, width: 64") \
+        .replace(", bptt: 10", "").replace("length: 30, train_size: 200", "length: 10, train_size: 2000") \
+        .replace("epochs: 1, batch_size: 20", "epochs: 10, batch_size: 20, optimizer: adam, lr: 0.003")
+    code, out, err, _ = vg(tmp, "add_mlp", add)
+    check(code == 0, f"add_mlp: exit {code}: {err}")
+    if code == 0:
+        with h5py.File(os.path.join(tmp, "add_mlp.h5"), "r") as f:
+            run = f["runs"][list(f["runs"])[0]]
+            test_loss = run["test_loss"][...]
+            check(test_loss[-1] < 0.5 / 6, f"add_mlp: test loss {test_loss} not below half the 1/6 baseline")
     code, out, err, _ = vg(tmp, "reg_bad", text.replace("reg.csv", "reg_bad.csv"), "-n")
     check(code == 2 and 'reg_bad.csv: line 3, column 2 ("y"): "lots" is not a finite number' in err
           and err.count("\n") == 0, f"reg_bad: exit {code}: {err}")

@@ -1,13 +1,14 @@
 /* The MLP's backward against central finite differences, in double precision, for every
- * activation, initializer, normalization, residual variant and loss: the same code that trains
- * in float, instantiated in double.
- * Error measure per parameter tensor: ||analytic - numeric|| / max(||analytic||, ||numeric||),
- * which stays meaningful for tensors whose entries are tiny (deep sigmoid nets), and the worst
- * element-wise relative error among entries above 1e-2 of the tensor's largest (asserted < 1e-6 and < 1e-5).
- * Central differences use a five-point stencil with the step chosen per parameter. */
+ * activation, initializer, normalization, residual variant and loss, and for regression (real
+ * targets, MSE): the same code that trains in float, instantiated in double, checked through
+ * the model interface by the library's checker (vgsweep/gradcheck.h states the two error
+ * measures: per tensor < 1e-6, per element < 1e-5). */
 #include <stdlib.h>
 
 #include "vg_test.h"
+#include "vgsweep/data.h"
+#include "vgsweep/gradcheck.h"
+#include "vgsweep/model.h"
 #include "vgsweep/nn.h"
 #include "vgsweep/rng.h"
 #include "vgsweep/settings.h"
@@ -16,193 +17,183 @@
 #define N_IN 5
 #define N_OUT 4
 
-typedef struct {
-    double norm_err, elem_err;
-} errs;
-
-/* Compares analytic grads g (n) with central differences of the loss in params p (n). */
-/* Which side of 0 every activation input u lies on, folded into a hash: for activations with
- * a kink at 0 (relu, leaky_relu, selu; elu when alpha != 1), a finite difference whose
- * perturbation moves a unit across 0 measures nothing. */
-static uint64_t kink_pattern(const vg_mlp_f64 *m) {
-    uint64_t h = 1469598103934665603ULL;
-    int act = m->shape.activation;
-    if (act != VG_ACT_RELU && act != VG_ACT_LEAKY_RELU && act != VG_ACT_SELU && act != VG_ACT_ELU)
-        return 0;
-    for (int l = 0; l < m->n_layers - 1; l++)
-        for (int64_t i = 0; i < (int64_t)m->batch * m->fan_out[l]; i++)
-            h = (h ^ (uint64_t)(m->u[l][i] > 0)) * 1099511628211ULL;
-    return h;
-}
-
-static int skipped_kinks = 0;
-static double net_grad_scale = 1; /* global gradient norm of the net being checked */
-
-static errs check_tensor(vg_mlp_f64 *m, double *p, const double *g, int64_t n, const double *x,
-                         const int32_t *y) {
-    /* Five-point stencil: truncation error O(h^4), so h can be large enough that the loss
-     * differences stay far above double rounding even for the tiny gradients of deep nets. */
-    double diff2 = 0, a2 = 0, n2 = 0, gmax = 0, worst = 0;
-    double *num = malloc((size_t)n * sizeof *num);
-    vg_mlp_f64_forward(m, x, y, B, VG_PASS_PROBE, NULL);
-    uint64_t pattern = kink_pattern(m);
-    for (int64_t i = 0; i < n; i++) {
-        /* Steps h_k = 1e-2 / 2^k; the error of estimate k is about |d_k - d_{k+1}|, so the
-         * pair that agrees best picks the step, balancing truncation against rounding.
-         * Steps whose stencil crosses a ReLU kink are not used. */
-        enum { N_STEPS = 16 };
-        double saved = p[i], d[N_STEPS];
-        int ok[N_STEPS];
-        for (int k = 0; k < N_STEPS; k++) {
-            double h = 1e-2 / (double)(1 << k), f[4];
-            const double offsets[4] = {-2 * h, -h, h, 2 * h};
-            ok[k] = 1;
-            for (int j = 0; j < 4; j++) {
-                p[i] = saved + offsets[j];
-                f[j] = vg_mlp_f64_forward(m, x, y, B, VG_PASS_PROBE, NULL);
-                if (kink_pattern(m) != pattern) ok[k] = 0;
-            }
-            d[k] = (f[0] - 8 * f[1] + 8 * f[2] - f[3]) / (12 * h);
-        }
-        int crossed = 1;
-        double best = INFINITY;
-        for (int k = 0; k + 1 < N_STEPS; k++) {
-            if (!ok[k] || !ok[k + 1]) continue;
-            double e = fabs(d[k] - d[k + 1]);
-            if (e < best) best = e, num[i] = d[k + 1], crossed = 0;
-        }
-        p[i] = saved;
-        if (crossed) { /* a unit sits at its kink: no derivative to compare */
-            skipped_kinks++;
-            num[i] = g[i];
-        }
-        diff2 += (g[i] - num[i]) * (g[i] - num[i]);
-        a2 += g[i] * g[i];
-        n2 += num[i] * num[i];
-        if (fabs(g[i]) > gmax) gmax = fabs(g[i]);
-    }
-    for (int64_t i = 0; i < n; i++) {
-        if (fabs(g[i]) < 1e-2 * gmax || fabs(g[i]) < 1e-9 * net_grad_scale) continue;
-        double rel = fabs(g[i] - num[i]) / fmax(fabs(g[i]), fabs(num[i]));
-        if (rel > worst) worst = rel;
-    }
-    free(num);
-    /* a gradient that is identically zero (a bias followed by batch norm) is compared in
-     * absolute terms: its error is measured against 1e-4 of the whole net's gradient norm */
-    double scale = fmax(sqrt(fmax(a2, n2)), 1e-4 * net_grad_scale);
-    errs e = {scale > 0 ? sqrt(diff2) / scale : 0, worst};
-    return e;
-}
+static const vg_gradcheck_bounds bounds = {.tensor = 1e-6, .element = 1e-5};
 
 typedef struct {
     int activation, init, norm, skip_every, loss, depth, width;
     double skip_scale;
+    int target_kind, n_outputs; /* VG_TARGET_CLASS (N_OUT classes) or REAL (n_outputs) */
 } net_case;
 
 static double worst_overall = 0;
-static int n_cases = 0;
+static int n_cases = 0, n_regression = 0;
+static int64_t skipped_kinks = 0;
+
+static vg_model_spec spec_of(net_case c) {
+    vg_model_spec s = {.kind = VG_MODEL_MLP, .target_kind = c.target_kind, .steps = 1,
+                       .step_features = N_IN, .n_outputs = c.target_kind == VG_TARGET_REAL ? c.n_outputs : N_OUT,
+                       .depth = c.depth, .width = c.width, .activation = c.activation,
+                       .leaky_slope = 0.1, .elu_alpha = 1.3, .norm = c.norm, .norm_momentum = 0.1,
+                       .norm_eps = 1e-5, .skip_every = c.skip_every, .skip_scale = c.skip_scale,
+                       .loss = c.loss, .max_batch = B};
+    return s;
+}
+
+/* The plan's tensor of layer l named name, or -1. */
+static int find_tensor(const vg_model_plan *p, int l, const char *name) {
+    for (int i = 0; i < p->n_tensors; i++)
+        if (p->tensors[i].layer == l && strcmp(p->tensors[i].name, name) == 0) return i;
+    return -1;
+}
 
 static void check_case(net_case c, uint64_t seed) {
-    vg_mlp_shape shape = {.n_inputs = N_IN, .depth = c.depth, .width = c.width, .n_outputs = N_OUT,
-                          .activation = c.activation, .leaky_slope = 0.1, .elu_alpha = 1.3,
-                          .norm = c.norm, .norm_momentum = 0.1, .norm_eps = 1e-5,
-                          .skip_every = c.skip_every, .skip_scale = c.skip_scale, .loss = c.loss,
-                          .max_batch = B};
-    vg_mlp_f64 m;
+    vg_model_spec spec = spec_of(c);
+    vg_model_f64 m;
     vg_error err;
-    VG_CHECK(vg_mlp_f64_create(&m, &shape, &err) == VG_OK);
+    VG_CHECK(vg_model_f64_create_mlp(&m, &spec, &err) == VG_OK);
     vg_rng rng;
     vg_rng_seed(&rng, seed);
     vg_init_spec init = {.kind = c.init, .std = 0.5, .limit = 0.6, .gain = 1.2, .bias = 0};
-    vg_mlp_f64_init(&m, &init, &rng);
+    m.ops->init(&m, &init, &rng);
     /* non-zero biases and norm parameters, so every path is exercised away from its start */
-    for (int l = 0; l < m.n_layers; l++)
-        for (int o = 0; o < m.fan_out[l]; o++) {
-            m.b[l][o] = 0.1 * vg_rng_normal(&rng);
-            if (m.gamma[l]) m.gamma[l][o] = 1 + 0.2 * vg_rng_normal(&rng), m.beta[l][o] = 0.1 * vg_rng_normal(&rng);
+    const vg_model_plan *plan = &m.plan;
+    for (int l = 0; l < plan->n_layers; l++) {
+        double *bias = vg_model_f64_tensor_value(&m, find_tensor(plan, l, "b"));
+        int ig = find_tensor(plan, l, "gamma"), ib = find_tensor(plan, l, "beta");
+        double *gamma = ig >= 0 ? vg_model_f64_tensor_value(&m, ig) : NULL;
+        double *beta = ib >= 0 ? vg_model_f64_tensor_value(&m, ib) : NULL;
+        for (int o = 0; o < plan->layers[l].fan_out; o++) {
+            bias[o] = 0.1 * vg_rng_normal(&rng);
+            if (gamma) gamma[o] = 1 + 0.2 * vg_rng_normal(&rng), beta[o] = 0.1 * vg_rng_normal(&rng);
         }
-    double x[B * N_IN];
+    }
+    double x[B * N_IN], t[B * N_OUT];
     int32_t y[B];
     for (int i = 0; i < B * N_IN; i++) x[i] = vg_rng_normal(&rng);
-    for (int i = 0; i < B; i++) y[i] = (int32_t)vg_rng_below(&rng, N_OUT);
+    int real = c.target_kind == VG_TARGET_REAL;
+    if (real)
+        for (int i = 0; i < B * c.n_outputs; i++) t[i] = vg_rng_normal(&rng);
+    else
+        for (int i = 0; i < B; i++) y[i] = (int32_t)vg_rng_below(&rng, N_OUT);
+    vg_batch_f64 batch = {B, x, real ? NULL : y, real ? t : NULL}; /* B is the macro */
 
-    vg_mlp_f64_zero_grad(&m);
-    double loss = vg_mlp_f64_forward(&m, x, y, B, VG_PASS_PROBE, NULL);
-    VG_CHECK(isfinite(loss) && loss > 0);
-    vg_mlp_f64_backward(&m, x, y);
-    double g2 = 0;
-    for (int64_t i = 0; i < m.n_params; i++) g2 += m.grads[i] * m.grads[i];
-    net_grad_scale = sqrt(g2);
+    char name[200];
+    snprintf(name, sizeof name, "%s%s/%s norm=%s skip=%d(x%.2g) loss=%s depth %d",
+             real ? "regression " : "", vg_activation_names[c.activation], vg_init_names[c.init],
+             vg_norm_names[c.norm], c.skip_every, c.skip_scale, vg_loss_names[c.loss], c.depth);
+    vg_gradcheck_result r;
+    vg_status st = vg_gradcheck_f64(&m, &batch, &bounds, &r, &err);
+    VG_CHECK_MSG(st == VG_OK, "%s: %s", name, err.message);
+    VG_CHECK_MSG(isfinite(r.loss) && r.loss > 0, "%s: loss %g", name, r.loss);
+    VG_CHECK(r.n_checked > 0 && r.tensor_worst >= 0);
+    skipped_kinks += r.n_kinks;
 
-    double worst_norm = 0, worst_elem = 0;
-    for (int l = 0; l < m.n_layers; l++) {
-        double *params[4] = {m.W[l], m.b[l], m.gamma[l], m.beta[l]};
-        double *grads[4] = {m.dW[l], m.db[l], m.dgamma[l], m.dbeta[l]};
-        int64_t sizes[4] = {(int64_t)m.fan_out[l] * m.fan_in[l], m.fan_out[l], m.fan_out[l], m.fan_out[l]};
-        for (int t = 0; t < 4; t++) {
-            if (!params[t]) continue;
-            errs e = check_tensor(&m, params[t], grads[t], sizes[t], x, y);
-            worst_norm = fmax(worst_norm, e.norm_err);
-            worst_elem = fmax(worst_elem, e.elem_err);
-        }
-        if (c.norm == VG_NORM_BATCH && l < m.n_layers - 1)
-            for (int o = 0; o < m.fan_out[l]; o++) /* batch norm: dloss/dz sums to 0 over the batch */
-                VG_CHECK_MSG(fabs(m.db[l][o]) < 1e-12 * net_grad_scale, "layer %d unit %d: sum over batch of dz = %.3g", l + 1, o, m.db[l][o]);
+    /* the interface's views agree with the net's own definition (the gradients are the
+     * analytic ones after the check) */
+    for (int l = 0; l < plan->n_layers; l++) {
+        int fo = plan->layers[l].fan_out;
+        const double *db = vg_model_f64_tensor_grad(&m, find_tensor(plan, l, "b"));
+        vg_model_probe_view_f64 v;
+        m.ops->probe_view(&m, l, &v);
+        VG_CHECK_INT_EQ(v.rows, B);
+        if (c.norm == VG_NORM_BATCH && l < plan->n_layers - 1)
+            for (int o = 0; o < fo; o++) /* batch norm: dloss/dz sums to 0 over the batch */
+                VG_CHECK_MSG(fabs(db[o]) < 1e-12 * r.grad_norm, "layer %d unit %d: sum over batch of dz = %.3g", l + 1, o, db[o]);
         /* dz is what delta_rms records: db must be its column sum */
-        for (int o = 0; o < m.fan_out[l]; o++) {
+        for (int o = 0; o < fo; o++) {
             double s = 0;
-            for (int r = 0; r < B; r++) s += m.dz[l][r * m.fan_out[l] + o];
-            VG_CHECK_MSG(fabs(s - m.db[l][o]) <= 1e-12 * (1 + fabs(s)), "layer %d unit %d: sum dz %.17g, db %.17g", l + 1, o, s, m.db[l][o]);
+            for (int row = 0; row < B; row++) s += v.dz[row * fo + o];
+            VG_CHECK_MSG(fabs(s - db[o]) <= 1e-12 * (1 + fabs(s)), "layer %d unit %d: sum dz %.17g, db %.17g", l + 1, o, s, db[o]);
         }
     }
     n_cases++;
-    worst_overall = fmax(worst_overall, worst_norm);
-    char name[160];
-    snprintf(name, sizeof name, "%s/%s norm=%s skip=%d(x%.2g) loss=%s depth %d", vg_activation_names[c.activation],
-             vg_init_names[c.init], vg_norm_names[c.norm], c.skip_every, c.skip_scale, vg_loss_names[c.loss], c.depth);
-    if (worst_norm > 1e-8 || worst_elem > 1e-6)
-        printf("%-70s tensor rel err %.2e, element rel err %.2e\n", name, worst_norm, worst_elem);
-    VG_CHECK_MSG(worst_norm < 1e-6, "%s: tensor rel err %.3g", name, worst_norm);
-    VG_CHECK_MSG(worst_elem < 1e-5, "%s: element rel err %.3g", name, worst_elem);
-    vg_mlp_f64_free(&m);
+    if (real) n_regression++;
+    worst_overall = fmax(worst_overall, r.tensor_err);
+    if (r.tensor_err > 1e-8 || r.element_err > 1e-6)
+        printf("%-80s tensor rel err %.2e, element rel err %.2e\n", name, r.tensor_err, r.element_err);
+    vg_model_f64_free(&m);
 }
 
-/* The f32 instantiation computes the same function as the f64 one. */
-static void check_f32_matches_f64(int activation, int norm, int skip) {
-    vg_mlp_shape shape = {.n_inputs = N_IN, .depth = 4, .width = 16, .n_outputs = N_OUT,
-                          .activation = activation, .leaky_slope = 0.1, .elu_alpha = 1,
-                          .norm = norm, .norm_momentum = 0.1, .norm_eps = 1e-5, .skip_every = skip,
-                          .skip_scale = 1, .max_batch = B};
-    vg_mlp_f64 md;
-    vg_mlp_f32 mf;
-    VG_CHECK(vg_mlp_f64_create(&md, &shape, NULL) == VG_OK);
-    VG_CHECK(vg_mlp_f32_create(&mf, &shape, NULL) == VG_OK);
+/* The f32 instantiation computes the same function as the f64 one, through the interface,
+ * for class labels and for real targets. */
+static void check_f32_matches_f64(int activation, int norm, int skip, int real) {
+    net_case c = {activation, VG_INIT_XAVIER_UNIFORM, norm, skip, real ? VG_LOSS_MSE : 0, 4, 16, 1,
+                  real ? VG_TARGET_REAL : VG_TARGET_CLASS, 2};
+    vg_model_spec spec = spec_of(c);
+    spec.elu_alpha = 1;
+    vg_model_f64 md;
+    vg_model_f32 mf;
+    VG_CHECK(vg_model_f64_create_mlp(&md, &spec, NULL) == VG_OK);
+    VG_CHECK(vg_model_f32_create_mlp(&mf, &spec, NULL) == VG_OK);
+    VG_CHECK_INT_EQ(md.plan.n_params, mf.plan.n_params);
     vg_rng r1, r2;
     vg_rng_seed(&r1, 42);
     vg_rng_seed(&r2, 42);
     vg_init_spec init = {.kind = VG_INIT_XAVIER_UNIFORM, .gain = 1};
-    vg_mlp_f64_init(&md, &init, &r1);
-    vg_mlp_f32_init(&mf, &init, &r2);
-    double xd[B * N_IN];
-    float xf[B * N_IN];
+    md.ops->init(&md, &init, &r1);
+    mf.ops->init(&mf, &init, &r2);
+    double xd[B * N_IN], td[B * 2];
+    float xf[B * N_IN], tf[B * 2];
     int32_t y[B];
     for (int i = 0; i < B * N_IN; i++) xf[i] = (float)vg_rng_normal(&r1), xd[i] = xf[i];
+    for (int i = 0; i < B * 2; i++) tf[i] = (float)vg_rng_normal(&r1), td[i] = tf[i];
     for (int i = 0; i < B; i++) y[i] = i % N_OUT;
-    vg_mlp_f64_zero_grad(&md);
-    vg_mlp_f32_zero_grad(&mf);
-    double ld = vg_mlp_f64_forward(&md, xd, y, B, VG_PASS_TRAIN, NULL);
-    double lf = vg_mlp_f32_forward(&mf, xf, y, B, VG_PASS_TRAIN, NULL);
-    vg_mlp_f64_backward(&md, xd, y);
-    vg_mlp_f32_backward(&mf, xf, y);
+    vg_batch_f64 bd = {B, xd, real ? NULL : y, real ? td : NULL};
+    vg_batch_f32 bf = {B, xf, real ? NULL : y, real ? tf : NULL};
+    vg_model_counts cd = {0, 0}, cf = {0, 0};
+    double ld = md.ops->forward(&md, &bd, VG_PASS_TRAIN, &cd);
+    double lf = mf.ops->forward(&mf, &bf, VG_PASS_TRAIN, &cf);
+    md.ops->backward(&md, &bd);
+    mf.ops->backward(&mf, &bf);
+    VG_CHECK_INT_EQ(cd.scored, real ? 0 : B); /* regression scores nothing: accuracy NaN */
+    VG_CHECK_INT_EQ(cf.scored, cd.scored);
     VG_CHECK_MSG(fabs(ld - lf) < 1e-5 * fabs(ld), "%s norm %d skip %d: f64 loss %.9g, f32 loss %.9g", vg_activation_names[activation], norm, skip, ld, lf);
     double d2 = 0, n2 = 0;
-    for (int64_t i = 0; i < md.n_params; i++) {
+    for (int64_t i = 0; i < md.plan.n_params; i++) {
         d2 += (md.grads[i] - mf.grads[i]) * (md.grads[i] - mf.grads[i]);
         n2 += md.grads[i] * md.grads[i];
     }
     VG_CHECK_MSG(sqrt(d2 / n2) < 1e-4, "%s norm %d skip %d: f32 vs f64 gradient rel err %.3g", vg_activation_names[activation], norm, skip, sqrt(d2 / n2));
-    vg_mlp_f64_free(&md);
-    vg_mlp_f32_free(&mf);
+    vg_model_f64_free(&md);
+    vg_model_f32_free(&mf);
+}
+
+/* The MLP refuses what it cannot score, and its plan, cost and net agree on the layout. */
+static void check_contract(void) {
+    net_case c = {VG_ACT_TANH, VG_INIT_XAVIER_UNIFORM, VG_NORM_BATCH, 2, VG_LOSS_CROSS_ENTROPY, 5, 8, 1, 0, 0};
+    vg_model_spec spec = spec_of(c);
+    vg_model_f64 m;
+    vg_error err;
+    spec.target_kind = VG_TARGET_STEP_CLASS;
+    VG_CHECK(vg_model_f64_create_mlp(&m, &spec, &err) == VG_ECONFIG);
+    VG_CHECK_STR_CONTAINS(err.message, "recurrent");
+    vg_model_f64_free(&m);
+    spec.target_kind = VG_TARGET_REAL;
+    VG_CHECK(vg_model_f64_create_mlp(&m, &spec, &err) == VG_ECONFIG);
+    VG_CHECK_STR_CONTAINS(err.message, "mse");
+    vg_model_f64_free(&m);
+    spec.target_kind = VG_TARGET_CLASS;
+    VG_CHECK(vg_model_f64_create_mlp(&m, &spec, &err) == VG_OK);
+    vg_model_cost cost = vg_mlp_cost(&spec);
+    VG_CHECK_INT_EQ((int64_t)cost.n_params, m.plan.n_params);
+    VG_CHECK_INT_EQ(m.plan.n_layers, 6);
+    VG_CHECK_INT_EQ(m.plan.n_act_layers, 5);
+    VG_CHECK_INT_EQ(m.plan.n_state, 2 * 5 * 8);
+    /* per layer: W, b, gamma, beta, running_mean, running_var; the output layer W, b */
+    VG_CHECK_INT_EQ(m.plan.n_tensors, 5 * 6 + 2);
+    int64_t end = 0;
+    for (int l = 0; l < m.plan.n_layers; l++) {
+        const vg_model_layer *ly = &m.plan.layers[l];
+        VG_CHECK_INT_EQ(ly->param_begin, end); /* contiguous, in order */
+        VG_CHECK_INT_EQ(ly->weight_end - ly->param_begin, (int64_t)ly->fan_in * ly->fan_out);
+        end = ly->param_end;
+    }
+    VG_CHECK_INT_EQ(end, m.plan.n_params);
+    VG_CHECK_INT_EQ(m.plan.layers[0].fan_in, N_IN);
+    VG_CHECK_INT_EQ(m.plan.layers[5].fan_out, N_OUT);
+    VG_CHECK(strcmp(m.plan.tensors[4].name, "running_mean") == 0 && !m.plan.tensors[4].trained);
+    VG_CHECK(vg_model_f64_tensor_grad(&m, 4) == NULL);
+    vg_model_f64_free(&m);
 }
 
 /* Element-wise: each activation's derivative against central differences of its forward. */
@@ -224,28 +215,39 @@ static void check_activation_derivative(int activation) {
 }
 
 int main(void) {
-    uint64_t seed = 1000;
+    uint64_t seed = 1000, regression_seed = 5000; /* the classification cases keep their seeds */
+    check_contract();
     for (int a = 0; a < VG_ACT_COUNT; a++) {
         check_activation_derivative(a);
         for (int norm = 0; norm < VG_NORM_COUNT; norm++)
-            for (int skip = 0; skip <= 2; skip++) check_f32_matches_f64(a, norm, skip);
+            for (int skip = 0; skip <= 2; skip++)
+                for (int real = 0; real <= 1; real++) check_f32_matches_f64(a, norm, skip, real);
         /* every activation with every initializer */
         for (int i = 0; i < VG_INIT_COUNT; i++) {
-            net_case c = {a, i, VG_NORM_NONE, 0, VG_LOSS_CROSS_ENTROPY, 3, 6, 1};
+            net_case c = {a, i, VG_NORM_NONE, 0, VG_LOSS_CROSS_ENTROPY, 3, 6, 1, 0, 0};
             check_case(c, seed++);
         }
-        net_case deep = {a, VG_INIT_XAVIER_NORMAL, VG_NORM_NONE, 0, VG_LOSS_CROSS_ENTROPY, 6, 6, 1};
+        net_case deep = {a, VG_INIT_XAVIER_NORMAL, VG_NORM_NONE, 0, VG_LOSS_CROSS_ENTROPY, 6, 6, 1, 0, 0};
         check_case(deep, seed++);
         /* every normalization, residual variant and loss */
         for (int norm = 0; norm < VG_NORM_COUNT; norm++)
             for (int skip = 0; skip <= 2; skip++)
                 for (int loss = 0; loss < VG_LOSS_COUNT; loss++) {
-                    net_case c = {a, VG_INIT_HE_NORMAL, norm, skip, loss, 5, 6, skip == 2 ? 0.5 : 1};
+                    net_case c = {a, VG_INIT_HE_NORMAL, norm, skip, loss, 5, 6, skip == 2 ? 0.5 : 1, 0, 0};
                     check_case(c, seed++);
                 }
+        /* regression: real targets (one, or three per sample), MSE, every normalization */
+        for (int norm = 0; norm < VG_NORM_COUNT; norm++)
+            for (int skip = 0; skip <= 2; skip += 2) {
+                net_case c = {a, VG_INIT_XAVIER_NORMAL, norm, skip, VG_LOSS_MSE, 4, 6, 0.5,
+                              VG_TARGET_REAL, skip ? 3 : 1};
+                check_case(c, regression_seed++);
+            }
     }
-    printf("%d nets checked; worst tensor relative error %.2e\n", n_cases, worst_overall);
-    printf("parameters skipped for sitting on a kink: %d\n", skipped_kinks);
+    printf("%d nets checked (%d classification, %d regression); worst tensor relative error %.2e\n",
+           n_cases, n_cases - n_regression, n_regression, worst_overall);
+    printf("parameters skipped for sitting on a kink: %lld\n", (long long)skipped_kinks);
+    VG_CHECK_INT_EQ(n_cases - n_regression, 280);
     VG_CHECK_LT(skipped_kinks, 5);
     return vg_test_finish("test_gradcheck");
 }

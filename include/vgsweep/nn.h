@@ -1,6 +1,8 @@
 /* The training core: a multilayer perceptron with its kernels, written once and compiled twice,
  * in float (vg_mlp_f32, what runs train with) and in double (vg_mlp_f64, what the
- * finite-difference tests prove the same code with). It knows BLAS and nothing else.
+ * finite-difference tests prove the same code with). It knows BLAS and nothing else. Training
+ * reaches it only through the model interface (vgsweep/model.h), which it implements
+ * (nn/mlp_model_impl.h); these functions stay for the tests and benchmarks of the MLP alone.
  *
  * The net, with L = depth + 1 dense layers (docs/MODEL.md states it precisely enough to rebuild
  * any run in PyTorch):
@@ -46,7 +48,17 @@ typedef struct vg_mlp_shape {
     double skip_scale;
     int loss;         /* vg_loss */
     int max_batch;    /* most rows a forward/backward call may take */
+    int target_kind;  /* vg_target_kind (vgsweep/data.h): 0, class labels, unless REAL: real
+                       * targets (n_outputs of them; loss MSE). STEP_CLASS is refused. */
 } vg_mlp_shape;
+
+/* The rule for the shape of dense layer l (0-based, of depth + 1): the one place it is
+ * written (the net, its plan in vgsweep/model.h, the record's layout and the estimates all
+ * come through it). */
+static inline void vg_mlp_layer_fans(const vg_mlp_shape *s, int l, int *fan_in, int *fan_out) {
+    *fan_in = l == 0 ? s->n_inputs : s->width;
+    *fan_out = l == s->depth ? s->n_outputs : s->width;
+}
 
 /* How parameters start. */
 typedef struct vg_init_spec {
@@ -115,7 +127,13 @@ typedef enum vg_pass {
     void vg_mlp_##sfx##_backward(vg_mlp_##sfx *m, const real *x, const int32_t *y);           \
     /* zero_grad + backward in one pass: the gradients are written, not added (what a training \
      * step wants; saves a pass over every gradient). */                                       \
-    void vg_mlp_##sfx##_backward_set(vg_mlp_##sfx *m, const real *x, const int32_t *y);
+    void vg_mlp_##sfx##_backward_set(vg_mlp_##sfx *m, const real *x, const int32_t *y);        \
+    /* The same with real targets t (B, n_outputs) (shape.target_kind REAL): the loss is the   \
+     * MSE of the outputs to t, mean over rows and outputs (torch.nn.MSELoss); no prediction  \
+     * is scored. */                                                                            \
+    double vg_mlp_##sfx##_forward_real(vg_mlp_##sfx *m, const real *x, const real *t, int B,   \
+                                       vg_pass pass);                                           \
+    void vg_mlp_##sfx##_backward_set_real(vg_mlp_##sfx *m, const real *x, const real *t);
 
 VG__MLP_DECLARE(float, f32)
 VG__MLP_DECLARE(double, f64)

@@ -693,23 +693,15 @@ int main(int argc, char **argv) {
         goto out;
     }
 
-    /* Until the training core builds recurrent nets and trains real (regression) targets (the
-     * branches of issues 20 and 21 that land after the settings and data), such runs are refused
-     * here, before anything is written; --dry-run above validates and estimates them. Remove each
-     * check when its part of the core lands. */
+    /* Until the training core builds recurrent nets (issue 20's branch lands after the settings
+     * and data), such runs are refused here, before anything is written; --dry-run above
+     * validates and estimates them. */
     for (int64_t i = 0; i < n_runs; i++) {
         const vg_run_config *r = &runs[i];
         if (r->model_kind != VG_MODEL_MLP) {
             vg_error_set(&err, VG_ECONFIG, "run %s: model.kind %s: recurrent models are not built "
                          "yet (vgsweep --dry-run validates and estimates them)", r->id,
                          vg_model_kind_names[r->model_kind]);
-            goto fail;
-        }
-        if (vg_data_real_target(r)) {
-            vg_error_set(&err, VG_ECONFIG, "run %s: data.kind %s%s: real (regression) targets are "
-                         "not trained yet (vgsweep --dry-run validates and estimates them)", r->id,
-                         vg_data_kind_names[r->data_kind],
-                         r->data_kind == VG_DATA_CSV ? " with data.target: real" : "");
             goto fail;
         }
     }

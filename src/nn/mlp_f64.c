@@ -2,12 +2,15 @@
 #define real double
 #define SFX(name) name##_f64
 #define MLP_FN(name) vg_mlp_f64_##name
+#define MODEL_FN(name) vg_model_f64_##name
 #define GEMM cblas_dgemm
 #define EXP exp
 #define EXPM1 expm1
 #define TANH tanh
 #define ERF erf
 #include "nn/mlp_impl.h"
+#include "nn/model_impl.h"
+#include "nn/mlp_model_impl.h"
 
 double vg_act_param(const vg_mlp_shape *shape) {
     return shape->activation == VG_ACT_LEAKY_RELU ? shape->leaky_slope : shape->elu_alpha;

@@ -3,6 +3,7 @@
  *   real         float or double
  *   SFX(name)    name##_f32 or name##_f64 (the public suffix)
  *   MLP_FN(name) vg_mlp_f32_##name or vg_mlp_f64_##name
+ *   MODEL_FN(name) vg_model_f32_##name or vg_model_f64_##name (nn/model_impl.h, nn/mlp_model_impl.h)
  *   GEMM         cblas_sgemm or cblas_dgemm
  *   EXP, EXPM1, TANH, ERF   the math functions of that type
  *   VG_MLP_FLOAT_KERNELS  (float only) the dense products use nn/gemm.h's kernel, not GEMM, and
@@ -17,6 +18,8 @@
 
 #include <cblas.h>
 
+#include "vgsweep/data.h"
+#include "vgsweep/model.h"
 #include "vgsweep/nn.h"
 #include "vgsweep/settings.h"
 #ifdef VG_MLP_FLOAT_KERNELS
@@ -412,6 +415,27 @@ static void SFX(mse_backward)(real *dlogits, const real *logits, const int32_t *
         }
 }
 
+/* Mean squared error of the outputs to real targets t (B, V): the sum over rows of each row's
+ * mean (divided by B by the caller: torch's MSELoss(reduction="mean")). */
+static double SFX(mse_real_forward)(const real *out, const real *t, int B, int V) {
+    double loss_sum = 0;
+    for (int r = 0; r < B; r++) {
+        double s = 0;
+        for (int v = 0; v < V; v++) {
+            double d = (double)out[(int64_t)r * V + v] - (double)t[(int64_t)r * V + v];
+            s += d * d;
+        }
+        loss_sum += s / V;
+    }
+    return loss_sum;
+}
+
+/* dout = 2 (out - t) / (B V). */
+static void SFX(mse_real_backward)(real *dout, const real *out, const real *t, int B, int V) {
+    real c = (real)2 / ((real)B * (real)V);
+    for (int64_t i = 0; i < (int64_t)B * V; i++) dout[i] = c * (out[i] - t[i]);
+}
+
 /* ---------------------------------------------------------------- model */
 
 /* Parameters, gradients and activations start on a cache line (64 bytes, one AVX-512 vector):
@@ -504,8 +528,14 @@ static void SFX(layout_arena)(MLP *m, SFX(vg__carver) *c) {
 
 vg_status MLP_FN(create)(MLP *m, const vg_mlp_shape *shape, vg_error *err) {
     memset(m, 0, sizeof *m);
-    if (shape->depth < 1 || shape->width < 1 || shape->n_inputs < 1 || shape->n_outputs < 2 ||
-        shape->max_batch < 1 || shape->skip_every < 0)
+    int real_targets = shape->target_kind == VG_TARGET_REAL;
+    if (shape->target_kind == VG_TARGET_STEP_CLASS)
+        return vg_error_set(err, VG_ECONFIG, "an MLP scores one target per sample: targets per "
+                                             "time step need a recurrent model");
+    if (real_targets && shape->loss != VG_LOSS_MSE)
+        return vg_error_set(err, VG_ECONFIG, "real-valued targets need train.loss: mse");
+    if (shape->depth < 1 || shape->width < 1 || shape->n_inputs < 1 ||
+        shape->n_outputs < (real_targets ? 1 : 2) || shape->max_batch < 1 || shape->skip_every < 0)
         return vg_error_set(err, VG_EINTERNAL, "invalid net shape");
     m->shape = *shape;
     int L = m->n_layers = shape->depth + 1;
@@ -525,8 +555,7 @@ vg_status MLP_FN(create)(MLP *m, const vg_mlp_shape *shape, vg_error *err) {
     int k = shape->skip_every;
     m->max_fan = shape->n_inputs;
     for (int l = 0; l < L; l++) {
-        m->fan_in[l] = l == 0 ? shape->n_inputs : shape->width;
-        m->fan_out[l] = l == L - 1 ? shape->n_outputs : shape->width;
+        vg_mlp_layer_fans(shape, l, &m->fan_in[l], &m->fan_out[l]);
         if (m->fan_out[l] > m->max_fan) m->max_fan = m->fan_out[l];
         /* blocks over hidden layers 1..depth-1 (0-based): [1, k], [k+1, 2k], ... complete only */
         m->block_start[l] = -1;
@@ -653,8 +682,9 @@ void MLP_FN(init)(MLP *m, const vg_init_spec *init, vg_rng *rng) {
     }
 }
 
-double MLP_FN(forward)(MLP *m, const real *x, const int32_t *y, int B, vg_pass pass,
-                       int64_t *n_correct) {
+/* y: class labels, t: real targets (one of them, or neither). */
+static double SFX(forward_impl)(MLP *m, const real *x, const int32_t *y, const real *t, int B,
+                                vg_pass pass, int64_t *n_correct) {
     const vg_mlp_shape *s = &m->shape;
     int L = m->n_layers;
     double param = vg_act_param(s);
@@ -682,22 +712,35 @@ double MLP_FN(forward)(MLP *m, const real *x, const int32_t *y, int B, vg_pass p
         inp = m->h[l];
     }
     int V = m->fan_out[L - 1];
-    double loss_sum = s->loss == VG_LOSS_MSE
+    double loss_sum = t ? SFX(mse_real_forward)(m->z[L - 1], t, B, V)
+                      : s->loss == VG_LOSS_MSE
                           ? SFX(mse_forward)(m->z[L - 1], y, B, V, n_correct)
                           : SFX(softmax_xent_forward)(m->a[L - 1], m->z[L - 1], y, B, V, n_correct);
     return loss_sum / B;
+}
+
+double MLP_FN(forward)(MLP *m, const real *x, const int32_t *y, int B, vg_pass pass,
+                       int64_t *n_correct) {
+    return SFX(forward_impl)(m, x, y, NULL, B, pass, n_correct);
+}
+
+double MLP_FN(forward_real)(MLP *m, const real *x, const real *t, int B, vg_pass pass) {
+    return SFX(forward_impl)(m, x, NULL, t, B, pass, NULL);
 }
 
 void MLP_FN(zero_grad)(MLP *m) { memset(m->grads, 0, (size_t)m->n_params * sizeof(real)); }
 
 /* overwrite: the gradients are written, not added (zero_grad + backward without the pass that
  * zeroes them): each layer's dW by its product, its smaller b, gamma, beta zeroed first. */
-static void SFX(backward_impl)(MLP *m, const real *x, const int32_t *y, int overwrite) {
+static void SFX(backward_impl)(MLP *m, const real *x, const int32_t *y, const real *t,
+                               int overwrite) {
     const vg_mlp_shape *s = &m->shape;
     int L = m->n_layers, B = m->batch, k = s->skip_every;
     double param = vg_act_param(s);
     int V = m->fan_out[L - 1];
-    if (s->loss == VG_LOSS_MSE)
+    if (t)
+        SFX(mse_real_backward)(m->dz[L - 1], m->z[L - 1], t, B, V);
+    else if (s->loss == VG_LOSS_MSE)
         SFX(mse_backward)(m->dz[L - 1], m->z[L - 1], y, B, V);
     else
         SFX(softmax_xent_backward)(m->dz[L - 1], m->a[L - 1], y, B, V);
@@ -737,10 +780,15 @@ static void SFX(backward_impl)(MLP *m, const real *x, const int32_t *y, int over
     }
 }
 
-void MLP_FN(backward)(MLP *m, const real *x, const int32_t *y) { SFX(backward_impl)(m, x, y, 0); }
-
-void MLP_FN(backward_set)(MLP *m, const real *x, const int32_t *y) {
-    SFX(backward_impl)(m, x, y, 1);
+void MLP_FN(backward)(MLP *m, const real *x, const int32_t *y) {
+    SFX(backward_impl)(m, x, y, NULL, 0);
 }
 
-#undef MLP
+void MLP_FN(backward_set)(MLP *m, const real *x, const int32_t *y) {
+    SFX(backward_impl)(m, x, y, NULL, 1);
+}
+
+void MLP_FN(backward_set_real)(MLP *m, const real *x, const real *t) {
+    SFX(backward_impl)(m, x, NULL, t, 1);
+}
+

@@ -1,6 +1,8 @@
 /* One run: the epoch loop, clipping, the optimizer and its schedule, probe checkpoints with
  * their statistics, and divergence detection. The plan of what a run records (series and
- * tensor specs) is made here too, from the settings alone, so the dry run can size it. */
+ * tensor specs) is made here too, from the settings alone, so the dry run can size it.
+ * The net is reached only through the model interface (vgsweep/model.h), built by the
+ * factory (model_factory.h): nothing here knows which kind of net a run trains. */
 #include "vgsweep/train.h"
 
 #include "vgsweep/data.h"
@@ -11,8 +13,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "nn/gemm.h"
+#include "train/model_factory.h"
 #include "train/stats.h"
+#include "vgsweep/model.h"
 #include "vgsweep/nn.h"
 #include "vgsweep/rng.h"
 #include "vgsweep/team.h"
@@ -28,16 +31,13 @@ const char *const vg_run_status_names[] = {
 #define VG_INIT_STREAM 0x696e6974ULL    /* "init" */
 #define VG_SHUFFLE_STREAM 0x73687566ULL /* "shuf" */
 
-#define VG_EVAL_CHUNK 256 /* rows per forward call on the test set */
 
 /* Saturated: phi'(u) below this fraction of phi's largest slope. */
 #define VG_SATURATION 0.05
 
-/* What a recorded tensor is a view of. */
-enum {
-    VG_SRC_GRAD_W, VG_SRC_GRAD_B, VG_SRC_GRAD_GAMMA, VG_SRC_GRAD_BETA,
-    VG_SRC_W, VG_SRC_B, VG_SRC_GAMMA, VG_SRC_BETA, VG_SRC_RUNNING_MEAN, VG_SRC_RUNNING_VAR,
-};
+/* What a recorded tensor is a view of: vg_tensor_spec.source is the model's tensor index
+ * times 2, plus 1 for its gradient. */
+#define VG_SRC(tensor, grad) ((tensor) * 2 + (grad))
 
 static double vg__now(void) {
     struct timespec ts;
@@ -115,10 +115,12 @@ static void vg__layer_name(char *buf, size_t size, int L, int layer, const char 
 
 /* Tensor specs: gradients of the layers record.tensors selects at every record.tensor_every-th
  * checkpoint (and the last), unless record.probe is 0 (no probe, no gradients), and all
- * weights at the checkpoints record.weights selects. With specs == NULL only counts. */
-static int vg__plan_tensors(const vg_run_config *cfg, vg_tensor_spec *specs, int *ckpt_pool) {
-    int L = cfg->model_depth + 1, E = cfg->train_epochs, n = 0;
-    int normed = cfg->model_norm != VG_NORM_NONE, bn = cfg->model_norm == VG_NORM_BATCH;
+ * weights at the checkpoints record.weights selects; per layer the gradients of its trained
+ * tensors, then the values of all its tensors, in the model plan's order. With specs == NULL
+ * only counts. */
+static int vg__plan_tensors(const vg_run_config *cfg, const vg_model_plan *plan,
+                            vg_tensor_spec *specs, int *ckpt_pool) {
+    int L = plan->n_layers, E = cfg->train_epochs, n = 0;
     /* checkpoint lists: [0] gradients, [1] weights */
     int n_grad_k = 0, n_weight_k = 0;
     int *grad_k = ckpt_pool, *weight_k = ckpt_pool ? ckpt_pool + (E + 1) : NULL;
@@ -132,55 +134,47 @@ static int vg__plan_tensors(const vg_run_config *cfg, vg_tensor_spec *specs, int
             n_weight_k++;
         }
     }
-    static const struct { int src; const char *name, *doc; int is_grad, norm_only, bn_only, matrix; } kinds[] = {
-        {VG_SRC_GRAD_W, "grad_W", "dloss/dW on the probe batch at the checkpoints listed in the attribute checkpoints", 1, 0, 0, 1},
-        {VG_SRC_GRAD_B, "grad_b", "dloss/db on the probe batch", 1, 0, 0, 0},
-        {VG_SRC_GRAD_GAMMA, "grad_gamma", "dloss/dgamma of the layer's normalization", 1, 1, 0, 0},
-        {VG_SRC_GRAD_BETA, "grad_beta", "dloss/dbeta of the layer's normalization", 1, 1, 0, 0},
-        {VG_SRC_W, "W", "weights (fan_out, fan_in) at the checkpoints listed in the attribute checkpoints", 0, 0, 0, 1},
-        {VG_SRC_B, "b", "biases", 0, 0, 0, 0},
-        {VG_SRC_GAMMA, "gamma", "normalization scale", 0, 1, 0, 0},
-        {VG_SRC_BETA, "beta", "normalization shift", 0, 1, 0, 0},
-        {VG_SRC_RUNNING_MEAN, "running_mean", "batch norm running mean (used at test time)", 0, 1, 1, 0},
-        {VG_SRC_RUNNING_VAR, "running_var", "batch norm running variance (unbiased)", 0, 1, 1, 0},
-    };
+    int first = 0; /* the plan's first tensor of layer l */
     for (int l = 0; l < L; l++) {
-        int fi = l == 0 ? cfg->data_features : cfg->model_width;
-        int fo = l == L - 1 ? cfg->data_classes : cfg->model_width;
-        int hidden = l < L - 1;
         int grads_here = vg__probe_size(cfg) > 0 &&
                          (cfg->record_tensors == VG_TENSORS_ALL ||
                           (cfg->record_tensors == VG_TENSORS_ENDS && (l == 0 || l == L - 1)));
-        for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-            if (kinds[i].norm_only && !(normed && hidden)) continue;
-            if (kinds[i].bn_only && !bn) continue;
-            if (kinds[i].is_grad ? !grads_here : n_weight_k == 0) continue;
-            if (specs) {
-                vg_tensor_spec *t = &specs[n];
-                memset(t, 0, sizeof *t);
-                vg__layer_name(t->name, sizeof t->name, L, l, kinds[i].name);
-                t->doc = kinds[i].doc;
-                t->rank = kinds[i].matrix ? 2 : 1;
-                t->dims[0] = fo;
-                t->dims[1] = kinds[i].matrix ? fi : 0;
-                t->n_slots = kinds[i].is_grad ? n_grad_k : n_weight_k;
-                t->checkpoints = kinds[i].is_grad ? grad_k : weight_k;
-                t->source = kinds[i].src;
-                t->layer = l;
+        int end = first;
+        while (end < plan->n_tensors && plan->tensors[end].layer == l) end++;
+        for (int is_grad = 1; is_grad >= 0; is_grad--)
+            for (int i = first; i < end; i++) {
+                const vg_model_tensor *mt = &plan->tensors[i];
+                if (is_grad ? !grads_here || !mt->trained : n_weight_k == 0) continue;
+                if (specs) {
+                    vg_tensor_spec *t = &specs[n];
+                    memset(t, 0, sizeof *t);
+                    char what[32];
+                    snprintf(what, sizeof what, "%s%s", is_grad ? "grad_" : "", mt->name);
+                    vg__layer_name(t->name, sizeof t->name, L, l, what);
+                    t->doc = is_grad ? mt->grad_doc : mt->doc;
+                    t->rank = mt->rank;
+                    t->dims[0] = mt->dims[0];
+                    t->dims[1] = mt->dims[1];
+                    t->n_slots = is_grad ? n_grad_k : n_weight_k;
+                    t->checkpoints = is_grad ? grad_k : weight_k;
+                    t->source = VG_SRC(i, is_grad);
+                    t->layer = l;
+                }
+                n++;
             }
-            n++;
-        }
+        first = end;
     }
     return n;
 }
 
 /* The length of every axis a series' shape is written in (A_*). */
-static void vg__axis_lengths(const vg_run_config *cfg, int64_t axis[A_3 + 1]) {
+static void vg__axis_lengths(const vg_run_config *cfg, const vg_model_plan *plan,
+                             int64_t axis[A_3 + 1]) {
     int64_t E = cfg->train_epochs;
     axis[A_E] = E;
     axis[A_K] = E + 1;
-    axis[A_L] = cfg->model_depth + 1;
-    axis[A_D] = cfg->model_depth;
+    axis[A_L] = plan->n_layers;
+    axis[A_D] = plan->n_act_layers;
     axis[A_S] = E * vg__steps_per_epoch(cfg);
     axis[A_BINS] = VG_HIST_BINS;
     axis[A_EDGES] = VG_HIST_BINS + 1;
@@ -189,10 +183,18 @@ static void vg__axis_lengths(const vg_run_config *cfg, int64_t axis[A_3 + 1]) {
     axis[A_3] = 3;
 }
 
+/* The model's extra series (vg_model_series), checkpoints first, of doubles: only with a
+ * probe batch (they are computed on it). */
+static double vg__extra_count(const vg_run_config *cfg, const vg_model_series *ms) {
+    double n = (double)cfg->train_epochs + 1;
+    for (int d = 1; d < ms->rank; d++) n *= (double)ms->dims[d];
+    return n;
+}
+
 /* Bytes of the values of every series a run of cfg records (no allocation). */
-static double vg__series_bytes(const vg_run_config *cfg) {
+static double vg__series_bytes(const vg_run_config *cfg, const vg_model_plan *plan) {
     int64_t axis[A_3 + 1];
-    vg__axis_lengths(cfg, axis);
+    vg__axis_lengths(cfg, plan, axis);
     double bytes = 0;
     for (int i = 0; i < S_COUNT; i++) {
         if (vg__series_plan[i].probe && axis[A_P] == 0) continue;
@@ -200,8 +202,14 @@ static double vg__series_bytes(const vg_run_config *cfg) {
         for (int d = 0; d < vg__series_plan[i].rank; d++) n *= (double)axis[vg__series_plan[i].dims[d]];
         bytes += (n > 0 ? n : 1) * (double)vg__dtype_size(vg__series_plan[i].dtype);
     }
+    for (int i = 0; axis[A_P] > 0 && i < plan->n_series; i++)
+        bytes += vg__extra_count(cfg, &plan->series[i]) * sizeof(double);
     return bytes;
 }
+
+static vg_status vg__series_init(vg_run_result *res, const vg_run_config *cfg,
+                                 const vg_model_plan *plan, int index[S_COUNT], int with_data,
+                                 vg_error *err);
 
 /* The plan (layout, tensor specs, the series' names and shapes) and, with_data, the series'
  * values. A failure to allocate the values keeps the plan and drops the series (n_series 0). */
@@ -209,33 +217,63 @@ static vg_status vg__result_init(vg_run_result *res, const vg_run_config *cfg, i
                                  vg_error *err) {
     memset(res, 0, sizeof *res);
     res->status = VG_RUN_PENDING;
+    vg_model_spec spec;
+    vg_model_plan plan;
+    vg_train_model_spec(cfg, NULL, &spec);
+    vg_status st = vg_train_model_plan(&spec, &plan, err);
+    if (st != VG_OK) return st;
     vg_run_layout *lay = &res->layout;
     int E = lay->n_epochs = cfg->train_epochs;
     lay->n_checkpoints = E + 1;
-    int L = lay->n_layers = cfg->model_depth + 1;
+    int L = lay->n_layers = plan.n_layers;
     lay->steps_per_epoch = vg__steps_per_epoch(cfg);
     lay->fan_in = malloc((size_t)L * sizeof(int));
     lay->fan_out = malloc((size_t)L * sizeof(int));
-    lay->n_tensors = vg__plan_tensors(cfg, NULL, NULL);
+    lay->n_tensors = vg__plan_tensors(cfg, &plan, NULL, NULL);
     lay->tensors = calloc((size_t)lay->n_tensors + 1, sizeof *lay->tensors);
     int *ckpt_pool = malloc(2 * (size_t)(E + 1) * sizeof(int));
-    res->series = calloc(S_COUNT, sizeof *res->series);
+    res->series = calloc(S_COUNT + (size_t)plan.n_series, sizeof *res->series);
     int index[S_COUNT]; /* S_* -> position in res->series, or -1 (not recorded) */
     if (!lay->fan_in || !lay->fan_out || !lay->tensors || !ckpt_pool || !res->series) {
         free(ckpt_pool);
         vg_run_result_free(res);
+        vg_model_plan_free(&plan);
         return vg_error_set(err, VG_ENOMEM, "out of memory for the run's plan (%d layers, %d epochs)",
                             L, E);
     }
-    vg__plan_tensors(cfg, lay->tensors, ckpt_pool);
+    vg__plan_tensors(cfg, &plan, lay->tensors, ckpt_pool);
     res->storage = ckpt_pool;
     for (int l = 0; l < L; l++) {
-        lay->fan_in[l] = l == 0 ? cfg->data_features : cfg->model_width;
-        lay->fan_out[l] = l == L - 1 ? cfg->data_classes : cfg->model_width;
+        lay->fan_in[l] = plan.layers[l].fan_in;
+        lay->fan_out[l] = plan.layers[l].fan_out;
+    }
+    st = vg__series_init(res, cfg, &plan, index, with_data, err);
+    vg_model_plan_free(&plan);
+    if (st != VG_OK || !with_data) return st;
+    if (index[S_GRAD_HIST_EDGES] >= 0) {
+        double *edges = res->series[index[S_GRAD_HIST_EDGES]].data;
+        edges[0] = -INFINITY;
+        for (int i = 1; i < VG_HIST_BINS; i++) edges[i] = VG_HIST_LO + VG_HIST_STEP * (i - 1);
+        edges[VG_HIST_BINS] = INFINITY;
     }
 
+    res->loss = res->series[index[S_LOSS]].data;
+    res->accuracy = res->series[index[S_ACCURACY]].data;
+    res->test_loss = res->series[index[S_TEST_LOSS]].data;
+    res->test_accuracy = res->series[index[S_TEST_ACCURACY]].data;
+    res->grad_norm = index[S_GRAD_NORM] >= 0 ? res->series[index[S_GRAD_NORM]].data : NULL;
+    res->delta_rms = index[S_DELTA_RMS] >= 0 ? res->series[index[S_DELTA_RMS]].data : NULL;
+    return VG_OK;
+}
+
+/* The series of the plan, then the model's extra ones (with a probe batch), and with_data
+ * their values, NaN-filled. A failure to allocate the values drops every series
+ * (n_series 0). */
+static vg_status vg__series_init(vg_run_result *res, const vg_run_config *cfg,
+                                 const vg_model_plan *plan, int index[S_COUNT], int with_data,
+                                 vg_error *err) {
     int64_t axis[A_3 + 1];
-    vg__axis_lengths(cfg, axis);
+    vg__axis_lengths(cfg, plan, axis);
     const int64_t P = axis[A_P];
     res->n_series = 0;
     for (int i = 0; i < S_COUNT; i++) {
@@ -256,7 +294,7 @@ static vg_status vg__result_init(vg_run_result *res, const vg_run_config *cfg, i
             for (int j = 0; j < res->n_series; j++) free(res->series[j].data), res->series[j].data = NULL;
             res->n_series = 0;
             char human[32];
-            double need = vg__series_bytes(cfg);
+            double need = vg__series_bytes(cfg, plan);
             snprintf(human, sizeof human, "%.1f MiB", need / (1 << 20));
             return vg_error_set(err, VG_ENOMEM,
                                 "out of memory for the run's record: its series need %s (%.0f "
@@ -271,20 +309,27 @@ static vg_status vg__result_init(vg_run_result *res, const vg_run_config *cfg, i
             }
         }
     }
-    if (!with_data) return VG_OK;
-    if (index[S_GRAD_HIST_EDGES] >= 0) {
-        double *edges = res->series[index[S_GRAD_HIST_EDGES]].data;
-        edges[0] = -INFINITY;
-        for (int i = 1; i < VG_HIST_BINS; i++) edges[i] = VG_HIST_LO + VG_HIST_STEP * (i - 1);
-        edges[VG_HIST_BINS] = INFINITY;
+    for (int i = 0; P > 0 && i < plan->n_series; i++) { /* the model's own, on the probe */
+        const vg_model_series *ms = &plan->series[i];
+        vg_series *s = &res->series[res->n_series++];
+        s->name = ms->name;
+        s->doc = ms->doc;
+        s->axes = ms->axes;
+        s->dtype = VG_F64;
+        s->rank = ms->rank;
+        s->dims[0] = axis[A_K];
+        for (int d = 1; d < ms->rank; d++) s->dims[d] = ms->dims[d];
+        if (!with_data) continue;
+        int64_t count = (int64_t)vg__extra_count(cfg, ms);
+        s->data = malloc((size_t)(count > 0 ? count : 1) * sizeof(double));
+        if (!s->data) {
+            for (int j = 0; j < res->n_series; j++) free(res->series[j].data), res->series[j].data = NULL;
+            res->n_series = 0;
+            return vg_error_set(err, VG_ENOMEM, "out of memory for the run's record: its series "
+                                "need %.0f bytes", vg__series_bytes(cfg, plan));
+        }
+        for (int64_t j = 0; j < count; j++) ((double *)s->data)[j] = NAN;
     }
-
-    res->loss = res->series[index[S_LOSS]].data;
-    res->accuracy = res->series[index[S_ACCURACY]].data;
-    res->test_loss = res->series[index[S_TEST_LOSS]].data;
-    res->test_accuracy = res->series[index[S_TEST_ACCURACY]].data;
-    res->grad_norm = index[S_GRAD_NORM] >= 0 ? res->series[index[S_GRAD_NORM]].data : NULL;
-    res->delta_rms = index[S_DELTA_RMS] >= 0 ? res->series[index[S_DELTA_RMS]].data : NULL;
     return VG_OK;
 }
 
@@ -313,14 +358,10 @@ const vg_series *vg_run_result_find(const vg_run_result *res, const char *name) 
 }
 
 double vg_train_estimate_flops(const vg_run_config *cfg) {
-    /* a dense layer costs 2 * in * out per row forward and twice that backward */
-    double per_row = 0;
-    int L = cfg->model_depth + 1;
-    for (int l = 0; l < L; l++) {
-        double fi = l == 0 ? cfg->data_features : cfg->model_width;
-        double fo = l == L - 1 ? cfg->data_classes : cfg->model_width;
-        per_row += 2 * fi * fo;
-    }
+    /* forward once per sample, backward twice that */
+    vg_model_spec spec;
+    vg_train_model_spec(cfg, NULL, &spec);
+    double per_row = vg_train_model_cost(&spec).flops_per_sample;
     double E = cfg->train_epochs;
     return E * cfg->data_train_size * 3 * per_row     /* training steps */
            + E * cfg->data_test_size * per_row        /* test evaluation */
@@ -328,23 +369,13 @@ double vg_train_estimate_flops(const vg_run_config *cfg) {
 }
 
 double vg_train_estimate_cost(const vg_run_config *cfg) {
-    /* Element-wise work per hidden unit and sample, forward and backward, in the FLOPs of the
-     * products that take as long (measured on the benchmark sweep: at width 64 a GELU run
-     * takes ~1.4x a ReLU run of the same depth, sigmoid ~1.15x, tanh ~1.1x). */
-    static const double act_cost[VG_ACT_COUNT] = {
-        [VG_ACT_SIGMOID] = 30, [VG_ACT_TANH] = 20, [VG_ACT_RELU] = 2, [VG_ACT_LEAKY_RELU] = 2,
-        [VG_ACT_ELU] = 40,     [VG_ACT_SELU] = 40, [VG_ACT_GELU] = 80, [VG_ACT_SOFTSIGN] = 20,
-        [VG_ACT_SWISH] = 60,   [VG_ACT_LINEAR] = 0};
-    double per_unit = cfg->model_activation < VG_ACT_COUNT ? act_cost[cfg->model_activation] : 0;
-    if (cfg->model_norm != VG_NORM_NONE) per_unit += 20;
-    double units = (double)cfg->model_depth * cfg->model_width, E = cfg->train_epochs;
+    vg_model_spec spec;
+    vg_train_model_spec(cfg, NULL, &spec);
+    double E = cfg->train_epochs;
     double rows = E * (cfg->data_train_size + cfg->data_test_size / 2.0) +
                   (E + 1) * vg__probe_size(cfg);
-    return vg_train_estimate_flops(cfg) + rows * units * per_unit;
+    return vg_train_estimate_flops(cfg) + rows * vg_train_model_cost(&spec).elementwise_per_sample;
 }
-
-/* Bytes of an allocation of vg_mlp's vg__alloc_lines: rounded up to a cache line. */
-static double vg__lines(double bytes) { return ceil(bytes / 64) * 64 + 64; }
 
 /* Adds one allocation to *total, and to *kept when malloc keeps it after free. */
 static void vg__count(double bytes, double *total, double *kept) {
@@ -353,48 +384,34 @@ static void vg__count(double bytes, double *total, double *kept) {
 }
 
 double vg_train_estimate_memory(const vg_run_config *cfg, double *result_bytes, double *kept_bytes) {
-    /* What vg__setup, vg_mlp_f32_create, vg_optim_f32_create and vg_dataset_make allocate,
-     * counted as they count it (mlp_impl.h's layout_arena for the arena). In double: the
-     * product of absurd settings must not overflow before it is refused. */
-    const double D = cfg->model_depth, L = D + 1, W = cfg->model_width;
+    /* What vg__setup, the model's create (its cost, vgsweep/model.h), vg_optim_f32_create and
+     * vg_dataset_make allocate, counted as they count it. In double: the product of absurd
+     * settings must not overflow before it is refused. */
+    vg_model_spec spec;
+    vg_train_model_spec(cfg, NULL, &spec);
+    vg_model_cost mc = vg_train_model_cost(&spec);
+    vg_model_plan plan; /* a few bytes per layer; without it the tensors are not counted */
+    int have_plan = vg_train_model_plan(&spec, &plan, NULL) == VG_OK;
+    double n_tensors = have_plan ? vg__plan_tensors(cfg, &plan, NULL, NULL) : 0;
+    const double L = have_plan ? plan.n_layers : cfg->model_depth + 1;
     const double F = cfg->data_features, C = cfg->data_classes;
     const double P = vg__probe_size(cfg), bs = cfg->train_batch_size;
     const double n_train = cfg->data_train_size, n_test = cfg->data_test_size;
-    const int normed = cfg->model_norm != VG_NORM_NONE, bn = cfg->model_norm == VG_NORM_BATCH;
-    double B = bs > P ? bs : P;
-    if (n_test > 0 && VG_EVAL_CHUNK > B) B = VG_EVAL_CHUNK;
-    double max_fan = F > W ? F : W;
-    if (C > max_fan) max_fan = C;
-    const double f = sizeof(float);
+    const double f = sizeof(float), A = mc.act_units;
     double total = 0, kept = 0;
 
-    /* the net: parameters and gradients (W, b, and gamma, beta when normalized) */
-    double n_params = W * (F + 1) + (D - 1) * W * (W + 1) + C * (W + 1) + (normed ? 2 * W * D : 0);
-    vg__count(vg__lines(n_params * f), &total, &kept);
-    vg__count(vg__lines(n_params * f), &total, &kept);
-    vg__count(L * (3 * sizeof(int) + sizeof(int64_t) + 18 * sizeof(void *)) + sizeof(int64_t),
-              &total, &kept);
-    if (bn) vg__count(2 * D * W * f, &total, &kept);
-    /* the activation arena: z, dz, a per layer; u, xhat, rstd when normalized; h at the end
-     * of a residual block; the backward's buffers and the matrix kernel's panel */
-    int k = cfg->model_skip_every;
-    double block_ends = k > 0 && D - 1 >= k ? floor((D - 1) / k) : 0;
-    double arena = D * 3 * B * W + 3 * B * C;
-    if (normed) arena += D * (2 * B * W + (B > W ? B : W));
-    arena += block_ends * B * W;
-    arena += B * max_fan + B * W + B * (W > max_fan ? W : max_fan) + 2 * max_fan;
-    arena += (double)vg__sgemm_work_floats((int)max_fan, (int)B);
-    vg__count(vg__lines(arena * f), &total, &kept);
+    /* the net, as its create allocates it */
+    for (int i = 0; i < mc.n_allocs; i++) vg__count(mc.alloc_bytes[i], &total, &kept);
     /* the optimizer's state: one buffer (momentum, adam, rmsprop, adagrad), two for adam */
     int n_state = cfg->train_optimizer == VG_OPT_SGD ? 0 : cfg->train_optimizer == VG_OPT_ADAM ? 2 : 1;
-    for (int i = 0; i < n_state; i++) vg__count(n_params * f, &total, &kept);
+    for (int i = 0; i < n_state; i++) vg__count(mc.n_params * f, &total, &kept);
     /* vg__setup's buffers */
-    double nd = P > 0 ? P * W : 1;
+    double nd = P > 0 ? P * A : 1;
     vg__count(bs * F * f, &total, &kept);
     vg__count(n_train * 4, &total, &kept);
     vg__count(nd * f, &total, &kept);
     vg__count(nd * f, &total, &kept);
-    vg__count(bs * 4 + W * 9 + L * 8 + 4.0 * (vg__plan_tensors(cfg, NULL, NULL) + 1), &total, &kept);
+    vg__count(bs * 4 + A * 9 + L * 8 + 4.0 * (n_tensors + 1), &total, &kept);
     /* the data set (and its class centres while it is made), unless the run borrows a shared
      * one: that copy is counted once for the sweep (vg_data_shared_bytes) */
     if (vg_dataset_run_bytes(cfg) > 0) {
@@ -408,10 +425,12 @@ double vg_train_estimate_memory(const vg_run_config *cfg, double *result_bytes, 
     if (result_bytes) {
         /* the result: the series' values, the layout and the tensor specs */
         double E = cfg->train_epochs;
-        *result_bytes = vg__series_bytes(cfg) + S_COUNT * sizeof(vg_series) + L * 2 * sizeof(int) +
-                        (vg__plan_tensors(cfg, NULL, NULL) + 1.0) * sizeof(vg_tensor_spec) +
+        *result_bytes = (have_plan ? vg__series_bytes(cfg, &plan) : 0) +
+                        (S_COUNT + (have_plan ? plan.n_series : 0)) * sizeof(vg_series) +
+                        L * 2 * sizeof(int) + (n_tensors + 1.0) * sizeof(vg_tensor_spec) +
                         2 * (E + 1) * sizeof(int);
     }
+    if (have_plan) vg_model_plan_free(&plan);
     if (kept_bytes) *kept_bytes = kept;
     return total;
 }
@@ -426,20 +445,31 @@ typedef struct vg__run {
     const vg_checkpoint_hook *hook;
     vg_train_progress *progress; /* the hook's, or NULL */
     const atomic_int *stop;      /* the hook's, or NULL */
-    vg_mlp_f32 net;
+    vg_model_f32 model;
     vg_optim_f32 opt;
+    int y_cols;         /* label values per sample: 1 (CLASS), steps (STEP_CLASS), 0 (REAL) */
+    int t_cols;         /* real targets per sample (REAL), else 0 */
     float *batch_x;     /* (batch_size, features) gathered minibatch */
-    int32_t *batch_y;   /* (batch_size) */
+    int32_t *batch_y;   /* (batch_size, y_cols) */
+    float *batch_t;     /* (batch_size, t_cols) */
     int32_t *order;     /* (n_train) sample order of the current epoch */
-    float *deriv;       /* (probe, width) phi'(u), for the saturation statistics */
-    float *ones;        /* (probe, width) */
-    double *col;        /* (width) per-unit sums of the activation statistics */
-    unsigned char *alive; /* (width) */
+    float *deriv;       /* (probe * act_units) phi'(u), for the saturation statistics */
+    float *ones;        /* (probe * act_units) */
+    double *col;        /* (act_units) per-unit sums of the activation statistics */
+    unsigned char *alive; /* (act_units) */
     double *layer_sq;   /* (L) squared gradient norm of each layer's parameters */
     int *next_slot;     /* (n_tensors) the next slot each recorded tensor writes */
-    double max_slope;   /* of the activation */
     void *data[S_COUNT]; /* each series' values, by S_*; NULL: not recorded (no probe) */
+    double **extra;     /* (model.plan.n_series) the model's own series' values */
+    int slope_activation; /* the activation whose largest slope max_slope is; -1: none yet */
+    double slope_param, max_slope;
 } vg__run;
+
+/* The training set's first n samples as a batch (the probe batch). */
+static vg_batch_f32 vg__head_batch(const vg_dataset *ds, int n) {
+    vg_batch_f32 b = {.B = n, .x = ds->x_train, .y = ds->y_train, .t = ds->t_train};
+    return b;
+}
 
 /* In double, in a fixed order (8 interleaved partial sums, then added in order): vectorizes,
  * and depends only on v, never on the thread. */
@@ -457,24 +487,23 @@ static double vg__sum_squares(const float *v, int64_t n) {
 /* The squared norm of each layer's gradients, layer_sq (L): the layers shared with the
  * thread's helpers (vgsweep/team.h) when it has any, each summed whole by one thread. */
 typedef struct {
-    const vg_mlp_f32 *net;
+    const vg_model_f32 *m;
     double *layer_sq;
 } vg__layer_sq_job;
 
 static void vg__layer_sq_item(void *arg, int l, int helper) {
     (void)helper;
     const vg__layer_sq_job *j = arg;
-    const vg_mlp_f32 *net = j->net;
-    j->layer_sq[l] = vg__sum_squares(net->grads + net->param_offset[l],
-                                     net->param_offset[l + 1] - net->param_offset[l]);
+    const vg_model_layer *ly = &j->m->plan.layers[l];
+    j->layer_sq[l] = vg__sum_squares(j->m->grads + ly->param_begin, ly->param_end - ly->param_begin);
 }
 
-static void vg__layer_sq(const vg_mlp_f32 *net, double *layer_sq) {
-    vg__layer_sq_job j = {net, layer_sq};
-    if (net->n_params >= ((int64_t)1 << 18) && vg_team_has_helpers())
-        vg_team_for(net->n_layers, vg__layer_sq_item, &j);
+static void vg__layer_sq(const vg_model_f32 *m, double *layer_sq) {
+    vg__layer_sq_job j = {m, layer_sq};
+    if (m->plan.n_params >= ((int64_t)1 << 18) && vg_team_has_helpers())
+        vg_team_for(m->plan.n_layers, vg__layer_sq_item, &j);
     else
-        for (int l = 0; l < net->n_layers; l++) vg__layer_sq_item(&j, l, 0);
+        for (int l = 0; l < m->plan.n_layers; l++) vg__layer_sq_item(&j, l, 0);
 }
 
 static int vg__all_finite(const float *v, int64_t n) {
@@ -485,25 +514,30 @@ static int vg__all_finite(const float *v, int64_t n) {
 /* 1-based index of the first layer (in computation order) holding a non-finite value, or 0:
  * forward: the layer outputs z from the input side; backward: the gradients from the output
  * side, where they start. */
-static int vg__nonfinite_forward_layer(const vg_mlp_f32 *net) {
-    for (int l = 0; l < net->n_layers; l++)
-        if (!vg__all_finite(net->z[l], (int64_t)net->batch * net->fan_out[l])) return l + 1;
+static int vg__nonfinite_forward_layer(const vg_model_f32 *m) {
+    for (int l = 0; l < m->plan.n_layers; l++) {
+        vg_model_probe_view_f32 v;
+        m->ops->probe_view(m, l, &v);
+        if (!vg__all_finite(v.z, v.rows * m->plan.layers[l].fan_out)) return l + 1;
+    }
     return 0;
 }
-static int vg__nonfinite_grad_layer(const vg_mlp_f32 *net) {
-    for (int l = net->n_layers - 1; l >= 0; l--)
-        if (!vg__all_finite(net->grads + net->param_offset[l],
-                            net->param_offset[l + 1] - net->param_offset[l]))
+static int vg__nonfinite_grad_layer(const vg_model_f32 *m) {
+    for (int l = m->plan.n_layers - 1; l >= 0; l--) {
+        const vg_model_layer *ly = &m->plan.layers[l];
+        if (!vg__all_finite(m->grads + ly->param_begin, ly->param_end - ly->param_begin))
             return l + 1;
+    }
     return 0;
 }
 
 /* The same for the parameters, input side first. */
-static int vg__nonfinite_param_layer(const vg_mlp_f32 *net) {
-    for (int l = 0; l < net->n_layers; l++)
-        if (!vg__all_finite(net->params + net->param_offset[l],
-                            net->param_offset[l + 1] - net->param_offset[l]))
+static int vg__nonfinite_param_layer(const vg_model_f32 *m) {
+    for (int l = 0; l < m->plan.n_layers; l++) {
+        const vg_model_layer *ly = &m->plan.layers[l];
+        if (!vg__all_finite(m->params + ly->param_begin, ly->param_end - ly->param_begin))
             return l + 1;
+    }
     return 0;
 }
 
@@ -520,33 +554,28 @@ static void vg__diverged(vg__run *r, const char *what, int epoch, int64_t step, 
                  (long long)step);
 }
 
-static const float *vg__tensor_source(const vg_mlp_f32 *net, const vg_tensor_spec *t) {
-    int l = t->layer;
-    switch (t->source) {
-    case VG_SRC_GRAD_W: return net->dW[l];
-    case VG_SRC_GRAD_B: return net->db[l];
-    case VG_SRC_GRAD_GAMMA: return net->dgamma[l];
-    case VG_SRC_GRAD_BETA: return net->dbeta[l];
-    case VG_SRC_W: return net->W[l];
-    case VG_SRC_B: return net->b[l];
-    case VG_SRC_GAMMA: return net->gamma[l];
-    case VG_SRC_BETA: return net->beta[l];
-    case VG_SRC_RUNNING_MEAN: return net->running_mean[l];
-    case VG_SRC_RUNNING_VAR: return net->running_var[l];
-    }
-    return NULL;
+static const float *vg__tensor_source(const vg_model_f32 *m, const vg_tensor_spec *t) {
+    int i = t->source / 2;
+    return t->source % 2 ? vg_model_f32_tensor_grad(m, i) : vg_model_f32_tensor_value(m, i);
 }
 
-/* Activation statistics of hidden layer l from the probe forward, into row k. */
-static void vg__layer_activation_stats(vg__run *r, int k, int l, int P) {
-    vg_mlp_f32 *net = &r->net;
-    int fo = net->fan_out[l], D = r->cfg->model_depth;
-    vg_act_backward_f32(r->deriv, r->ones, net->u[l], net->a[l], (int64_t)P * fo,
-                        net->shape.activation, vg_act_param(&net->shape));
-    vg__act_stats st = vg__activation_stats(net->a[l], r->deriv, P, fo,
-                                            (float)(VG_SATURATION * r->max_slope), r->col,
-                                            r->alive);
-    int64_t at = (int64_t)k * D + l;
+/* Activation statistics of layer l, the d-th with an activation view, from the probe forward,
+ * into row k. */
+static void vg__layer_activation_stats(vg__run *r, int k, int l, int d) {
+    const vg_model_f32 *m = &r->model;
+    int cols = m->plan.layers[l].act_cols, D = m->plan.n_act_layers;
+    vg_model_probe_view_f32 v;
+    m->ops->probe_view(m, l, &v);
+    if (v.activation != r->slope_activation || v.act_param != r->slope_param) {
+        /* sampled (40,001 points): once per run, not per layer and checkpoint */
+        r->slope_activation = v.activation, r->slope_param = v.act_param;
+        r->max_slope = vg_act_max_slope(v.activation, v.act_param);
+    }
+    double max_slope = r->max_slope;
+    vg_act_backward_f32(r->deriv, r->ones, v.u, v.a, v.act_rows * cols, v.activation, v.act_param);
+    vg__act_stats st = vg__activation_stats(v.a, r->deriv, (int)v.act_rows, cols,
+                                            (float)(VG_SATURATION * max_slope), r->col, r->alive);
+    int64_t at = (int64_t)k * D + d;
     ((double *)r->data[S_ACT_MEAN])[at] = st.mean;
     ((double *)r->data[S_ACT_STD])[at] = st.std;
     ((double *)r->data[S_ACT_SATURATED])[at] = st.saturated;
@@ -557,8 +586,7 @@ static void vg__layer_activation_stats(vg__run *r, int k, int l, int P) {
  * Frobenius norm, and the RMS of dz, each layer's by one thread (shared with the thread's
  * helpers, vgsweep/team.h, when it has any). */
 typedef struct {
-    const vg_mlp_f32 *net;
-    int P;
+    const vg_model_f32 *m;
     double *gn, *dr;
     int64_t *hist;
 } vg__grad_stats_job;
@@ -566,26 +594,28 @@ typedef struct {
 static void vg__grad_stats_item(void *arg, int l, int helper) {
     (void)helper;
     const vg__grad_stats_job *j = arg;
-    const vg_mlp_f32 *net = j->net;
-    int64_t nw = (int64_t)net->fan_out[l] * net->fan_in[l];
-    j->gn[l] = sqrt(vg__histogram(j->hist + (int64_t)l * VG_HIST_BINS, net->dW[l], nw));
-    int64_t nz = (int64_t)j->P * net->fan_out[l];
-    j->dr[l] = sqrt(vg__sum_squares(net->dz[l], nz) / (double)nz);
+    const vg_model_layer *ly = &j->m->plan.layers[l];
+    j->gn[l] = sqrt(vg__histogram(j->hist + (int64_t)l * VG_HIST_BINS, j->m->grads + ly->param_begin,
+                                  ly->weight_end - ly->param_begin));
+    vg_model_probe_view_f32 v;
+    j->m->ops->probe_view(j->m, l, &v);
+    int64_t nz = v.rows * ly->fan_out;
+    j->dr[l] = sqrt(vg__sum_squares(v.dz, nz) / (double)nz);
 }
 
 /* The weights' Frobenius norms, wn (L), a layer each. */
 static void vg__weight_norm_item(void *arg, int l, int helper) {
     (void)helper;
     const vg__grad_stats_job *j = arg;
-    const vg_mlp_f32 *net = j->net;
-    j->gn[l] = sqrt(vg__sum_squares(net->W[l], (int64_t)net->fan_out[l] * net->fan_in[l]));
+    const vg_model_layer *ly = &j->m->plan.layers[l];
+    j->gn[l] = sqrt(vg__sum_squares(j->m->params + ly->param_begin, ly->weight_end - ly->param_begin));
 }
 
-static void vg__per_layer(const vg_mlp_f32 *net, vg_team_fn fn, vg__grad_stats_job *j) {
-    if (net->n_params >= ((int64_t)1 << 18) && vg_team_has_helpers())
-        vg_team_for(net->n_layers, fn, j);
+static void vg__per_layer(const vg_model_f32 *m, vg_team_fn fn, vg__grad_stats_job *j) {
+    if (m->plan.n_params >= ((int64_t)1 << 18) && vg_team_has_helpers())
+        vg_team_for(m->plan.n_layers, fn, j);
     else
-        for (int l = 0; l < net->n_layers; l++) fn(j, l, 0);
+        for (int l = 0; l < m->plan.n_layers; l++) fn(j, l, 0);
 }
 
 /* Checkpoint k: gradients on the probe batch, their statistics into row k of the series, and
@@ -593,32 +623,37 @@ static void vg__per_layer(const vg_mlp_f32 *net, vg_team_fn fn, vg__grad_stats_j
  * not finite. Without a probe batch (record.probe: 0) only the weight norms and the weight
  * tensors, and *nonfinite_layer says whether the parameters are finite. */
 static vg_status vg__checkpoint(vg__run *r, int k, int *nonfinite_layer, vg_error *err) {
-    vg_mlp_f32 *net = &r->net;
+    vg_model_f32 *m = &r->model;
     vg_run_result *res = r->res;
     const vg_dataset *ds = r->ds;
-    int P = vg__probe_size(r->cfg), L = net->n_layers;
+    int P = vg__probe_size(r->cfg), L = m->plan.n_layers;
     double *wn = (double *)r->data[S_WEIGHT_NORM] + (int64_t)k * L;
-    vg__grad_stats_job wj = {.net = net, .gn = wn};
-    vg__per_layer(net, vg__weight_norm_item, &wj);
+    vg__grad_stats_job wj = {.m = m, .gn = wn};
+    vg__per_layer(m, vg__weight_norm_item, &wj);
     if (P == 0) {
-        *nonfinite_layer = vg__nonfinite_param_layer(net);
+        *nonfinite_layer = vg__nonfinite_param_layer(m);
     } else {
-        int64_t correct = 0;
-        double loss = vg_mlp_f32_forward(net, ds->x_train, ds->y_train, P, VG_PASS_PROBE, &correct);
-        vg_mlp_f32_backward_set(net, ds->x_train, ds->y_train);
+        vg_model_counts counts = {0, 0};
+        vg_batch_f32 probe = vg__head_batch(ds, P);
+        double loss = m->ops->forward(m, &probe, VG_PASS_PROBE, &counts);
+        m->ops->backward(m, &probe);
         ((double *)r->data[S_PROBE_LOSS])[k] = loss;
-        ((double *)r->data[S_PROBE_ACCURACY])[k] = (double)correct / P;
+        /* 0 / 0 = NaN when nothing is scored (regression) */
+        ((double *)r->data[S_PROBE_ACCURACY])[k] = (double)counts.correct / (double)counts.scored;
         double *gn = res->grad_norm + (int64_t)k * L, *dr = res->delta_rms + (int64_t)k * L;
         int64_t *hist = (int64_t *)r->data[S_GRAD_HIST] + (int64_t)k * L * VG_HIST_BINS;
-        vg__grad_stats_job gj = {.net = net, .P = P, .gn = gn, .dr = dr, .hist = hist};
-        vg__per_layer(net, vg__grad_stats_item, &gj);
-        for (int l = 0; l < L - 1; l++) vg__layer_activation_stats(r, k, l, P);
+        vg__grad_stats_job gj = {.m = m, .gn = gn, .dr = dr, .hist = hist};
+        vg__per_layer(m, vg__grad_stats_item, &gj);
+        for (int l = 0, d = 0; l < L; l++)
+            if (m->plan.layers[l].act_cols > 0) vg__layer_activation_stats(r, k, l, d++);
+        if (m->ops->probe_series) m->ops->probe_series(m, k, r->extra);
         /* as vg__nonfinite_grad_layer, with the weights' part already summed into gn */
         *nonfinite_layer = 0;
         for (int l = L - 1; l >= 0 && !*nonfinite_layer; l--) {
-            const float *rest = net->db[l]; /* the layer's other gradients follow dW */
+            const vg_model_layer *ly = &m->plan.layers[l];
+            /* the layer's other gradients follow its weight matrices */
             if (!isfinite(gn[l]) ||
-                !vg__all_finite(rest, net->grads + net->param_offset[l + 1] - rest))
+                !vg__all_finite(m->grads + ly->weight_end, ly->param_end - ly->weight_end))
                 *nonfinite_layer = l + 1;
         }
     }
@@ -627,23 +662,29 @@ static vg_status vg__checkpoint(vg__run *r, int k, int *nonfinite_layer, vg_erro
         const vg_tensor_spec *t = &res->layout.tensors[i];
         int slot = r->next_slot[i];
         if (slot >= t->n_slots || t->checkpoints[slot] != k) continue;
-        vg_status st = r->hook->fn(r->hook->ctx, i, slot, vg__tensor_source(net, t), err);
+        vg_status st = r->hook->fn(r->hook->ctx, i, slot, vg__tensor_source(m, t), err);
         if (st != VG_OK) return st;
         r->next_slot[i]++;
     }
     return VG_OK;
 }
 
-static void vg__evaluate(vg_mlp_f32 *net, const vg_dataset *ds, double *loss, double *accuracy) {
+/* Accuracy is correct / scored: NaN (0 / 0) for regression, where nothing is scored. */
+static void vg__evaluate(vg__run *run, double *loss, double *accuracy) {
+    vg_model_f32 *m = &run->model;
+    const vg_dataset *ds = run->ds;
     double loss_sum = 0;
-    int64_t correct = 0;
+    vg_model_counts counts = {0, 0};
     for (int64_t r = 0; r < ds->n_test; r += VG_EVAL_CHUNK) {
         int B = (int)(ds->n_test - r < VG_EVAL_CHUNK ? ds->n_test - r : VG_EVAL_CHUNK);
-        loss_sum += B * vg_mlp_f32_forward(net, ds->x_test + r * ds->features, ds->y_test + r, B,
-                                           VG_PASS_EVAL, &correct);
+        vg_batch_f32 b = {.B = B,
+                          .x = ds->x_test + r * ds->features,
+                          .y = ds->y_test ? ds->y_test + r * run->y_cols : NULL,
+                          .t = ds->t_test ? ds->t_test + r * run->t_cols : NULL};
+        loss_sum += B * m->ops->forward(m, &b, VG_PASS_EVAL, &counts);
     }
     *loss = loss_sum / (double)ds->n_test;
-    *accuracy = (double)correct / (double)ds->n_test;
+    *accuracy = (double)counts.correct / (double)counts.scored;
 }
 
 /* The rate of epoch e (0-based), as torch's StepLR / CosineAnnealingLR(T_max = E) stepped once
@@ -663,7 +704,8 @@ static double vg__learning_rate(const vg_run_config *cfg, int e) {
  * layer_sq (L) holds each layer's squared gradient norm; total the global norm. Norm clipping
  * follows torch.nn.utils.clip_grad_norm_: scale by threshold / (norm + 1e-6) when below 1. */
 static int vg__clip(vg__run *r, double total) {
-    vg_mlp_f32 *net = &r->net;
+    vg_model_f32 *m = &r->model;
+    const int64_t n_params = m->plan.n_params;
     const double thr = r->cfg->train_clip_threshold;
     int clipped = 0;
     switch (r->cfg->train_clip) {
@@ -671,26 +713,27 @@ static int vg__clip(vg__run *r, double total) {
         double coef = thr / (total + 1e-6);
         if (coef < 1) {
             float c = (float)coef;
-            for (int64_t i = 0; i < net->n_params; i++) net->grads[i] *= c;
+            for (int64_t i = 0; i < n_params; i++) m->grads[i] *= c;
             clipped = 1;
         }
         break;
     }
     case VG_CLIP_LAYER_NORM:
-        for (int l = 0; l < net->n_layers; l++) {
+        for (int l = 0; l < m->plan.n_layers; l++) {
             double coef = thr / (sqrt(r->layer_sq[l]) + 1e-6);
             if (coef >= 1) continue;
-            float c = (float)coef, *g = net->grads + net->param_offset[l];
-            for (int64_t i = 0; i < net->param_offset[l + 1] - net->param_offset[l]; i++) g[i] *= c;
+            const vg_model_layer *ly = &m->plan.layers[l];
+            float c = (float)coef, *g = m->grads + ly->param_begin;
+            for (int64_t i = 0; i < ly->param_end - ly->param_begin; i++) g[i] *= c;
             clipped = 1;
         }
         break;
     case VG_CLIP_VALUE: {
         float t = (float)thr;
-        for (int64_t i = 0; i < net->n_params; i++) {
-            float g = net->grads[i];
-            if (g > t) net->grads[i] = t, clipped = 1;
-            else if (g < -t) net->grads[i] = -t, clipped = 1;
+        for (int64_t i = 0; i < n_params; i++) {
+            float g = m->grads[i];
+            if (g > t) m->grads[i] = t, clipped = 1;
+            else if (g < -t) m->grads[i] = -t, clipped = 1;
         }
         break;
     }
@@ -702,24 +745,14 @@ static vg_status vg__setup(vg__run *r, vg_error *err) {
     const vg_run_config *cfg = r->cfg;
     const vg_dataset *ds = r->ds;
     int bs = cfg->train_batch_size, P = vg__probe_size(cfg), F = ds->features;
-    int max_batch = bs > P ? bs : P;
-    if (ds->n_test > 0 && VG_EVAL_CHUNK > max_batch) max_batch = VG_EVAL_CHUNK;
-    vg_mlp_shape shape = {.n_inputs = F,
-                          .depth = cfg->model_depth,
-                          .width = cfg->model_width,
-                          .n_outputs = ds->classes,
-                          .activation = cfg->model_activation,
-                          .leaky_slope = cfg->model_leaky_slope,
-                          .elu_alpha = cfg->model_elu_alpha,
-                          .norm = cfg->model_norm,
-                          .norm_momentum = cfg->model_norm_momentum,
-                          .norm_eps = cfg->model_norm_eps,
-                          .skip_every = cfg->model_skip_every,
-                          .skip_scale = cfg->model_skip_scale,
-                          .loss = cfg->train_loss,
-                          .max_batch = max_batch};
-    vg_status st = vg_mlp_f32_create(&r->net, &shape, err);
+    vg_model_spec spec;
+    vg_train_model_spec(cfg, ds, &spec);
+    vg_status st = vg_train_model_create(&spec, &r->model, err);
     if (st != VG_OK) return st;
+    const vg_model_plan *plan = &r->model.plan;
+    r->y_cols = ds->target_kind == VG_TARGET_REAL ? 0
+                : ds->target_kind == VG_TARGET_STEP_CLASS ? ds->steps : 1;
+    r->t_cols = ds->target_kind == VG_TARGET_REAL ? ds->targets : 0;
     vg_optim_spec os = {.kind = cfg->train_optimizer,
                         .momentum = cfg->train_momentum,
                         .nesterov = cfg->train_nesterov,
@@ -728,7 +761,7 @@ static vg_status vg__setup(vg__run *r, vg_error *err) {
                         .rms_alpha = cfg->train_rms_alpha,
                         .eps = cfg->train_eps,
                         .weight_decay = cfg->train_weight_decay};
-    st = vg_optim_f32_create(&r->opt, &os, r->net.n_params, err);
+    st = vg_optim_f32_create(&r->opt, &os, plan->n_params, err);
     if (st != VG_OK) return st;
     for (int i = 0; i < S_COUNT; i++) {
         const vg_series *s = vg_run_result_find(r->res, vg__series_plan[i].name);
@@ -737,34 +770,50 @@ static vg_status vg__setup(vg__run *r, vg_error *err) {
             return vg_error_set(err, VG_EINTERNAL, "the run's result has no series %s",
                                 vg__series_plan[i].name);
     }
-    int64_t nd = P > 0 ? (int64_t)P * cfg->model_width : 1;
+    r->extra = calloc((size_t)plan->n_series + 1, sizeof *r->extra);
+    if (!r->extra) return vg_error_set(err, VG_ENOMEM, "out of memory for the training buffers");
+    for (int i = 0; P > 0 && i < plan->n_series; i++) {
+        const vg_series *s = vg_run_result_find(r->res, plan->series[i].name);
+        if (!s) return vg_error_set(err, VG_EINTERNAL, "the run's result has no series %s",
+                                    plan->series[i].name);
+        r->extra[i] = s->data;
+    }
+    int64_t act_units = 1; /* the widest activation view, per sample */
+    for (int l = 0; l < plan->n_layers; l++) {
+        int64_t u = (int64_t)plan->layers[l].act_rows_per_sample * plan->layers[l].act_cols;
+        if (u > act_units) act_units = u;
+    }
+    int64_t nd = P > 0 ? (int64_t)P * act_units : 1;
     r->batch_x = malloc((size_t)bs * F * sizeof(float));
-    r->batch_y = malloc((size_t)bs * sizeof(int32_t));
+    r->batch_y = malloc((size_t)bs * (r->y_cols > 0 ? r->y_cols : 1) * sizeof(int32_t));
+    r->batch_t = r->t_cols > 0 ? malloc((size_t)bs * r->t_cols * sizeof(float)) : NULL;
     r->order = malloc((size_t)ds->n_train * sizeof(int32_t));
     r->deriv = malloc((size_t)nd * sizeof(float));
     r->ones = malloc((size_t)nd * sizeof(float));
-    r->col = malloc((size_t)cfg->model_width * sizeof(double));
-    r->alive = malloc((size_t)cfg->model_width);
-    r->layer_sq = malloc((size_t)r->net.n_layers * sizeof(double));
+    r->col = malloc((size_t)act_units * sizeof(double));
+    r->alive = malloc((size_t)act_units);
+    r->layer_sq = malloc((size_t)plan->n_layers * sizeof(double));
     r->next_slot = calloc((size_t)r->res->layout.n_tensors + 1, sizeof(int));
-    if (!r->batch_x || !r->batch_y || !r->order || !r->deriv || !r->ones || !r->col ||
-        !r->alive || !r->layer_sq || !r->next_slot)
+    if (!r->batch_x || !r->batch_y || (r->t_cols > 0 && !r->batch_t) || !r->order || !r->deriv ||
+        !r->ones || !r->col || !r->alive || !r->layer_sq || !r->next_slot)
         return vg_error_set(err, VG_ENOMEM, "out of memory for the training buffers");
     for (int64_t i = 0; i < nd; i++) r->ones[i] = 1;
-    r->max_slope = vg_act_max_slope(cfg->model_activation, vg_act_param(&r->net.shape));
     if (P > 0) {
-        /* the probe batch is part of the record, so the run can be rebuilt elsewhere */
+        /* the probe batch is part of the record, so the run can be rebuilt elsewhere (real
+         * targets are not recorded yet: probe/y is a class label per sample, 0 for them) */
         memcpy(r->data[S_PROBE_X], ds->x_train, (size_t)P * F * sizeof(float));
-        memcpy(r->data[S_PROBE_Y], ds->y_train, (size_t)P * sizeof(int32_t));
+        if (ds->target_kind == VG_TARGET_CLASS)
+            memcpy(r->data[S_PROBE_Y], ds->y_train, (size_t)P * sizeof(int32_t));
     }
     return VG_OK;
 }
 
 static void vg__teardown(vg__run *r) {
-    vg_mlp_f32_free(&r->net);
+    vg_model_f32_free(&r->model);
     vg_optim_f32_free(&r->opt);
     free(r->batch_x);
     free(r->batch_y);
+    free(r->batch_t);
     free(r->order);
     free(r->deriv);
     free(r->ones);
@@ -772,6 +821,7 @@ static void vg__teardown(vg__run *r) {
     free(r->alive);
     free(r->layer_sq);
     free(r->next_slot);
+    free(r->extra);
 }
 
 /* Whether the caller asked the run to stop (a relaxed load: the flag is only ever set, and a
@@ -786,12 +836,14 @@ static int vg__epoch(vg__run *r, vg_rng *shuffle, int e, double lr, int64_t *ste
     const vg_run_config *cfg = r->cfg;
     const vg_dataset *ds = r->ds;
     vg_run_result *res = r->res;
-    vg_mlp_f32 *net = &r->net;
-    int F = ds->features, bs = cfg->train_batch_size, L = net->n_layers;
+    vg_model_f32 *m = &r->model;
+    int F = ds->features, bs = cfg->train_batch_size, L = m->plan.n_layers;
+    const int yc = r->y_cols, tc = r->t_cols;
     double *step_loss = r->data[S_STEP_LOSS];
     double *step_norm = r->data[S_STEP_GRAD_NORM];
     double loss_sum = 0, norm_sum = 0, norm_max = 0;
-    int64_t correct = 0, clipped = 0, steps = 0;
+    int64_t clipped = 0, steps = 0;
+    vg_model_counts counts = {0, 0};
 
     vg_rng_shuffle_i32(shuffle, r->order, ds->n_train);
     for (int64_t start = 0; start < ds->n_train; start += bs, (*step)++, steps++) {
@@ -801,20 +853,28 @@ static int vg__epoch(vg__run *r, vg_rng *shuffle, int e, double lr, int64_t *ste
             int32_t idx = r->order[start + i];
             memcpy(r->batch_x + (int64_t)i * F, ds->x_train + (int64_t)idx * F,
                    (size_t)F * sizeof(float));
-            r->batch_y[i] = ds->y_train[idx];
+            if (yc == 1) r->batch_y[i] = ds->y_train[idx];
+            else if (yc > 1)
+                memcpy(r->batch_y + (int64_t)i * yc, ds->y_train + (int64_t)idx * yc,
+                       (size_t)yc * sizeof(int32_t));
+            if (tc > 0)
+                memcpy(r->batch_t + (int64_t)i * tc, ds->t_train + (int64_t)idx * tc,
+                       (size_t)tc * sizeof(float));
         }
-        double loss = vg_mlp_f32_forward(net, r->batch_x, r->batch_y, B, VG_PASS_TRAIN, &correct);
+        vg_batch_f32 batch = {.B = B, .x = r->batch_x, .y = yc > 0 ? r->batch_y : NULL,
+                              .t = tc > 0 ? r->batch_t : NULL};
+        double loss = m->ops->forward(m, &batch, VG_PASS_TRAIN, &counts);
         if (!isfinite(loss)) {
-            vg__diverged(r, "non-finite loss", e + 1, *step, vg__nonfinite_forward_layer(net));
+            vg__diverged(r, "non-finite loss", e + 1, *step, vg__nonfinite_forward_layer(m));
             return 0;
         }
-        vg_mlp_f32_backward_set(net, r->batch_x, r->batch_y);
+        m->ops->backward(m, &batch);
         double total = 0;
-        vg__layer_sq(net, r->layer_sq);
+        vg__layer_sq(m, r->layer_sq);
         for (int l = 0; l < L; l++) total += r->layer_sq[l];
         total = sqrt(total);
         if (!isfinite(total)) {
-            vg__diverged(r, "non-finite gradient", e + 1, *step, vg__nonfinite_grad_layer(net));
+            vg__diverged(r, "non-finite gradient", e + 1, *step, vg__nonfinite_grad_layer(m));
             return 0;
         }
         step_loss[*step] = loss;
@@ -822,7 +882,7 @@ static int vg__epoch(vg__run *r, vg_rng *shuffle, int e, double lr, int64_t *ste
         norm_sum += total;
         if (total > norm_max) norm_max = total;
         clipped += vg__clip(r, total);
-        vg_optim_f32_step(&r->opt, net->params, net->grads, lr);
+        vg_optim_f32_step(&r->opt, m->params, m->grads, lr);
         loss_sum += loss * B;
         if (r->progress) { /* two plain stores on x86: no lock, no fence */
             atomic_store_explicit(&r->progress->step, *step + 1, memory_order_relaxed);
@@ -830,7 +890,8 @@ static int vg__epoch(vg__run *r, vg_rng *shuffle, int e, double lr, int64_t *ste
         }
     }
     res->loss[e] = loss_sum / (double)ds->n_train;
-    res->accuracy[e] = (double)correct / (double)ds->n_train;
+    /* scored = n_train for class labels; 0 / 0 = NaN for regression */
+    res->accuracy[e] = (double)counts.correct / (double)counts.scored;
     ((int64_t *)r->data[S_CLIP_COUNT])[e] = clipped;
     ((double *)r->data[S_CLIP_FRACTION])[e] = (double)clipped / steps;
     ((double *)r->data[S_CLIP_NORM_MEAN])[e] = norm_sum / steps;
@@ -844,6 +905,7 @@ vg_status vg_train_run(const vg_run_config *cfg, const vg_dataset *ds, vg_run_re
     vg__run r;
     memset(&r, 0, sizeof r);
     r.cfg = cfg, r.ds = ds, r.res = res, r.hook = hook;
+    r.slope_activation = -1;
     r.progress = hook ? hook->progress : NULL;
     r.stop = hook ? hook->stop : NULL;
     if (r.progress) {
@@ -859,12 +921,8 @@ vg_status vg_train_run(const vg_run_config *cfg, const vg_dataset *ds, vg_run_re
     vg_rng init_rng, shuffle_rng;
     vg_rng_seed(&init_rng, vg_seed_mix(cfg->seed, VG_INIT_STREAM));
     vg_rng_seed(&shuffle_rng, vg_seed_mix(cfg->seed, VG_SHUFFLE_STREAM));
-    vg_init_spec init = {.kind = cfg->model_init,
-                         .std = cfg->model_init_std,
-                         .limit = cfg->model_init_limit,
-                         .gain = cfg->model_init_gain,
-                         .bias = cfg->model_bias_init};
-    vg_mlp_f32_init(&r.net, &init, &init_rng);
+    vg_init_spec init = vg_train_init_spec(cfg);
+    r.model.ops->init(&r.model, &init, &init_rng);
     for (int64_t i = 0; i < ds->n_train; i++) r.order[i] = (int32_t)i;
 
     /* what a checkpoint finds non-finite: the probe gradient, or without one the parameters */
@@ -888,7 +946,7 @@ vg_status vg_train_run(const vg_run_config *cfg, const vg_dataset *ds, vg_run_re
         if (r.progress) atomic_store_explicit(&r.progress->epoch, e + 1, memory_order_relaxed);
         if (vg__epoch(&r, &shuffle_rng, e, lr, &step) <= 0) goto done;
         if (ds->n_test > 0) {
-            vg__evaluate(&r.net, ds, &res->test_loss[e], &res->test_accuracy[e]);
+            vg__evaluate(&r, &res->test_loss[e], &res->test_accuracy[e]);
             if (!isfinite(res->test_loss[e])) {
                 res->epochs_done = e + 1;
                 vg__diverged(&r, "non-finite test loss", e + 1, step - 1, 0);
