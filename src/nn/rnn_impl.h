@@ -51,6 +51,47 @@ static void SFX(rgemm)(int ta, int tb, int M, int N, int K, const real *A, int l
 #endif
 }
 
+/* The same product for the long shapes of a sequence (T B rows): the float kernel packs a
+ * transposed op(A) only when it is small (nn/gemm.c), and streams a tall op(A) once per panel
+ * of 32 columns; both lose the cache at T B = 6,400 rows (dW_hh 60 -> ~100 GFLOP/s chunked on
+ * an EPYC core). So a transposed A is taken KC rows of depth at a time (accumulating), and a
+ * tall one in blocks of rows that stay in the cache across panels. The summation order depends
+ * on the shapes only: still deterministic. Double: straight to BLAS. */
+static void SFX(big_gemm)(int ta, int tb, int M, int N, int K, const real *A, int lda,
+                          const real *B, int ldb, const real *bias, real *C, int ldc, real *work) {
+#ifdef VG_RNN_FLOAT_KERNELS
+    if (ta) {
+        int kc = (1 << 18) / (M > 1 ? M : 1);
+        if (kc < 64) kc = 64;
+        for (int k0 = 0; k0 < K || k0 == 0; k0 += kc) {
+            int kk = K - k0 < kc ? K - k0 : kc;
+            vg__sgemm(1, tb, M, N, kk, A + (int64_t)k0 * lda, lda,
+                      tb ? B + k0 : B + (int64_t)k0 * ldb, ldb, k0 > 0, k0 > 0 ? NULL : bias, C,
+                      ldc, work);
+            if (K == 0) break;
+        }
+        return;
+    }
+    int mc = (1 << 16) / (K > 1 ? K : 1);
+    mc = mc < 64 ? 64 : mc / 8 * 8;
+    for (int m0 = 0; m0 < M; m0 += mc) {
+        int mm = M - m0 < mc ? M - m0 : mc;
+        vg__sgemm(0, tb, mm, N, K, A + (int64_t)m0 * lda, lda, B, ldb, 0, bias,
+                  C + (int64_t)m0 * ldc, ldc, work);
+    }
+#else
+    SFX(rgemm)(ta, tb, M, N, K, A, lda, B, ldb, 0, bias, C, ldc, work);
+#endif
+}
+
+/* out (N) += column sums of A (R, N) */
+static void SFX(colsum_add)(real *restrict out, const real *restrict A, int64_t R, int N) {
+    for (int64_t r = 0; r < R; r++) {
+        const real *a = A + r * N;
+        for (int j = 0; j < N; j++) out[j] += a[j];
+    }
+}
+
 /* out (N) = column sums of A (R, N) */
 static void SFX(colsum)(real *restrict out, const real *restrict A, int64_t R, int N) {
     memset(out, 0, (size_t)N * sizeof *out);
@@ -436,8 +477,8 @@ double RNN_FN(forward)(RNN *m, const real *x, const int32_t *y, const real *tg, 
         real *bias = m->step_buf;
         for (int i = 0; i < GH; i++)
             bias[i] = m->b_ih[l][i] + (s->cell == VG_CELL_GRU && i >= 2 * H ? 0 : m->b_hh[l][i]);
-        SFX(rgemm)(0, 1, T * B, GH, m->fan_in[l], in, m->fan_in[l], m->W_ih[l], m->fan_in[l], 0,
-                   bias, m->gate[l], GH, m->gemm_work);
+        SFX(big_gemm)(0, 1, T * B, GH, m->fan_in[l], in, m->fan_in[l], m->W_ih[l], m->fan_in[l],
+                      bias, m->gate[l], GH, m->gemm_work);
         memset(m->hs[l], 0, (size_t)B * H * sizeof(real));
         if (m->cs[l]) memset(m->cs[l], 0, (size_t)B * H * sizeof(real));
         for (int t = 0; t < T; t++) {
@@ -450,7 +491,7 @@ double RNN_FN(forward)(RNN *m, const real *x, const int32_t *y, const real *tg, 
     int step_cls = s->target == VG_TARGET_STEP_CLASS;
     int64_t R = step_cls ? (int64_t)T * B : B;
     const real *top = m->hs[s->depth - 1] + (step_cls ? (int64_t)B * H : (int64_t)T * B * H);
-    SFX(rgemm)(0, 1, (int)R, V, H, top, H, m->W_out, H, 0, m->b_out, m->logits, V, m->gemm_work);
+    SFX(big_gemm)(0, 1, (int)R, V, H, top, H, m->W_out, H, m->b_out, m->logits, V, m->gemm_work);
     double loss = 0;
     int64_t scored = 0;
     for (int64_t r = 0; r < R; r++) {
@@ -497,6 +538,43 @@ double RNN_FN(forward)(RNN *m, const real *x, const int32_t *y, const real *tg, 
 
 /* ---------------------------------------------------------------- backward */
 
+/* The element-wise part of the LSTM's and GRU's backward for one row (the equations are at
+ * cell_backward). Restrict-qualified parameters: GCC vectorizes these, and did not the same
+ * loops over restrict-qualified locals. */
+static void SFX(lstm_bwd_row)(real *restrict di, real *restrict df, real *restrict dg,
+                              real *restrict dout, real *restrict dc, const real *restrict pi,
+                              const real *restrict pf, const real *restrict pg,
+                              const real *restrict po, const real *restrict tc,
+                              const real *restrict cp, const real *restrict dh, int H) {
+    for (int j = 0; j < H; j++) {
+        real iv = pi[j], fv = pf[j], gv = pg[j], ov = po[j], tcv = tc[j];
+        real dct = dc[j] + dh[j] * ov * ((real)1 - tcv * tcv);
+        di[j] = dct * gv * iv * ((real)1 - iv);
+        df[j] = dct * cp[j] * fv * ((real)1 - fv);
+        dg[j] = dct * iv * ((real)1 - gv * gv);
+        dout[j] = dh[j] * tcv * ov * ((real)1 - ov);
+        dc[j] = dct * fv;
+    }
+}
+
+static void SFX(gru_bwd_row)(real *restrict dr_, real *restrict dz_, real *restrict dn_,
+                             real *restrict qr, real *restrict qz, real *restrict qn,
+                             real *restrict dh, const real *restrict pr, const real *restrict pz,
+                             const real *restrict pn, const real *restrict hprev,
+                             const real *restrict hn, int H) {
+    for (int j = 0; j < H; j++) {
+        real r = pr[j], z = pz[j], n = pn[j], g = dh[j];
+        real dn = g * ((real)1 - z) * ((real)1 - n * n);
+        real dz = g * (hprev[j] - n) * z * ((real)1 - z);
+        real dr = dn * hn[j] * r * ((real)1 - r);
+        dr_[j] = qr[j] = dr;
+        dz_[j] = qz[j] = dz;
+        dn_[j] = dn;
+        qn[j] = dn * r;
+        dh[j] = g * z;
+    }
+}
+
 /* One step of a cell's backward. On entry dh (B, H) holds the total dloss/dh_t (read-out or
  * layer above, plus the recurrence unless cut); for the LSTM dc (B, H) the recurrent
  * dloss/dc_t carried from step t+1. Writes dpre[t] (and GRU's dhp[t]); on return, unless
@@ -521,21 +599,21 @@ static void SFX(cell_backward)(RNN *m, int l, int t, int B, int cut, int stats) 
          * into step t-1: dc f, and dh = dpre W_hh */
         const real *cp = m->cs[l] + (int64_t)t * BH, *tc = m->tc[l] + (int64_t)t * BH;
         double c2 = 0;
-        for (int b = 0; b < B; b++) {
-            const real *restrict p = P + (int64_t)b * GH;
-            real *restrict d = dp + (int64_t)b * GH;
-            const real *restrict tcr = tc + (int64_t)b * H, *restrict cpr = cp + (int64_t)b * H;
-            real *restrict dhr = dh + (int64_t)b * H, *restrict dcr = dc + (int64_t)b * H;
-            for (int j = 0; j < H; j++) {
-                real i = p[j], f = p[H + j], g = p[2 * H + j], o = p[3 * H + j], tcv = tcr[j];
-                real dct = dcr[j] + dhr[j] * o * ((real)1 - tcv * tcv);
-                d[j] = dct * g * i * ((real)1 - i);
-                d[H + j] = dct * cpr[j] * f * ((real)1 - f);
-                d[2 * H + j] = dct * i * ((real)1 - g * g);
-                d[3 * H + j] = dhr[j] * tcv * o * ((real)1 - o);
-                dcr[j] = dct * f;
-                if (stats) c2 += (double)dct * dct;
+        if (stats) /* its own pass: inside the loop below it kept that loop scalar */
+            for (int b = 0; b < B; b++) {
+                const real *o = P + (int64_t)b * GH + 3 * H, *tcr = tc + (int64_t)b * H;
+                const real *dhr = dh + (int64_t)b * H, *dcr = dc + (int64_t)b * H;
+                for (int j = 0; j < H; j++) {
+                    double dct = dcr[j] + dhr[j] * o[j] * ((real)1 - tcr[j] * tcr[j]);
+                    c2 += dct * dct;
+                }
             }
+        for (int b = 0; b < B; b++) {
+            const real *p = P + (int64_t)b * GH;
+            real *d = dp + (int64_t)b * GH;
+            int64_t o = (int64_t)b * H;
+            SFX(lstm_bwd_row)(d, d + H, d + 2 * H, d + 3 * H, dc + o, p, p + H, p + 2 * H,
+                              p + 3 * H, tc + o, cp + o, dh + o, H);
         }
         if (stats) m->stats.grad_c2[(int64_t)l * s->steps + t] = c2;
         if (!cut) SFX(rgemm)(0, 0, B, H, GH, dp, GH, m->W_hh[l], H, 0, NULL, dh, H, m->gemm_work);
@@ -547,21 +625,11 @@ static void SFX(cell_backward)(RNN *m, int l, int t, int B, int cut, int stats) 
     const real *hprev = m->hs[l] + (int64_t)t * BH, *hn = m->hn[l] + (int64_t)t * BH;
     real *dq = m->dhp[l] + (int64_t)t * B * GH;
     for (int b = 0; b < B; b++) {
-        const real *restrict p = P + (int64_t)b * GH;
-        real *restrict d = dp + (int64_t)b * GH, *restrict q = dq + (int64_t)b * GH;
-        const real *restrict hpr = hprev + (int64_t)b * H, *restrict hnr = hn + (int64_t)b * H;
-        real *restrict dhr = dh + (int64_t)b * H;
-        for (int j = 0; j < H; j++) {
-            real r = p[j], z = p[H + j], n = p[2 * H + j], g = dhr[j];
-            real dn = g * ((real)1 - z) * ((real)1 - n * n);
-            real dz = g * (hpr[j] - n) * z * ((real)1 - z);
-            real dr = dn * hnr[j] * r * ((real)1 - r);
-            d[j] = q[j] = dr;
-            d[H + j] = q[H + j] = dz;
-            d[2 * H + j] = dn;
-            q[2 * H + j] = dn * r;
-            dhr[j] = g * z;
-        }
+        const real *p = P + (int64_t)b * GH;
+        real *d = dp + (int64_t)b * GH, *q = dq + (int64_t)b * GH;
+        int64_t o = (int64_t)b * H;
+        SFX(gru_bwd_row)(d, d + H, d + 2 * H, q, q + H, q + 2 * H, dh + o, p, p + H, p + 2 * H,
+                         hprev + o, hn + o, H);
     }
     if (!cut) SFX(rgemm)(0, 0, B, H, GH, dq, GH, m->W_hh[l], H, 1, NULL, dh, H, m->gemm_work);
 }
@@ -628,10 +696,10 @@ void RNN_FN(backward_set)(RNN *m, const real *x, const int32_t *y, const real *t
         }
     }
     const real *top = m->hs[s->depth - 1] + (step_cls ? BH : (int64_t)T * BH);
-    SFX(rgemm)(1, 0, V, H, (int)R, m->dlogits, V, top, H, 0, NULL, m->dW_out, H, m->gemm_work);
+    SFX(big_gemm)(1, 0, V, H, (int)R, m->dlogits, V, top, H, NULL, m->dW_out, H, m->gemm_work);
     SFX(colsum)(m->db_out, m->dlogits, R, V);
     if (step_cls) {
-        SFX(rgemm)(0, 0, T * B, H, V, m->dlogits, V, m->W_out, H, 0, NULL, m->dseq, H, m->gemm_work);
+        SFX(big_gemm)(0, 0, T * B, H, V, m->dlogits, V, m->W_out, H, NULL, m->dseq, H, m->gemm_work);
     } else {
         memset(m->dseq, 0, (size_t)(T - 1) * BH * sizeof(real));
         SFX(rgemm)(0, 0, B, H, V, m->dlogits, V, m->W_out, H, 0, NULL, m->dseq + (int64_t)(T - 1) * BH,
@@ -640,6 +708,8 @@ void RNN_FN(backward_set)(RNN *m, const real *x, const int32_t *y, const real *t
     for (int l = s->depth - 1; l >= 0; l--) {
         memset(m->dh, 0, (size_t)BH * sizeof(real));
         memset(m->dc, 0, (size_t)BH * sizeof(real));
+        memset(m->db_ih[l], 0, (size_t)GH * sizeof(real));
+        memset(m->db_hh[l], 0, (size_t)GH * sizeof(real));
         for (int t = T - 1; t >= 0; t--) {
             const real *ds = m->dseq + (int64_t)t * BH;
             real *dh = m->dh;
@@ -653,6 +723,10 @@ void RNN_FN(backward_set)(RNN *m, const real *x, const int32_t *y, const real *t
              * no gradient to carry */
             int cut = t == 0 || (K > 0 && t % K == 0);
             SFX(cell_backward)(m, l, t, B, cut, stats);
+            /* the biases' gradients, while this step's dpre is still in the cache */
+            SFX(colsum_add)(m->db_ih[l], m->dpre[l] + (int64_t)t * B * GH, B, GH);
+            if (m->dhp[l] != m->dpre[l])
+                SFX(colsum_add)(m->db_hh[l], m->dhp[l] + (int64_t)t * B * GH, B, GH);
             if (cut) {
                 memset(m->dh, 0, (size_t)BH * sizeof(real));
                 memset(m->dc, 0, (size_t)BH * sizeof(real));
@@ -661,16 +735,14 @@ void RNN_FN(backward_set)(RNN *m, const real *x, const int32_t *y, const real *t
         int F = m->fan_in[l];
         const real *in = l == 0 ? m->x_tm : m->hs[l - 1] + BH;
         /* dW_ih = dpre^T in, dW_hh = dhp^T [h_0 .. h_{T-1}]: one product each over T B rows */
-        SFX(rgemm)(1, 0, GH, F, T * B, m->dpre[l], GH, in, F, 0, NULL, m->dW_ih[l], F, m->gemm_work);
-        SFX(rgemm)(1, 0, GH, H, T * B, m->dhp[l], GH, m->hs[l], H, 0, NULL, m->dW_hh[l], H,
-                   m->gemm_work);
-        SFX(colsum)(m->db_ih[l], m->dpre[l], (int64_t)T * B, GH);
+        SFX(big_gemm)(1, 0, GH, F, T * B, m->dpre[l], GH, in, F, NULL, m->dW_ih[l], F, m->gemm_work);
+        SFX(big_gemm)(1, 0, GH, H, T * B, m->dhp[l], GH, m->hs[l], H, NULL, m->dW_hh[l], H,
+                      m->gemm_work);
         if (m->dhp[l] == m->dpre[l]) memcpy(m->db_hh[l], m->db_ih[l], (size_t)GH * sizeof(real));
-        else SFX(colsum)(m->db_hh[l], m->dhp[l], (int64_t)T * B, GH);
         if (stats) SFX(gate_stats)(m, l, B);
         if (l > 0) /* dloss/dh^{l-1}_t = dpre^l_t W_ih^l, all steps in one product */
-            SFX(rgemm)(0, 0, T * B, H, GH, m->dpre[l], GH, m->W_ih[l], F, 0, NULL, m->dseq, H,
-                       m->gemm_work);
+            SFX(big_gemm)(0, 0, T * B, H, GH, m->dpre[l], GH, m->W_ih[l], F, NULL, m->dseq, H,
+                          m->gemm_work);
     }
 }
 
