@@ -1,7 +1,8 @@
 /* Training steps of a recurrent net per second (bench/rnn_bench.py puts them beside PyTorch's):
  * forward + backward (full BPTT) + SGD on one fixed batch, float32, one thread; a cross-entropy
  * read-out at the last step. Prints key=value pairs: seq_per_s, gflops (the step's multiply-adds
- * x 2 from vg_rnn_f32_step_flops over its time), peak_gflops (bench/fma.c), peak_frac, and
+ * x 2 from vg_rnn_f32_step_flops over its time), seq_per_cpu_s and gflops_cpu (the same over
+ * the thread's CPU time: on a shared machine, what the step costs when it runs), peak_gflops (bench/fma.c), peak_frac, and
  * the split of a step between forward and backward.
  *
  *   rnn_bench --cell lstm --hidden 128 --batch 64 --inputs 32 --steps 100 [--depth 1]
@@ -22,6 +23,13 @@ double vgbench_fma_peak(const char **isa); /* fma.c: GFLOP/s */
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* this thread's CPU time: what a step costs when other processes share the cores */
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -78,6 +86,7 @@ int main(int argc, char **argv) {
         vg_rnn_f32_backward_set(&m, x, y, NULL, 0);
     }
     t0 = now();
+    double c0 = cpu_now();
     while (n < 3 || t - t0 < seconds) {
         double a = now();
         loss = vg_rnn_f32_forward(&m, x, y, NULL, B, NULL, NULL);
@@ -88,14 +97,16 @@ int main(int argc, char **argv) {
         t_fwd += b - a, t_bwd += t - b;
         n++;
     }
+    double cpu_per = (cpu_now() - c0) / n;
     double per = (t - t0) / n, flops = vg_rnn_f32_step_flops(&m, B);
     double gf = flops / per * 1e-9, pk = 0;
     const char *isa = "none";
     if (peak) pk = vgbench_fma_peak(&isa);
-    printf("cell=%s hidden=%d batch=%d inputs=%d steps=%d depth=%d seq_per_s=%.1f step_ms=%.3f "
-           "fwd_ms=%.3f bwd_ms=%.3f gflops=%.1f peak_gflops=%.1f peak_frac=%.3f isa=%s loss=%.4f "
+    printf("cell=%s hidden=%d batch=%d inputs=%d steps=%d depth=%d seq_per_s=%.1f seq_per_cpu_s=%.1f "
+           "gflops_cpu=%.1f step_ms=%.3f fwd_ms=%.3f bwd_ms=%.3f gflops=%.1f peak_gflops=%.1f peak_frac=%.3f isa=%s loss=%.4f "
            "finite=%d\n",
-           vg_cell_name(s.cell), s.hidden, B, s.n_inputs, s.steps, s.depth, B / per, per * 1e3,
+           vg_cell_name(s.cell), s.hidden, B, s.n_inputs, s.steps, s.depth, B / per, B / cpu_per,
+           flops / cpu_per * 1e-9, per * 1e3,
            t_fwd / n * 1e3, t_bwd / n * 1e3, gf, pk, pk > 0 ? gf / pk : 0, isa, loss,
            isfinite(loss) ? 1 : 0);
     vg_optim_f32_free(&opt);

@@ -13,6 +13,7 @@ dW_ih, dh, dW_hh, read-out), against the FMA peak of one core (bench/fma.c).
     /usr/bin/python3 bench/rnn_bench.py [--rounds 5] [--seconds 1] [--cell lstm] [--steps 100]
 """
 import argparse
+import os
 import sys
 import time
 
@@ -50,14 +51,15 @@ def torch_stepper(cell, T):
 
 
 def time_torch(step, seconds):
+    """(sequences per wall second, per CPU second of this thread)"""
     step()
-    n, t0 = 0, time.perf_counter()
+    n, t0, c0 = 0, time.perf_counter(), time.thread_time()
     t = t0
     while n < 2 or t - t0 < seconds:
         step()
         n += 1
         t = time.perf_counter()
-    return BATCH * n / (t - t0)
+    return BATCH * n / (t - t0), BATCH * n / (time.thread_time() - c0)
 
 
 def main():
@@ -67,6 +69,9 @@ def main():
     ap.add_argument("--cell", action="append", choices=CELLS, help="repeatable; default all")
     ap.add_argument("--steps", type=int, action="append", help="T (repeatable; default 100, 400)")
     ap.add_argument("--build", help="build directory (default $VG_BUILD or build/)")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="wall: sequences per second; cpu: per second of the thread's CPU time, "
+                         "both sides (for a machine other processes share)")
     a = ap.parse_args()
 
     import torch
@@ -76,7 +81,8 @@ def main():
     peak = float(run_kv([binary, "--cell", "rnn", "--hidden", "8", "--batch", "2", "--inputs", "2",
                          "--steps", "2", "--seconds", "0.01"], env)["peak_gflops"])
     print(f"# Recurrent training step vs PyTorch {torch.__version__}, 1 thread, float32\n# {machine()}"
-          f"\n# hidden {HIDDEN}, batch {BATCH}, inputs {INPUTS}, 1 layer; FMA peak {peak:.1f} GFLOP/s")
+          f"\n# hidden {HIDDEN}, batch {BATCH}, inputs {INPUTS}, 1 layer; FMA peak {peak:.1f} GFLOP/s;"
+          f" {a.clock} clock; load average {os.getloadavg()[0]:.1f}")
     rows, verdicts = [], []
     for cell in a.cell or CELLS:
         for T in a.steps or STEPS:
@@ -88,10 +94,12 @@ def main():
             flops = None
             for _ in range(a.rounds):
                 kv = run_kv(cmd, env)
-                v = float(kv["seq_per_s"])
-                flops = float(kv["gflops"]) / v  # GFLOP per sequence
-                t = time_torch(step, a.seconds)
-                vg.append(v), th.append(t), rr.append(v / t), gf.append(float(kv["gflops"]))
+                cpu = a.clock == "cpu"
+                v = float(kv["seq_per_cpu_s" if cpu else "seq_per_s"])
+                g_ = float(kv["gflops_cpu" if cpu else "gflops"])
+                flops = g_ / v  # GFLOP per sequence
+                t = time_torch(step, a.seconds)[1 if cpu else 0]
+                vg.append(v), th.append(t), rr.append(v / t), gf.append(g_)
             r, g = median(rr), median(gf)
             tg = flops * median(th)
             rows.append([cell, T, f"{median(vg):.0f}", f"{median(th):.0f}", f"{r:.2f}x",
