@@ -170,6 +170,12 @@ static void check_full(int cell, int act, int depth, int target, int loss, uint6
         }
         for (int t = 0; t < T; t++) VG_CHECK(m.stats.grad_h2[l * T + t] >= 0 && isfinite(m.stats.grad_h2[l * T + t]));
     }
+    /* the per-gate norms add up to the recurrent layers' gradient norm */
+    double gn[2 * 4], sum_gates = 0, sum_all = 0;
+    vg_rnn_f64_gate_grad_norms(&m, gn);
+    for (int i = 0; i < depth * m.gates; i++) sum_gates += gn[i] * gn[i];
+    for (int64_t i = 0; i < m.param_offset[depth]; i++) sum_all += g[i] * g[i];
+    VG_CHECK_MSG(fabs(sum_gates - sum_all) <= 1e-12 * sum_all, "%s: gate norms %.17g vs %.17g", name, sum_gates, sum_all);
     n_cases++;
     worst_overall = fmax(worst_overall, worst_norm);
     free(g), free(num);

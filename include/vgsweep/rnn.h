@@ -158,6 +158,10 @@ typedef struct vg_rnn_stats {
      * dpre, dlogits; with stats = 1 also m->stats. */                                          \
     void vg_rnn_##sfx##_backward_set(vg_rnn_##sfx *m, const real *x, const int32_t *y,         \
                                      const real *t, int stats);                                \
+    /* out (depth, G): the norm of each gate block's gradient, its rows of dW_ih, dW_hh, db_ih,  \
+     * db_hh (LSTM i, f, g, o; GRU r, z, n; the vanilla RNN's one block): per-gate weight-      \
+     * gradient norms, from the last backward. */                                               \
+    void vg_rnn_##sfx##_gate_grad_norms(const vg_rnn_##sfx *m, double *out);                    \
     /* Multiply-adds x 2 of one forward + backward of B rows (the bench's GFLOP count). */      \
     double vg_rnn_##sfx##_step_flops(const vg_rnn_##sfx *m, int B);
 

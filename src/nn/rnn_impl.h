@@ -746,6 +746,22 @@ void RNN_FN(backward_set)(RNN *m, const real *x, const int32_t *y, const real *t
     }
 }
 
+void RNN_FN(gate_grad_norms)(const RNN *m, double *out) {
+    const vg_rnn_shape *s = &m->shape;
+    int H = s->hidden, G = m->gates;
+    for (int l = 0; l < s->depth; l++)
+        for (int g = 0; g < G; g++) {
+            double sum = 0;
+            int F = m->fan_in[l];
+            for (int r = g * H; r < (g + 1) * H; r++) {
+                for (int c = 0; c < F; c++) sum += (double)m->dW_ih[l][(int64_t)r * F + c] * m->dW_ih[l][(int64_t)r * F + c];
+                for (int c = 0; c < H; c++) sum += (double)m->dW_hh[l][(int64_t)r * H + c] * m->dW_hh[l][(int64_t)r * H + c];
+                sum += (double)m->db_ih[l][r] * m->db_ih[l][r] + (double)m->db_hh[l][r] * m->db_hh[l][r];
+            }
+            out[l * G + g] = sqrt(sum);
+        }
+}
+
 double RNN_FN(step_flops)(const RNN *m, int B) {
     const vg_rnn_shape *s = &m->shape;
     double T = s->steps, H = s->hidden, GH = (double)m->gates * H, V = s->n_outputs, f = 0;
