@@ -333,6 +333,45 @@ static void check_lstm_forget_product(void) {
     vg_rnn_f64_free(&m);
 }
 
+/* Gate saturation: an LSTM whose forget and input biases are +-20 has those gates within 0.01
+ * of 1 and 0 everywhere (fraction 1), and with tiny weights and zero biases every sigmoid gate
+ * sits near 0.5 (fraction 0); a GRU likewise; a tanh RNN with huge input weights saturates. */
+static void check_saturation(void) {
+    for (int cell = 0; cell < VG_CELL_COUNT; cell++) {
+        vg_rnn_shape s = make_shape(cell, VG_ACT_TANH, 1, VG_TARGET_CLASS, VG_LOSS_CROSS_ENTROPY, 0);
+        vg_rnn_f64 m;
+        vg_error err;
+        VG_CHECK(vg_rnn_f64_create(&m, &s, &err) == VG_OK);
+        vg_rng rng;
+        vg_rng_seed(&rng, 12);
+        double x[B * T * N_IN];
+        int32_t y[B] = {0, 1, 2};
+        for (int i = 0; i < B * T * N_IN; i++) x[i] = vg_rng_normal(&rng);
+        int G = m.gates;
+        for (int pass = 0; pass < 2; pass++) {
+            for (int64_t i = 0; i < m.n_params; i++) m.params[i] = 1e-3 * vg_rng_normal(&rng);
+            if (pass == 1) {
+                for (int j = 0; j < G * H; j++) m.b_ih[0][j] = (j / H) % 2 ? 20 : -20;
+                if (cell == VG_CELL_RNN)
+                    for (int j = 0; j < H * N_IN; j++) m.W_ih[0][j] = 50 * vg_rng_normal(&rng);
+            }
+            vg_rnn_f64_forward(&m, x, y, NULL, B, NULL, NULL);
+            vg_rnn_f64_backward_set(&m, x, y, NULL, 1);
+            for (int g = 0; g < G; g++) {
+                double f = m.stats.saturated[g];
+                /* pass 1: blocks 1, 3 at +20 and 0, 2 at -20 (a tanh block's +-20 saturates too;
+                 * the GRU's n block adds r (W_hn h + b_hn), small here) */
+                int want = pass == 1 && (cell != VG_CELL_RNN || g == 0);
+                if (cell == VG_CELL_RNN && pass == 1) /* 50 x N(0,1) inputs: almost all */
+                    VG_CHECK_MSG(f > 0.9, "%s gate %d: saturated %.3f", vg_cell_name(cell), g, f);
+                else
+                    VG_CHECK_MSG(want ? f == 1 : f == 0, "%s pass %d gate %d: saturated %.3f", vg_cell_name(cell), pass, g, f);
+            }
+        }
+        vg_rnn_f64_free(&m);
+    }
+}
+
 /* The initializers: orthogonal gate blocks (Q^T Q = g^2 I), identity, the forget bias; the
  * f32 net drawn from the same seed as the f64 one agrees with it to float rounding, and so do
  * its gradients. */
@@ -420,6 +459,7 @@ int main(void) {
     check_linear_decay(1.25);
     check_lstm_forget_product();
     check_init_and_f32();
+    check_saturation();
     printf("%d nets checked; worst tensor relative error %.2e\n", n_cases, worst_overall);
     return vg_test_finish("test_rnn_gradcheck");
 }

@@ -96,7 +96,8 @@ void vg_rnn_init_defaults(vg_rnn_init_spec *init);
 /* The statistics a backward flagged for them leaves (double, whatever the net's type). */
 typedef struct vg_rnn_stats {
     double *grad_h2;  /* (depth, T): sum over the batch of ||dloss/dh^l_t||^2, the total
-                         gradient reaching h^l_t (read-out, layer above, recurrence) */
+                         gradient reaching h^l_t (read-out, layer above, recurrence unless cut);
+                         entry [l][t] is the state after 0-based step t (h_{t+1} above) */
     double *grad_c2;  /* (depth, T): LSTM: the same for c^l_t; NULL otherwise */
     double *saturated;/* (depth, G): fraction of gate units (over batch, steps, units) within
                          0.01 of a sigmoid's 0 or 1 (tanh blocks: of -1 or 1); vanilla RNN: its
