@@ -1,6 +1,6 @@
 /* The recurrent nets' backpropagation through time against central finite differences, in
- * double (vg_rnn_f64): each cell (rnn with tanh and relu, lstm, gru) x full and truncated BPTT
- * x 1 and 2 stacked layers x each target kind (class at the last step, class per step with
+ * double (vg_rnn_f64): each cell (rnn with tanh and relu, lstm, gru), full BPTT, x 1 and 2
+ * stacked layers x each target kind (class at the last step, class per step with
  * unscored steps, real values with MSE), and cross-entropy and MSE on class targets. Errors as
  * tests/test_gradcheck.c defines them: per tensor ||g - num|| / max(||g||, ||num||) < 1e-6, and
  * the element-wise relative error among entries above 1e-2 of the tensor's largest < 1e-5.
@@ -9,13 +9,14 @@
  * different function of the parameters); it is proven against its definition, PyTorch's
  * h.detach() every K steps, in tests/test_rnn_torch.py. Here, in double: with K >= T it is
  * full BPTT; with the loss scored only inside the first chunk nothing crosses a cut, so it
- * equals full BPTT (and finite differences); with a loss at the last step and K < T the
- * gradients of the first chunk's steps vanish (dpre = 0 there) and grad_h2 is 0 before the
- * last cut, while the read-out's gradient is unchanged.
+ * equals full BPTT (and finite differences); with a loss at the last step and K < T the steps
+ * before the last cut get no gradient (dpre = 0, grad_h2 = 0 there), the last chunk's do, and
+ * the read-out's gradient is unchanged; each cell, 1 and 2 layers.
  *
  * Also here: the theory of issue #20 item 6 (a linear RNN with recurrent weights g Q decays as
  * g^(T - t); an LSTM with zero recurrent weights carries dc_T/dc_t = prod f), the f32 net
- * against the f64 one, the initializers (orthogonal blocks, identity, forget bias). */
+ * against the f64 one, the initializers (orthogonal blocks, identity, forget bias), the gate
+ * saturation fractions and the per-gate gradient norms. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
