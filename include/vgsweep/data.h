@@ -72,6 +72,10 @@ vg_status vg_data_prepare(vg_run_config *runs, int64_t n_runs, vg_error *err);
 /* The prepared copy for cfg (shared, borrowed) when there is one, else a private vg_dataset_make. */
 vg_status vg_dataset_acquire(const vg_run_config *cfg, vg_dataset *ds, vg_error *err);
 void vg_dataset_release(vg_dataset *ds);
+/* The shape of cfg's shared set when vg_data_prepare has read it (images as sequences: rows
+ * x columns; a csv's real targets): returns 1 and sets steps, step_features and targets (0 for
+ * class targets); 0 (nothing set) when cfg's data is not shared or not read yet. */
+int vg_data_shared_shape(const vg_run_config *cfg, int *steps, int *step_features, int *targets);
 /* Number of shared sets prepared, and their bytes, each counted once (the dry run reports it). */
 int vg_data_shared_count(void);
 double vg_data_shared_bytes(void);

@@ -48,6 +48,11 @@ typedef struct vg_model_spec {
     double skip_scale;
     int loss;          /* vg_loss; VG_TARGET_REAL requires VG_LOSS_MSE */
     int max_batch;     /* most samples a forward/backward call may take */
+    /* recurrent kinds (rnn, lstm, gru) only; vgsweep/rnn.h */
+    int bptt;              /* K: truncated BPTT, detach every K steps from the start; 0 full */
+    int recurrent_init;    /* vg_recurrent_init of W_hh */
+    double recurrent_value;/* vg_rnn_init_spec.rec_value: the gain, scale, std or limit */
+    double forget_bias;    /* LSTM: added to b_ih's forget block */
 } vg_model_spec;
 
 /* The MLP's rule for a layer's shape is vg_mlp_layer_fans (vgsweep/nn.h), on the
@@ -188,6 +193,12 @@ typedef struct vg_model_counts {
      * targets with a loss other than MSE (VG_ECONFIG). */                                       \
     vg_status vg_model_##sfx##_create_mlp(vg_model_##sfx *m, const vg_model_spec *spec,         \
                                           vg_error *err);                                        \
+    /* The recurrent nets (vgsweep/rnn.h) behind the interface: kind rnn, lstm or gru; layers \
+     * 0..depth-1 the recurrent ones (tensors W_ih, W_hh, b (= b_ih), b_hh), layer depth the   \
+     * read-out (W, b). ops->init draws W_ih and the read-out from its vg_init_spec and W_hh    \
+     * from the spec's recurrent_init. */                                                        \
+    vg_status vg_model_##sfx##_create_rnn(vg_model_##sfx *m, const vg_model_spec *spec,         \
+                                          vg_error *err);                                        \
     /* Frees whatever create made (also after a failed create); m may be zeroed. */             \
     void vg_model_##sfx##_free(vg_model_##sfx *m);                                               \
     /* Views of tensor i of the plan: its values and its gradient (NULL for state). */         \
@@ -200,6 +211,12 @@ VG__MODEL_DECLARE(double, f64)
 /* The MLP's plan and cost, from the spec alone. */
 vg_status vg_mlp_plan(const vg_model_spec *spec, vg_model_plan *plan, vg_error *err);
 vg_model_cost vg_mlp_cost(const vg_model_spec *spec);
+
+/* The recurrent nets' plan and cost (kind rnn, lstm, gru), from the spec alone. The plan
+ * declares the extra series grad_h_norm (checkpoint, layer, time), for the LSTM grad_c_norm
+ * (checkpoint, layer, time), gate_saturated and gate_grad_norm (checkpoint, layer, gate). */
+vg_status vg_rnn_plan(const vg_model_spec *spec, vg_model_plan *plan, vg_error *err);
+vg_model_cost vg_rnn_cost(const vg_model_spec *spec);
 
 /* The vg_mlp_shape of a spec (the MLP's own struct; vgsweep/nn.h). */
 vg_mlp_shape vg_mlp_shape_of(const vg_model_spec *spec);

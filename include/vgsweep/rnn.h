@@ -78,7 +78,9 @@ typedef struct vg_rnn_init_spec {
     vg_init_spec readout;  /* W_out, b_out (bias = readout.bias) */
     int recurrent;         /* vg_recurrent_init, for W_hh */
     double rec_value;      /* gain (orthogonal, xavier_*), scale (identity), std (normal),
-                              limit (uniform); <= 0: 1 (std, limit: 1/sqrt(H)) */
+                              limit (uniform, and standard's U(-limit, limit)); <= 0: 1 (std,
+                              limit: 1/sqrt(H)). train's factory folds model.recurrent_gain in:
+                              gain * std, gain * limit, gain / sqrt(H) for standard */
     double bias;           /* b_ih and b_hh of every recurrent layer */
     double forget_bias;    /* LSTM: b_ih's forget block is bias + forget_bias (b_hh's stays
                               bias), so the forget gate starts at sigmoid(2 bias + forget_bias);

@@ -283,7 +283,8 @@ typedef char vg_setting_text[VG_SETTING_TEXT_MAX];
       "orthogonal", "rnn/lstm/gru: initializer of the hidden-to-hidden weights (each gate's "    \
       "block on its own; model.init sets the input and read-out weights)")                       \
     X(model_recurrent_gain, "model.recurrent_gain", REAL, 0, VG_INF, VG_LO_OPEN, NULL, "1",      \
-      "multiplies the scale of every recurrent initializer (orthogonal: g Q; identity: g I)")    \
+      "multiplies the scale of every recurrent initializer (orthogonal: g Q; identity: g I; "    \
+      "standard: U(+-g/sqrt(H)); normal: std g; uniform: limit g; xavier_*: gain g)")             \
     X(model_recurrent_std, "model.recurrent_std", REAL, 0, VG_INF, VG_LO_OPEN, NULL, "0.01",     \
       "recurrent normal: standard deviation")                                                    \
     X(model_recurrent_limit, "model.recurrent_limit", REAL, 0, VG_INF, VG_LO_OPEN, NULL, "0.05", \
@@ -304,7 +305,8 @@ typedef char vg_setting_text[VG_SETTING_TEXT_MAX];
     X(train_batch_size, "train.batch_size", INT, 1, 1000000, 0, NULL, "32",                      \
       "minibatch size (the last batch of an epoch may be smaller)")                              \
     X(train_bptt, "train.bptt", INT, 0, 1000000, 0, NULL, "0",                                   \
-      "recurrent: truncated backpropagation through time over the last K steps (0: full)")       \
+      "recurrent: truncated backpropagation through time, the state detached every K steps "     \
+      "from the start (PyTorch's h.detach() before steps K+1, 2K+1, ...); 0: full")              \
     X(train_lr, "train.lr", REAL, 0, VG_INF, VG_LO_OPEN, NULL, "0.1", "learning rate")           \
     X(train_optimizer, "train.optimizer", ENUM, 0, 0, 0, vg_optimizer, "sgd", "optimizer")       \
     X(train_momentum, "train.momentum", REAL, 0, 1, VG_HI_OPEN, NULL, "0.9",                     \

@@ -693,19 +693,6 @@ int main(int argc, char **argv) {
         goto out;
     }
 
-    /* Until the training core builds recurrent nets (issue 20's branch lands after the settings
-     * and data), such runs are refused here, before anything is written; --dry-run above
-     * validates and estimates them. */
-    for (int64_t i = 0; i < n_runs; i++) {
-        const vg_run_config *r = &runs[i];
-        if (r->model_kind != VG_MODEL_MLP) {
-            vg_error_set(&err, VG_ECONFIG, "run %s: model.kind %s: recurrent models are not built "
-                         "yet (vgsweep --dry-run validates and estimates them)", r->id,
-                         vg_model_kind_names[r->model_kind]);
-            goto fail;
-        }
-    }
-
     double free_bytes = vg__free_bytes(output);
     /* a resume continues runs whose parts are already on this disk: no refusal there */
     if (!cli.force && !cli.resume && free_bytes >= 0 && est_bytes > free_bytes) {

@@ -1116,6 +1116,18 @@ void vg_dataset_release(vg_dataset *ds) {
     memset(ds, 0, sizeof *ds);
 }
 
+int vg_data_shared_shape(const vg_run_config *cfg, int *steps, int *step_features, int *targets) {
+    if (!vg_data_is_shared(cfg)) return 0;
+    char *key = vg__key(cfg);
+    if (!key) return 0;
+    pthread_mutex_lock(&vg__registry_lock);
+    vg__entry *e = vg__lookup(key);
+    if (e) *steps = e->ds.steps, *step_features = e->ds.step_features, *targets = e->ds.targets;
+    pthread_mutex_unlock(&vg__registry_lock);
+    free(key);
+    return e != NULL;
+}
+
 int vg_data_shared_count(void) { return vg__n_entries; }
 
 double vg_data_shared_bytes(void) {

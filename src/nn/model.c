@@ -11,6 +11,7 @@
 
 #include "nn/gemm.h"
 #include "vgsweep/data.h"
+#include "vgsweep/rnn.h"
 #include "vgsweep/settings.h"
 
 void vg_model_plan_free(vg_model_plan *plan) {
@@ -162,5 +163,182 @@ vg_model_cost vg_mlp_cost(const vg_model_spec *spec) {
     if (normed) per_unit += 20;
     c.elementwise_per_sample = D * W * per_unit;
     c.act_units = W;
+    return c;
+}
+
+/* ------------------------------------------------------------ the recurrent nets */
+
+/* The recurrent layers' tensors, in the order a layer records them: PyTorch's weight_ih_l*,
+ * weight_hh_l*, bias_ih_l*, bias_hh_l*. The input-side bias is named "b" so that every kind's
+ * record has layers/NN/b and grad_b (issue 20); b_hh is the recurrence's. */
+static const struct {
+    const char *name, *doc, *grad_doc;
+} vg__rnn_tensors[] = {
+    {"W_ih", "input-to-hidden weights (G H, fan_in), gate blocks in PyTorch's order, at the "
+             "checkpoints listed in the attribute checkpoints",
+     "dloss/dW_ih on the probe batch (BPTT as train.bptt says) at the checkpoints listed in the "
+     "attribute checkpoints"},
+    {"W_hh", "hidden-to-hidden (recurrent) weights (G H, H), gate blocks in PyTorch's order",
+     "dloss/dW_hh on the probe batch"},
+    {"b", "input-side bias b_ih (G H) (PyTorch's bias_ih)", "dloss/db_ih on the probe batch"},
+    {"b_hh", "hidden-side bias b_hh (G H) (PyTorch's bias_hh)", "dloss/db_hh on the probe batch"},
+};
+
+static int vg__rnn_cell(const vg_model_spec *spec) {
+    return spec->kind == VG_MODEL_LSTM ? VG_CELL_LSTM : spec->kind == VG_MODEL_GRU ? VG_CELL_GRU
+                                                                                 : VG_CELL_RNN;
+}
+
+vg_status vg_rnn_plan(const vg_model_spec *spec, vg_model_plan *plan, vg_error *err) {
+    memset(plan, 0, sizeof *plan);
+    if (spec->kind != VG_MODEL_RNN && spec->kind != VG_MODEL_LSTM && spec->kind != VG_MODEL_GRU)
+        return vg_error_set(err, VG_EINTERNAL, "not a recurrent net's spec");
+    int cell = vg__rnn_cell(spec), G = vg_cell_gates(cell);
+    int D = spec->depth, L = D + 1, H = spec->width, T = spec->steps, V = spec->n_outputs;
+    if (D < 1 || H < 1 || T < 1 || spec->step_features < 1 || V < 1)
+        return vg_error_set(err, VG_EINTERNAL, "invalid recurrent net shape");
+    int64_t GH = (int64_t)G * H;
+    plan->layers = calloc((size_t)L, sizeof *plan->layers);
+    plan->tensors = calloc((size_t)D * 4 + 2, sizeof *plan->tensors);
+    plan->series = calloc(4, sizeof *plan->series);
+    if (!plan->layers || !plan->tensors || !plan->series) {
+        vg_model_plan_free(plan);
+        return vg_error_set(err, VG_ENOMEM, "out of memory for the plan of a net of %d layers", L);
+    }
+    plan->n_layers = L;
+    int64_t at = 0;
+    for (int l = 0; l < D; l++) {
+        vg_model_layer *ly = &plan->layers[l];
+        int fi = l == 0 ? spec->step_features : H;
+        ly->fan_in = fi, ly->fan_out = (int)GH;
+        ly->param_begin = at;
+        ly->weight_end = at + GH * (fi + H);
+        ly->param_end = ly->weight_end + 2 * GH;
+        /* rows per sample: one per time step (the views are (T B, .)) */
+        ly->act_rows_per_sample = T;
+        ly->act_cols = H;
+        ly->dz_rows_per_sample = T;
+        plan->n_act_layers++;
+        int64_t off = at;
+        for (int i = 0; i < 4; i++) {
+            vg_model_tensor *t = &plan->tensors[plan->n_tensors++];
+            snprintf(t->name, sizeof t->name, "%s", vg__rnn_tensors[i].name);
+            t->doc = vg__rnn_tensors[i].doc;
+            t->grad_doc = vg__rnn_tensors[i].grad_doc;
+            t->layer = l;
+            t->trained = 1;
+            t->rank = i < 2 ? 2 : 1;
+            t->dims[0] = GH;
+            t->dims[1] = i == 0 ? fi : i == 1 ? H : 0;
+            t->offset = off;
+            off += i == 0 ? GH * fi : i == 1 ? GH * H : GH;
+        }
+        at = ly->param_end;
+    }
+    /* the read-out: the MLP's last layer (W (V, H), b (V)), at T (or every step: STEP_CLASS) */
+    vg_model_layer *ro = &plan->layers[D];
+    ro->fan_in = H, ro->fan_out = V;
+    ro->param_begin = at;
+    ro->weight_end = at + (int64_t)V * H;
+    ro->param_end = ro->weight_end + V;
+    ro->act_rows_per_sample = 1;
+    ro->act_cols = 0;
+    ro->dz_rows_per_sample = spec->target_kind == VG_TARGET_STEP_CLASS ? T : 1;
+    for (int i = 0; i < 2; i++) {
+        vg_model_tensor *t = &plan->tensors[plan->n_tensors++];
+        snprintf(t->name, sizeof t->name, "%s", vg__mlp_tensors[i].name);
+        t->doc = vg__mlp_tensors[i].doc;
+        t->grad_doc = vg__mlp_tensors[i].grad_doc;
+        t->layer = D;
+        t->trained = 1;
+        t->rank = i == 0 ? 2 : 1;
+        t->dims[0] = V;
+        t->dims[1] = i == 0 ? H : 0;
+        t->offset = i == 0 ? at : at + (int64_t)V * H;
+    }
+    plan->n_params = ro->param_end;
+    plan->n_state = 0;
+    /* the extra series, filled at every probe checkpoint (rnn_model_impl.h) */
+    vg_model_series *s = plan->series;
+    s[plan->n_series++] = (vg_model_series){
+        "grad_h_norm", "checkpoint,layer,time",
+        "root mean square over the probe sequences of ||dloss/dh_t|| per recurrent layer and time "
+        "step t = 1..T (index t-1): the total gradient reaching h_t (read-out, layer above, and "
+        "the recurrence unless train.bptt cut it)", 3, {0, D, T}};
+    if (cell == VG_CELL_LSTM)
+        s[plan->n_series++] = (vg_model_series){
+            "grad_c_norm", "checkpoint,layer,time",
+            "root mean square over the probe sequences of ||dloss/dc_t|| (LSTM cell state) per "
+            "recurrent layer and time step", 3, {0, D, T}};
+    s[plan->n_series++] = (vg_model_series){
+        "gate_saturated", "checkpoint,layer,gate",
+        "fraction of gate units (over probe sequences, steps, units) within 0.01 of a sigmoid's 0 "
+        "or 1 (tanh blocks: of -1 or 1); gates in PyTorch's order (lstm i f g o, gru r z n; rnn: "
+        "its activation, 0 unless tanh, sigmoid or softsign)", 3, {0, D, G}};
+    s[plan->n_series++] = (vg_model_series){
+        "gate_grad_norm", "checkpoint,layer,gate",
+        "Frobenius norm of each gate block's gradient (its rows of dW_ih, dW_hh, db_ih, db_hh) on "
+        "the probe batch", 3, {0, D, G}};
+    return VG_OK;
+}
+
+
+vg_model_cost vg_rnn_cost(const vg_model_spec *spec) {
+    /* What vg_model_f32_create_rnn and vg_rnn_f32_create allocate, counted as rnn_impl.h's
+     * layout counts it, in double. */
+    vg_model_cost c;
+    memset(&c, 0, sizeof c);
+    int cell = vg__rnn_cell(spec);
+    const double G = vg_cell_gates(cell), D = spec->depth, H = spec->width, GH = G * H;
+    const double T = spec->steps, F = spec->step_features, V = spec->n_outputs;
+    const double B = spec->max_batch, f = sizeof(float);
+    const int step_cls = spec->target_kind == VG_TARGET_STEP_CLASS;
+    const double To = step_cls ? T : 1;
+    /* parameters: per layer GH (fan_in + H + 2), the read-out V (H + 1) */
+    double flops = 0;
+    for (int l = 0; l < spec->depth; l++) {
+        double fi = l == 0 ? F : H;
+        c.n_params += GH * (fi + H + 2);
+        flops += 2 * T * GH * (fi + H); /* projection and recurrence, per sample */
+    }
+    c.n_params += V * (H + 1);
+    flops += 2 * To * V * H;
+    c.flops_per_sample = flops;
+    c.alloc_bytes[c.n_allocs++] = vg__lines(c.n_params * f);
+    c.alloc_bytes[c.n_allocs++] = vg__lines(c.n_params * f);
+    /* the arena (rnn_impl.h's layout): each piece rounded to a cache line */
+    double arena = 0;
+#define VG__PIECE(n) (arena += ceil((n) / 16.0) * 16)
+    VG__PIECE(T * B * F);
+    for (int l = 0; l < spec->depth; l++) {
+        VG__PIECE(T * B * GH);      /* gate */
+        VG__PIECE((T + 1) * B * H); /* hs */
+        VG__PIECE(T * B * GH);      /* dpre */
+        if (cell == VG_CELL_LSTM) VG__PIECE((T + 1) * B * H), VG__PIECE(T * B * H);
+        if (cell == VG_CELL_GRU) VG__PIECE(T * B * H), VG__PIECE(T * B * GH);
+    }
+    VG__PIECE(To * B * V), VG__PIECE(To * B * V), VG__PIECE(To * B * V);
+    VG__PIECE(T * B * H);
+    VG__PIECE(B * H), VG__PIECE(B * H), VG__PIECE(GH > B * H ? GH : B * H), VG__PIECE(B * GH);
+    {
+        double maxm = GH > V ? GH : V;
+        if (maxm < H) maxm = H;
+        double maxk = T * B;
+        VG__PIECE((double)vg__sgemm_work_floats((int)maxm, maxk > 2e9 ? 2000000000 : (int)maxk));
+    }
+#undef VG__PIECE
+    c.alloc_bytes[c.n_allocs++] = vg__lines(arena * f);
+    /* the per-layer views, shapes and statistics, the interface's struct and plan */
+    c.alloc_bytes[c.n_allocs++] = vg__lines(D * 15 * sizeof(void *));
+    c.alloc_bytes[c.n_allocs++] = vg__lines(D * T * sizeof(double) * (cell == VG_CELL_LSTM ? 2 : 1)) +
+                                  vg__lines(D * G * sizeof(double)) + vg__lines(D * 4 + (D + 2) * 8) +
+                                  (D + 1) * sizeof(vg_model_layer) +
+                                  (4 * D + 2) * sizeof(vg_model_tensor) + 4 * sizeof(vg_model_series) +
+                                  sizeof(vg_rnn_f32) + 64;
+    /* element-wise work per unit, step and sample, forward and backward (the gates' sigmoids
+     * and tanhs, the cell update), in the FLOPs of the products that take as long */
+    double per_unit = cell == VG_CELL_RNN ? 20 : cell == VG_CELL_LSTM ? 4 * 20 + 20 : 3 * 20 + 10;
+    c.elementwise_per_sample = D * T * H * per_unit;
+    c.act_units = T * H;
     return c;
 }

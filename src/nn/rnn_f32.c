@@ -7,3 +7,6 @@
 #define TANH tanhf
 #define VG_RNN_FLOAT_KERNELS 1
 #include "nn/rnn_impl.h"
+#define MODEL_FN_RNN(name) vg_model_f32_##name
+#include "nn/rnn_model_impl.h"
+#undef MODEL_FN_RNN

@@ -7,6 +7,9 @@
 #define EXP exp
 #define TANH tanh
 #include "nn/rnn_impl.h"
+#define MODEL_FN_RNN(name) vg_model_f64_##name
+#include "nn/rnn_model_impl.h"
+#undef MODEL_FN_RNN
 
 int vg_cell_gates(int cell) { return cell == VG_CELL_LSTM ? 4 : cell == VG_CELL_GRU ? 3 : 1; }
 

@@ -364,7 +364,8 @@ void RNN_FN(init)(RNN *m, const vg_rnn_init_spec *init, vg_rng *rng) {
             case VG_RINIT_STANDARD:
             default: {
                 double a = init->recurrent == VG_RINIT_XAVIER_UNIFORM ? gain * sqrt(6.0 / (2.0 * H))
-                           : init->recurrent == VG_RINIT_UNIFORM && v > 0 ? v
+                           : (init->recurrent == VG_RINIT_UNIFORM ||
+                              init->recurrent == VG_RINIT_STANDARD) && v > 0 ? v
                                                                           : 1.0 / sqrt((double)H);
                 for (int64_t i = 0; i < n; i++) W[i] = (real)vg_rng_uniform_range(rng, -a, a);
             }

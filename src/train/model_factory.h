@@ -19,6 +19,9 @@ void vg_train_model_spec(const vg_run_config *cfg, const vg_dataset *ds, vg_mode
 vg_status vg_train_model_plan(const vg_model_spec *spec, vg_model_plan *plan, vg_error *err);
 vg_model_cost vg_train_model_cost(const vg_model_spec *spec);
 vg_status vg_train_model_create(const vg_model_spec *spec, vg_model_f32 *m, vg_error *err);
+/* The recurrent initializer's one value (vg_rnn_init_spec.rec_value) from model.recurrent_init
+ * and model.recurrent_gain (which multiplies every one), _std and _limit. */
+double vg_train_recurrent_value(const vg_run_config *cfg);
 /* How the parameters of cfg's model start. */
 vg_init_spec vg_train_init_spec(const vg_run_config *cfg);
 

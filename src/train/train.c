@@ -65,11 +65,16 @@ enum {
     S_ACT_MEAN, S_ACT_STD, S_ACT_SATURATED, S_ACT_DEAD,
     S_GRAD_HIST, S_GRAD_HIST_EDGES,
     S_PROBE_X, S_PROBE_Y, S_DIVERGENCE,
+    S_PROBE_T, /* last: the series before it keep their places */
     S_COUNT
 };
 
 /* Axis lengths a series' shape is written in. */
-enum { A_E, A_K, A_L, A_D, A_S, A_BINS, A_EDGES, A_P, A_F, A_3 };
+enum { A_E, A_K, A_L, A_D, A_S, A_BINS, A_EDGES, A_P, A_F, A_3,
+       A_T,  /* time steps per sample */
+       A_Y,  /* label values per sample: 1 (CLASS), T (STEP_CLASS), 0 (REAL: no probe/y) */
+       A_TG, /* real targets per sample (REAL), else 0 (no probe/t) */
+       A_COUNT };
 
 static const struct {
     const char *name, *axes, *doc;
@@ -100,9 +105,26 @@ static const struct {
     [S_GRAD_HIST] = {"grad_hist", "checkpoint,layer,bin", "counts of log10|dloss/dW| per dense layer in the bins of grad_hist_edges", VG_I64, 3, {A_K, A_L, A_BINS}, 1},
     [S_GRAD_HIST_EDGES] = {"grad_hist_edges", "edge", "bin edges of grad_hist in log10 units; bin i is [edge i, edge i+1), exact zeros in bin 0", VG_F64, 1, {A_EDGES}, 1},
     [S_PROBE_X] = {"probe/x", "sample,feature", "the probe batch's inputs (the first record.probe training samples)", VG_F32, 2, {A_P, A_F}, 1},
-    [S_PROBE_Y] = {"probe/y", "sample", "the probe batch's class labels", VG_I32, 1, {A_P}, 1},
+    [S_PROBE_Y] = {"probe/y", "sample", "the probe batch's class labels (per step, -1 where not scored, for a class per step: (P, T) sample,step); absent for real targets", VG_I32, 1, {A_P}, 1},
     [S_DIVERGENCE] = {"divergence", "field", "epoch (1-based), step (0-based, counted over the run) and layer (1-based) where the run went non-finite; -1 when it did not", VG_I64, 1, {A_3}, 0},
+    [S_PROBE_T] = {"probe/t", "sample,target", "the probe batch's real targets (regression: data.kind adding, csv with data.target real); absent for class targets", VG_F32, 2, {A_P, A_TG}, 1},
 };
+
+/* The rank, dims and axes of series i (vg__series_plan) for a run whose axis lengths are
+ * axis; 0 when it is not recorded (a probe series without a probe batch, probe/y without class
+ * labels, probe/t without real targets). */
+static int vg__series_dims(int i, const int64_t *axis, int64_t dims[3], const char **axes) {
+    if (vg__series_plan[i].probe && axis[A_P] == 0) return 0;
+    if ((i == S_PROBE_Y && axis[A_Y] == 0) || (i == S_PROBE_T && axis[A_TG] == 0)) return 0;
+    int rank = vg__series_plan[i].rank;
+    *axes = vg__series_plan[i].axes;
+    for (int d = 0; d < rank; d++) dims[d] = axis[vg__series_plan[i].dims[d]];
+    if (i == S_PROBE_Y && axis[A_Y] > 1) { /* a class per step */
+        rank = 2, dims[1] = axis[A_Y];
+        *axes = "sample,step";
+    }
+    return rank;
+}
 
 static size_t vg__dtype_size(vg_dtype t) { return t == VG_F32 || t == VG_I32 ? 4 : 8; }
 
@@ -169,7 +191,7 @@ static int vg__plan_tensors(const vg_run_config *cfg, const vg_model_plan *plan,
 
 /* The length of every axis a series' shape is written in (A_*). */
 static void vg__axis_lengths(const vg_run_config *cfg, const vg_model_plan *plan,
-                             int64_t axis[A_3 + 1]) {
+                             int64_t axis[A_COUNT]) {
     int64_t E = cfg->train_epochs;
     axis[A_E] = E;
     axis[A_K] = E + 1;
@@ -181,6 +203,12 @@ static void vg__axis_lengths(const vg_run_config *cfg, const vg_model_plan *plan
     axis[A_P] = vg__probe_size(cfg);
     axis[A_F] = cfg->data_features;
     axis[A_3] = 3;
+    vg_model_spec spec;
+    vg_train_model_spec(cfg, NULL, &spec);
+    axis[A_T] = spec.steps;
+    axis[A_Y] = spec.target_kind == VG_TARGET_REAL ? 0
+                : spec.target_kind == VG_TARGET_STEP_CLASS ? spec.steps : 1;
+    axis[A_TG] = spec.target_kind == VG_TARGET_REAL ? spec.n_outputs : 0;
 }
 
 /* The model's extra series (vg_model_series), checkpoints first, of doubles: only with a
@@ -193,13 +221,16 @@ static double vg__extra_count(const vg_run_config *cfg, const vg_model_series *m
 
 /* Bytes of the values of every series a run of cfg records (no allocation). */
 static double vg__series_bytes(const vg_run_config *cfg, const vg_model_plan *plan) {
-    int64_t axis[A_3 + 1];
+    int64_t axis[A_COUNT];
     vg__axis_lengths(cfg, plan, axis);
     double bytes = 0;
     for (int i = 0; i < S_COUNT; i++) {
-        if (vg__series_plan[i].probe && axis[A_P] == 0) continue;
+        int64_t dims[3];
+        const char *axes;
+        int rank = vg__series_dims(i, axis, dims, &axes);
+        if (rank == 0) continue;
         double n = 1;
-        for (int d = 0; d < vg__series_plan[i].rank; d++) n *= (double)axis[vg__series_plan[i].dims[d]];
+        for (int d = 0; d < rank; d++) n *= (double)dims[d];
         bytes += (n > 0 ? n : 1) * (double)vg__dtype_size(vg__series_plan[i].dtype);
     }
     for (int i = 0; axis[A_P] > 0 && i < plan->n_series; i++)
@@ -272,22 +303,25 @@ static vg_status vg__result_init(vg_run_result *res, const vg_run_config *cfg, i
 static vg_status vg__series_init(vg_run_result *res, const vg_run_config *cfg,
                                  const vg_model_plan *plan, int index[S_COUNT], int with_data,
                                  vg_error *err) {
-    int64_t axis[A_3 + 1];
+    int64_t axis[A_COUNT];
     vg__axis_lengths(cfg, plan, axis);
     const int64_t P = axis[A_P];
     res->n_series = 0;
     for (int i = 0; i < S_COUNT; i++) {
         index[i] = -1;
-        if (vg__series_plan[i].probe && P == 0) continue; /* no probe batch: not recorded */
+        int64_t dims[3];
+        const char *axes;
+        int rank = vg__series_dims(i, axis, dims, &axes);
+        if (rank == 0) continue; /* not recorded for this run */
         index[i] = res->n_series;
         vg_series *s = &res->series[res->n_series++];
         s->name = vg__series_plan[i].name;
         s->doc = vg__series_plan[i].doc;
-        s->axes = vg__series_plan[i].axes;
+        s->axes = axes;
         s->dtype = vg__series_plan[i].dtype;
-        s->rank = vg__series_plan[i].rank;
+        s->rank = rank;
         int64_t count = 1;
-        for (int d = 0; d < s->rank; d++) count *= s->dims[d] = axis[vg__series_plan[i].dims[d]];
+        for (int d = 0; d < s->rank; d++) count *= s->dims[d] = dims[d];
         if (!with_data) continue;
         s->data = malloc((size_t)(count > 0 ? count : 1) * vg__dtype_size(s->dtype));
         if (!s->data) {
@@ -766,7 +800,10 @@ static vg_status vg__setup(vg__run *r, vg_error *err) {
     for (int i = 0; i < S_COUNT; i++) {
         const vg_series *s = vg_run_result_find(r->res, vg__series_plan[i].name);
         r->data[i] = s ? s->data : NULL;
-        if (!s && !(vg__series_plan[i].probe && P == 0))
+        int64_t axis[A_COUNT], dims[3];
+        const char *axes;
+        vg__axis_lengths(cfg, plan, axis);
+        if (!s && vg__series_dims(i, axis, dims, &axes) > 0)
             return vg_error_set(err, VG_EINTERNAL, "the run's result has no series %s",
                                 vg__series_plan[i].name);
     }
@@ -799,11 +836,13 @@ static vg_status vg__setup(vg__run *r, vg_error *err) {
         return vg_error_set(err, VG_ENOMEM, "out of memory for the training buffers");
     for (int64_t i = 0; i < nd; i++) r->ones[i] = 1;
     if (P > 0) {
-        /* the probe batch is part of the record, so the run can be rebuilt elsewhere (real
-         * targets are not recorded yet: probe/y is a class label per sample, 0 for them) */
+        /* the probe batch is part of the record, so the run can be rebuilt elsewhere: its
+         * inputs, and its class labels (a class per step: (P, T)) or real targets */
         memcpy(r->data[S_PROBE_X], ds->x_train, (size_t)P * F * sizeof(float));
-        if (ds->target_kind == VG_TARGET_CLASS)
-            memcpy(r->data[S_PROBE_Y], ds->y_train, (size_t)P * sizeof(int32_t));
+        if (r->y_cols > 0 && r->data[S_PROBE_Y])
+            memcpy(r->data[S_PROBE_Y], ds->y_train, (size_t)P * r->y_cols * sizeof(int32_t));
+        if (r->t_cols > 0 && r->data[S_PROBE_T])
+            memcpy(r->data[S_PROBE_T], ds->t_train, (size_t)P * r->t_cols * sizeof(float));
     }
     return VG_OK;
 }
