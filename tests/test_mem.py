@@ -300,6 +300,13 @@ MEASURED = {
               "train: {epochs: 1500, batch_size: 8}\nrecord: {tensors: none, probe: 64}\n",
     "norm": "model: {width: 512, depth: 12, norm: batch, skip: {every: 2}}\n"
             "train: {epochs: 1, batch_size: 512}\nrecord: {probe: 512, weights: all}\n",
+    # recurrent nets (issue 20): the activation arena of T steps dominates
+    "lstm": "data: {kind: adding, length: 200, train_size: 512, test_size: 256}\n"
+            "model: {kind: lstm, width: 128, depth: 2}\n"
+            "train: {loss: mse, epochs: 1, batch_size: 64}\nrecord: {probe: 128}\n",
+    "gru": "data: {kind: copy, length: 100, train_size: 256, test_size: 256}\n"
+           "model: {kind: gru, width: 96, depth: 1}\n"
+           "train: {epochs: 1, batch_size: 32, bptt: 10}\nrecord: {probe: 64}\n",
 }
 TINY = ("data: {train_size: 200, test_size: 50, features: 8, classes: 2}\n"
         "model: {width: 4, depth: 1}\ntrain: {epochs: 1}\nrecord: {probe: 16}\n")
