@@ -49,6 +49,33 @@ int main(void) {
             VG_CHECK_MSG(one > 0, "the wrapped allocator saw no allocation at all (setup allocates)");
             VG_CHECK_MSG(one == four, "norm %d optimizer %d: %ld allocations for 1 epoch, %ld for 4", norm, opt, one, four);
         }
+    /* the recurrent nets (issue 20): every cell on every sequence task, full and truncated
+     * BPTT, the statistics of the probe checkpoints included */
+    for (int kind = VG_MODEL_RNN; kind <= VG_MODEL_GRU; kind++)
+        for (int task = 0; task < 3; task++)
+            for (int bptt = 0; bptt <= 3; bptt += 3) {
+                vg_run_config rc;
+                vg_run_config_defaults(&rc);
+                strcpy(rc.id, "000000000001");
+                rc.seed = 11;
+                rc.model_kind = kind, rc.model_depth = 2, rc.model_width = 8;
+                rc.model_activation = VG_ACT_TANH;
+                rc.data_kind = task == 0 ? VG_DATA_ADDING : task == 1 ? VG_DATA_COPY : VG_DATA_TEMPORAL_ORDER;
+                rc.data_length = task == 2 ? 12 : 6;
+                int steps, sf, classes, targets;
+                VG_CHECK(vg_data_task_shape(rc.data_kind, rc.data_length, &steps, &sf, &classes, &targets));
+                rc.data_features = steps * sf;
+                if (classes) rc.data_classes = classes;
+                rc.train_loss = task == 0 ? VG_LOSS_MSE : VG_LOSS_CROSS_ENTROPY;
+                rc.data_train_size = 64, rc.data_test_size = 16, rc.record_probe = 16;
+                rc.train_batch_size = 16, rc.train_bptt = bptt;
+                rc.train_optimizer = (kind + task) % VG_OPT_COUNT;
+                rc.train_clip = (kind + task + bptt) % VG_CLIP_COUNT;
+                rc.train_lr = 0.01;
+                long one = allocations_of_run(rc, 1), four = allocations_of_run(rc, 4);
+                VG_CHECK_MSG(one == four, "%s on task %d, bptt %d: %ld allocations for 1 epoch, %ld for 4",
+                             vg_model_kind_names[kind], task, bptt, one, four);
+            }
     /* without a probe batch (record.probe: 0): checkpoints take only the weight norms */
     cfg.record_probe = 0, cfg.model_norm = VG_NORM_BATCH, cfg.train_optimizer = VG_OPT_ADAM;
     long one = allocations_of_run(cfg, 1), four = allocations_of_run(cfg, 4);

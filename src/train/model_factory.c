@@ -53,7 +53,9 @@ void vg_train_model_spec(const vg_run_config *cfg, const vg_dataset *ds, vg_mode
             targets = 1;
             for (const char *p = cfg->data_label; *p; p++) targets += *p == ',';
         }
-        spec->n_outputs = spec->target_kind == VG_TARGET_REAL ? targets : cfg->data_classes;
+        spec->n_outputs = spec->target_kind == VG_TARGET_REAL ? targets
+                          : classes > 0                      ? classes
+                                                             : cfg->data_classes;
     }
     spec->depth = cfg->model_depth;
     spec->width = cfg->model_width;
