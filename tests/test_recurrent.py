@@ -1,0 +1,247 @@
+"""Recurrent nets end to end (issue 20): rnn, lstm and gru trained from a sweep file on the
+adding, copy and temporal_order tasks, with full and truncated BPTT, and what their record holds.
+
+  - every run ends ok, and records grad_h_norm (E+1, depth, T), grad_c_norm for the LSTM only,
+    gate_saturated and gate_grad_norm (E+1, depth, G), grad_norm and delta_rms (E+1, depth+1),
+    the tensors layers/NN/grad_W_ih, grad_W_hh, grad_b, grad_b_hh and the read-out's grad_W,
+    grad_b with their shapes, and the probe's targets (probe/y (P), (P, T) for copy's class per step,
+    probe/t (P, 1) for adding);
+  - truncated BPTT (train.bptt 4, T 12, loss at the last step) leaves exactly zero gradient on
+    the states before the last cut, and full BPTT none;
+  - decay through time: a tanh RNN with recurrent gain 0.5 has grad_h_norm rising along t, its
+    first step under 1e-6 of its last; an LSTM at init is flatter (above 1e-3, and 1e4 times the
+    RNN's);
+  - -j 1 and -j 2 give bit-identical datasets; kill -9 during a recurrent sweep then --resume
+    gives the datasets of an uninterrupted run;
+  - a run that explodes (relu RNN, identity recurrent weights times 3, T 100: h overflows float)
+    is recorded as diverged, and the runs beside it end ok.
+
+Usage: test_recurrent.py PATH/TO/vgsweep"""
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import h5py
+import numpy as np
+
+from vgtest import VGSWEEP, check, datasets, failures, run_sweep
+
+TASKS = {
+    # data settings, loss, T (steps), probe target dataset and its shape after P
+    "adding": ("kind: adding, length: 12", "mse", 12, "probe/t", (1,)),
+    "copy": ("kind: copy, length: 4", "cross_entropy", 4 + 20, "probe/y", (24,)),
+    "temporal_order": ("kind: temporal_order, length: 14", "cross_entropy", 14, "probe/y", ()),
+}
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+E, P, H, D = 2, 16, 8, 2
+
+SWEEP = """name: rec_{task}
+seed: 4
+data: {{{data}, train_size: 96, test_size: 32, seed: 5}}
+model: {{depth: {D}, width: {H}}}
+train: {{loss: {loss}, epochs: {E}, batch_size: 16, optimizer: adam, lr: 0.01, clip: {{norm: 1}}}}
+record: {{probe: {P}, tensors: all}}
+grid:
+  model.kind: [rnn, lstm, gru]
+  train.bptt: [0, 4]
+"""
+
+
+def check_task(tmp, task):
+    data, loss, T, target, tshape = TASKS[task]
+    text = SWEEP.format(task=task, data=data, loss=loss, D=D, H=H, E=E, P=P)
+    out = run_sweep(tmp, "rec_" + task, text, "-j", "2")
+    if not out:
+        return
+    with h5py.File(out, "r") as f:
+        runs = f["runs"]
+        check(len(runs) == 6, f"{task}: {len(runs)} runs, expected 6")
+        for rid, r in runs.items():
+            kind, bptt = r.attrs["model.kind"], int(r.attrs["train.bptt"])
+            what = f"{task} {kind} bptt {bptt} ({rid})"
+            check(r.attrs["status"] == "ok", f"{what}: status {r.attrs['status']}: {r.attrs['message']}")
+            G = GATES[kind]
+            F = r["probe/x"].shape[1] // T
+            shapes = {
+                "grad_h_norm": (E + 1, D, T), "gate_saturated": (E + 1, D, G),
+                "gate_grad_norm": (E + 1, D, G), "grad_norm": (E + 1, D + 1),
+                "delta_rms": (E + 1, D + 1), "act_mean": (E + 1, D), "probe/x": (P, T * F),
+                target: (P,) + tshape,
+                "layers/01/grad_W_ih": (E + 1, G * H, F), "layers/01/grad_W_hh": (E + 1, G * H, H),
+                "layers/01/grad_b": (E + 1, G * H), "layers/01/grad_b_hh": (E + 1, G * H),
+                "layers/02/grad_W_ih": (E + 1, G * H, H), "layers/01/W_ih": (1, G * H, F),
+                "layers/01/W_hh": (1, G * H, H), "layers/01/b": (1, G * H), "layers/01/b_hh": (1, G * H),
+            }
+            if kind == "lstm":
+                shapes["grad_c_norm"] = (E + 1, D, T)
+            for name, shape in shapes.items():
+                got = r[name].shape if name in r else None
+                check(got == shape, f"{what}: {name} shape {got}, expected {shape}")
+            check("grad_c_norm" in r or kind != "lstm", f"{what}: no grad_c_norm")
+            check("grad_c_norm" not in r or kind == "lstm", f"{what}: grad_c_norm for a {kind}")
+            other = "probe/y" if target == "probe/t" else "probe/t"
+            check(other not in r, f"{what}: {other} recorded beside {target}")
+            ro = r["layers/03/grad_W"].shape if "layers/03/grad_W" in r else None
+            V = 1 if task == "adding" else (9 if task == "copy" else 4)
+            check(F == {"adding": 2, "copy": 10, "temporal_order": 8}[task], f"{what}: {F} features per step")
+            check(ro == (E + 1, V, H), f"{what}: read-out grad_W shape {ro}")
+            gh = r["grad_h_norm"][()]
+            gn, dr = r["grad_norm"][()], r["delta_rms"][()]
+            check(np.all(np.isfinite(gh)) and np.all(gh >= 0), f"{what}: grad_h_norm not finite")
+            check(np.all(gn > 0) and np.all(np.isfinite(gn)), f"{what}: grad_norm {gn}")
+            check(np.all(dr > 0) and np.all(np.isfinite(dr)), f"{what}: delta_rms {dr}")
+            sat = r["gate_saturated"][()]
+            check(np.all((sat >= 0) & (sat <= 1)), f"{what}: gate_saturated outside [0, 1]")
+            # the per-gate norms add up to the recurrent layer's gradient norm (weights and biases)
+            gg = r["gate_grad_norm"][()]
+            full = np.sqrt(sum(np.sum(r[f"layers/01/grad_{n}"][()].astype(np.float64) ** 2, axis=(1, 2) if n.startswith("W") else 1)
+                               for n in ("W_ih", "W_hh", "b", "b_hh")))
+            check(np.allclose(np.sqrt(np.sum(gg[:, 0, :] ** 2, axis=1)), full, rtol=1e-4),
+                  f"{what}: gate_grad_norm does not add up to layer 1's gradient norm")
+            if task == "adding":
+                y = r["probe/t"][()]
+                check(np.all((y >= 0) & (y <= 2)), f"{what}: probe/t outside [0, 2]")
+                if bptt == 4:  # loss at step 12, cuts at 4 and 8: nothing reaches the first 8
+                    check(np.all(gh[:, :, :8] == 0) and np.all(gh[:, :, 8:] > 0),
+                          f"{what}: truncated grad_h_norm {gh[0]}")
+                else:
+                    check(np.all(gh > 0), f"{what}: full BPTT grad_h_norm has zeros: {gh[0]}")
+            if task == "copy":
+                y = r["probe/y"][()]
+                # a class at every step: blank (0), then the 10 symbols (1..8) to reproduce
+                check(np.all(y[:, :T - 10] == 0) and np.all((y[:, T - 10:] >= 1) & (y[:, T - 10:] <= 8)),
+                      f"{what}: probe/y of copy: blanks, then the last 10 steps' symbols: {y[0]}")
+
+
+def check_decay(tmp):
+    text = """name: decay
+seed: 3
+data: {kind: adding, length: 30, train_size: 256, test_size: 64, seed: 2}
+model: {kind: rnn, depth: 1, width: 32}
+train: {loss: mse, epochs: 1, batch_size: 32, optimizer: adam, lr: 0.001}
+record: {probe: 64, tensors: none}
+include:
+  - {model.kind: rnn, model.recurrent_gain: 0.5}
+  - {model.kind: lstm}
+"""
+    out = run_sweep(tmp, "decay", text)
+    if not out:
+        return
+    ratio = {}
+    with h5py.File(out, "r") as f:
+        for r in f["runs"].values():
+            if r.attrs["model.kind"] == "mlp" or (r.attrs["model.kind"] == "rnn" and r.attrs["model.recurrent_gain"] != 0.5):
+                continue
+            g = r["grad_h_norm"][0, 0]
+            ratio[r.attrs["model.kind"]] = g[0] / g[-1]
+            if r.attrs["model.kind"] == "rnn":
+                check(np.all(np.diff(g) > 0), f"decay: the tanh RNN's grad_h_norm does not rise along t: {g}")
+    print(f"decay: grad_h_norm[t=0] / grad_h_norm[t=T-1] at init, T = 30: {ratio}")
+    if check(set(ratio) == {"rnn", "lstm"}, f"decay: runs {ratio}"):
+        check(ratio["rnn"] < 1e-6, f"decay: tanh RNN, gain 0.5: ratio {ratio['rnn']:.3g}, expected < 1e-6")
+        check(ratio["lstm"] > 1e-3 and ratio["lstm"] > 1e4 * ratio["rnn"],
+              f"decay: LSTM ratio {ratio['lstm']:.3g} not flatter than the RNN's {ratio['rnn']:.3g}")
+
+
+RESUME = """name: rec_resume
+seed: 8
+data: {kind: adding, length: 60, train_size: 1024, test_size: 64, seed: 1}
+model: {depth: 1, width: 48}
+train: {loss: mse, epochs: 4, batch_size: 32, optimizer: adam, lr: 0.003}
+record: {probe: 32, tensors: ends}
+grid:
+  model.kind: [rnn, lstm, gru]
+  train.bptt: [0, 10]
+"""
+
+
+def check_jobs_and_resume(tmp):
+    a = run_sweep(tmp, "j1", RESUME, "-j", "1")
+    b = run_sweep(tmp, "j2", RESUME, "-j", "2")
+    if not a or not b:
+        return
+    ref = datasets(a, run_attrs=True)
+    check(datasets(b, run_attrs=True) == ref, "-j 1 and -j 2 records differ")
+    yaml = os.path.join(tmp, "j1.yaml")
+    out = os.path.join(tmp, "killed.h5")
+    rng = random.Random(int(os.environ.get("VG_SEED", "20")))
+    hits = 0
+    for i in range(3):
+        delay = rng.uniform(0.2, 1.5)
+        p = subprocess.Popen([VGSWEEP, "-q", "-j", "2", "--force", "-o", out, yaml],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            hits += 1
+        p.wait()
+        r = subprocess.run([VGSWEEP, "-q", "-j", "2", "--resume", "-o", out, yaml],
+                           capture_output=True, text=True, timeout=300)
+        if check(r.returncode == 0, f"resume {i}: exit {r.returncode}: {r.stderr}"):
+            got = datasets(out, run_attrs=True)
+            diff = sorted(k for k in set(ref) | set(got) if ref.get(k) != got.get(k))
+            check(not diff, f"kill at {delay:.2f}s then --resume differs from an uninterrupted run: {diff[:5]}")
+    print(f"kill -9 + --resume: {hits} of 3 kills hit a running sweep; every resume matched")
+
+
+def check_divergence(tmp):
+    text = """name: rec_diverge
+seed: 2
+data: {kind: adding, length: 100, train_size: 64, test_size: 32, seed: 1}
+model: {kind: rnn, depth: 1, width: 16}
+train: {loss: mse, epochs: 2, batch_size: 16, optimizer: sgd, lr: 0.01}
+record: {probe: 16}
+include:
+  - {model.activation: relu, model.recurrent_init: identity, model.recurrent_gain: 3}
+  - {model.kind: lstm}
+"""
+    out = run_sweep(tmp, "rec_diverge", text)
+    if not out:
+        return
+    with h5py.File(out, "r") as f:
+        st = {(r.attrs["model.kind"], r.attrs["model.activation"]): (r.attrs["status"], r.attrs["message"], r["divergence"][()])
+              for r in f["runs"].values() if r.attrs["model.kind"] != "mlp"}
+    print(f"divergence: {st}")
+    s = st.get(("rnn", "relu"))
+    check(s is not None and s[0] == "diverged" and "non-finite" in s[1] and s[2][0] >= 0,
+          f"relu IRNN x3 over 100 steps: {s}")
+    check(st.get(("rnn", "tanh"), ("?",))[0] == "ok" and st.get(("lstm", "tanh"), ("?",))[0] == "ok",
+          f"the runs beside a diverged one: {st}")
+
+
+def check_rows(tmp):
+    """Images as sequences of rows: the 2 x 3 fixture images are 2 steps of 3 pixels."""
+    fix = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+    text = f"""name: rows
+seed: 1
+data: {{kind: idx, path: {fix}/idx_good, features: 6, classes: 3, train_size: -1, test_size: -1, sequence: rows}}
+model: {{kind: gru, depth: 1, width: 4}}
+train: {{epochs: 1, batch_size: 2}}
+record: {{probe: 2}}
+"""
+    out = run_sweep(tmp, "rows", text)
+    if out:
+        with h5py.File(out, "r") as f:
+            r = next(iter(f["runs"].values()))
+            check(r["grad_h_norm"].shape[2] == 2 and r["layers/01/grad_W_ih"].shape[2] == 3,
+                  f"rows: grad_h_norm {r['grad_h_norm'].shape}, W_ih {r['layers/01/grad_W_ih'].shape}")
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        for task in TASKS:
+            check_task(tmp, task)
+        check_decay(tmp)
+        check_divergence(tmp)
+        check_rows(tmp)
+        check_jobs_and_resume(tmp)
+    print(f"test_recurrent: {len(failures)} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
