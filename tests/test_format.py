@@ -7,7 +7,9 @@ dataset and attribute must match a row of FORMAT.md's tables (path patterns with
 the /index columns must be the documented ones; the h5py examples of the page must run on the
 file; and the dry run's size estimate must be within 25 % of the file's size. Then the same
 sweep with record.probe: 0: every object documented, none of the rows marked "only when
-`record.probe` > 0", every other row the first file matched, and the size estimate.
+`record.probe` > 0", every other row the first file matched, and the size estimate. A second
+file of recurrent runs (an LSTM on adding, a GRU on copy) is walked beside the first: together
+they match every row.
 Usage: test_format.py PATH/TO/vgsweep
 """
 import os
@@ -35,6 +37,19 @@ grid:
   model.norm: [none, batch]
   train.clip: [none, {norm: 0.5}]
   model.skip.every: [0, 1]
+"""
+
+# Recurrent nets (issue 20): their own series and tensors, real targets (probe/t) and a class per
+# step (probe/y (P, T)); walked beside the first file.
+SWEEP_REC = """\
+name: format_rec
+seed: 4
+data: {kind: adding, length: 6, train_size: 64, test_size: 16, seed: 3}
+model: {kind: lstm, width: 4, depth: 2}
+train: {loss: mse, epochs: 2, batch_size: 16, lr: 0.1}
+record: {probe: 8, weights: all, tensor_every: 2}
+include:
+  - {model.kind: gru, data.kind: copy, data.length: 3, train.loss: cross_entropy}
 """
 
 # The same sweep without a probe batch (record.tensors: all is then ignored).
@@ -182,6 +197,17 @@ def main():
             check(kernel in ("avx512", "generic") and (kernel == "generic" or machine == "x86_64"),
                   f"kernel_path {kernel!r} on {machine!r}")
 
+        with open(os.path.join(tmp, "r.yaml"), "w") as f:
+            f.write(SWEEP_REC)
+        mlp_obj = set(used_obj)
+        r = subprocess.run([VGSWEEP, "-q", "-o", "r.h5", "r.yaml"], cwd=tmp, capture_output=True, text=True)
+        if check(r.returncode == 0, f"recurrent sweep: exit {r.returncode}: {r.stderr}"):
+            rec_obj, rec_attr, _ = walk(os.path.join(tmp, "r.h5"), obj_rx, attr_rx)
+            mlp_obj = set(used_obj)
+            used_obj |= rec_obj
+            used_attr |= rec_attr
+            size_estimate(tmp, "r.yaml", os.path.join(tmp, "r.h5"))
+
         for p, _, _ in objects:
             check(p in used_obj, f"FORMAT.md documents {p}, which the file does not have")
         for n, on, _ in attrs:
@@ -207,7 +233,7 @@ def main():
             used0, used_attr0, _ = walk(p0, obj_rx, attr_rx)
             for p in sorted(used0 & probe_only):
                 check(False, f"record.probe: 0 file has {p}, documented as '{PROBE_ONLY}'")
-            for p in sorted(used_obj - probe_only - used0):
+            for p in sorted(mlp_obj - probe_only - used0):
                 check(False, f"record.probe: 0 file lacks {p}, which is not marked '{PROBE_ONLY}'")
             check(used_attr0 == used_attr, f"record.probe: 0 file: attributes {sorted(used_attr ^ used_attr0)}")
             size_estimate(tmp, "p0.yaml", p0)
