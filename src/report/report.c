@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vgsweep/data.h"
 #include "vgsweep/report.h"
 
 void vg_report_thresholds_default(vg_report_thresholds *t) {
@@ -100,6 +101,19 @@ static vg_status vg__row(vg_reader *r, int64_t i, const vg_report_thresholds *t,
     int C = c->data_classes;
     row->chance_accuracy = 1.0 / C;
     row->chance_loss = c->train_loss == VG_LOSS_MSE ? (double)(C - 1) / ((double)C * C) : log((double)C);
+    const int recurrent = c->model_kind != VG_MODEL_MLP;
+    if (c->data_kind == VG_DATA_ADDING) {
+        /* the sum of two U[0, 1] values: predicting its mean 1 always scores its variance 1/6 */
+        row->chance_accuracy = NAN, row->chance_loss = 1.0 / 6;
+    } else if (c->data_kind == VG_DATA_COPY) {
+        /* the memoryless baseline: blanks right, then a guess among 8 symbols for each of the
+         * 10 to reproduce, over T + 20 scored steps (cross-entropy; issue 20) */
+        double steps = c->data_length + 20.0;
+        row->chance_accuracy = (c->data_length + 10 + 10 / 8.0) / steps;
+        row->chance_loss = c->train_loss == VG_LOSS_MSE ? NAN : 10 * log(8.0) / steps;
+    } else if (vg_data_real_target(c)) {
+        row->chance_accuracy = row->chance_loss = NAN; /* a csv's targets: no known baseline */
+    }
 
     /* the last checkpoint reached with finite statistics */
     int64_t k_end = s[DELTA].rank == 2 ? (e < s[DELTA].dims[0] - 1 ? e : s[DELTA].dims[0] - 1) : -1;
@@ -119,9 +133,16 @@ static vg_status vg__row(vg_reader *r, int64_t i, const vg_report_thresholds *t,
         if (s[GH].rank == 2)
             row->log10_h[w] = vg__log10_ratio(vg__at2(&s[GH], ks[w], 0),
                                               vg__at2(&s[GH], ks[w], s[GH].dims[1] - 1));
+        else if (s[GH].rank == 3 && s[GH].dims[1] >= 1 && s[GH].dims[2] >= 1 && ks[w] < s[GH].dims[0]) {
+            /* (checkpoint, layer, time): the top recurrent layer's, where the gradient comes
+             * from the read-out and decays through time alone */
+            int64_t D = s[GH].dims[1], T = s[GH].dims[2];
+            const double *g = s[GH].v + (ks[w] * D + D - 1) * T;
+            row->log10_h[w] = vg__log10_ratio(g[0], g[T - 1]);
+        }
         row->probe_loss[w] = vg__at1(&s[PLOSS], ks[w]);
     }
-    if (s[GH].rank == 2) *has_h = 1;
+    if (s[GH].rank == 2 || s[GH].rank == 3) *has_h = 1;
     row->dead = vg__max_nan(vg__row_mean(&s[DEAD], 0), k_end >= 0 ? vg__row_mean(&s[DEAD], k_end) : NAN);
     row->saturated = vg__max_nan(vg__row_mean(&s[SAT], 0), k_end >= 0 ? vg__row_mean(&s[SAT], k_end) : NAN);
 
@@ -132,8 +153,9 @@ static vg_status vg__row(vg_reader *r, int64_t i, const vg_report_thresholds *t,
         goto done;
     }
     row->theory = *th;
+    if (recurrent) row->theory.ok = 0; /* the mean field is of an mlp's depth */
     row->measured = NAN;
-    if (vg__row_finite(&s[DELTA], 0) && s[DELTA].dims[1] >= c->model_depth + 1)
+    if (!recurrent && vg__row_finite(&s[DELTA], 0) && s[DELTA].dims[1] >= c->model_depth + 1)
         row->measured = c->model_depth > 1
                             ? vg__log10_ratio(vg__at2(&s[DELTA], 0, 0), vg__at2(&s[DELTA], 0, c->model_depth - 1))
                             : 0;
@@ -160,7 +182,22 @@ static vg_status vg__row(vg_reader *r, int64_t i, const vg_report_thresholds *t,
         vg__add(ev, evn, "saturated units %.2f >= %g", row->saturated, t->saturated_fraction);
     }
     static const char *const when[2] = {"init", "end"};
-    for (int w = 0; w < 2; w++) {
+    /* recurrent nets: vanishing or exploding through time, from grad_h_norm */
+    for (int w = 0; recurrent && w < 2; w++) {
+        if (row->log10_h[w] <= -t->vanish_decades) {
+            if (!(row->diag & VG_DIAG_VANISHING))
+                vg__add(ev, evn, "log10 grad_h_norm t=1/t=T %.2f <= -%g at %s", row->log10_h[w],
+                        t->vanish_decades, when[w]);
+            row->diag |= VG_DIAG_VANISHING;
+        }
+        if (row->log10_h[w] >= t->explode_decades) {
+            if (!(row->diag & VG_DIAG_EXPLODING))
+                vg__add(ev, evn, "log10 grad_h_norm t=1/t=T %+.2f >= %g at %s", row->log10_h[w],
+                        t->explode_decades, when[w]);
+            row->diag |= VG_DIAG_EXPLODING;
+        }
+    }
+    for (int w = 0; !recurrent && w < 2; w++) {
         if (row->log10_delta[w] <= -t->vanish_decades) {
             if (!(row->diag & VG_DIAG_VANISHING))
                 vg__add(ev, evn, "log10 delta_rms first/last %.2f <= -%g at %s", row->log10_delta[w],
@@ -176,7 +213,7 @@ static vg_status vg__row(vg_reader *r, int64_t i, const vg_report_thresholds *t,
     }
     if (!(row->diag & (VG_DIAG_DIVERGED | VG_DIAG_FAILED)) && e >= 1 && isfinite(row->loss)) {
         double p0 = row->probe_loss[0], p1 = row->probe_loss[1];
-        if (row->loss >= t->stall_chance * row->chance_loss) {
+        if (isfinite(row->chance_loss) && row->loss >= t->stall_chance * row->chance_loss) {
             row->diag |= VG_DIAG_STALLED;
             vg__add(ev, evn, "final loss %.4g >= %g x chance %.4g", row->loss, t->stall_chance, row->chance_loss);
         } else if (row->end_checkpoint >= 1 && isfinite(p0) && isfinite(p1) && p0 > 0 &&
@@ -199,10 +236,13 @@ static vg_status vg__row(vg_reader *r, int64_t i, const vg_report_thresholds *t,
         }
     if (!row->diag) {
         strcpy(row->diagnosis, "healthy");
-        if (isfinite(row->log10_delta[0]))
+        if (recurrent && isfinite(row->log10_h[0]))
+            vg__add(ev, evn, "log10 grad_h_norm t=1/t=T %+.2f at init, %+.2f at end", row->log10_h[0],
+                    row->log10_h[1]);
+        else if (isfinite(row->log10_delta[0]))
             vg__add(ev, evn, "log10 delta_rms first/last %+.2f at init, %+.2f at end", row->log10_delta[0],
                     row->log10_delta[1]);
-        if (isfinite(row->loss))
+        if (isfinite(row->loss) && isfinite(row->chance_loss))
             vg__add(ev, evn, "final loss %.4g < %g x chance %.4g", row->loss, t->stall_chance, row->chance_loss);
     }
     if (s[DELTA].rank != 2) vg__add(ev, evn, "no probe statistics (record.probe: 0)");
