@@ -141,6 +141,19 @@ include:
             if r.attrs["model.kind"] == "rnn":
                 check(np.all(np.diff(g) > 0), f"decay: the tanh RNN's grad_h_norm does not rise along t: {g}")
     print(f"decay: grad_h_norm[t=0] / grad_h_norm[t=T-1] at init, T = 30: {ratio}")
+    # vgsweep report on the record: the attenuation through time and its diagnosis
+    r = subprocess.run([VGSWEEP, "report", "--format", "json", out], capture_output=True, text=True)
+    if check(r.returncode == 0, f"report: exit {r.returncode}: {r.stderr}"):
+        import json
+        rows = {(x["model.kind"], x.get("model.recurrent_gain")): x for x in json.loads(r.stdout)["rows"]}
+        rnn = [x for (k, g), x in rows.items() if k == "rnn" and g == 0.5]
+        lstm = [x for (k, _), x in rows.items() if k == "lstm"]
+        if check(len(rnn) == 1 and len(lstm) == 1, f"report rows: {list(rows)}"):
+            check(abs(rnn[0]["log10_h_init"] - np.log10(ratio.get("rnn", 1))) < 1e-6 and
+                  "vanishing" in rnn[0]["diagnosis"] and rnn[0]["predicted"] is None and
+                  abs(rnn[0]["chance_loss"] - 1 / 6) < 1e-12,
+                  f"report of the tanh RNN: {rnn[0]}")
+            check("vanishing" not in lstm[0]["diagnosis"], f"report of the LSTM: {lstm[0]['diagnosis']}")
     if check(set(ratio) == {"rnn", "lstm"}, f"decay: runs {ratio}"):
         check(ratio["rnn"] < 1e-6, f"decay: tanh RNN, gain 0.5: ratio {ratio['rnn']:.3g}, expected < 1e-6")
         check(ratio["lstm"] > 1e-3 and ratio["lstm"] > 1e4 * ratio["rnn"],
