@@ -797,12 +797,12 @@ static vg_status vg__setup(vg__run *r, vg_error *err) {
                         .weight_decay = cfg->train_weight_decay};
     st = vg_optim_f32_create(&r->opt, &os, plan->n_params, err);
     if (st != VG_OK) return st;
+    int64_t axis[A_COUNT], dims[3];
+    const char *axes;
+    vg__axis_lengths(cfg, plan, axis);
     for (int i = 0; i < S_COUNT; i++) {
         const vg_series *s = vg_run_result_find(r->res, vg__series_plan[i].name);
         r->data[i] = s ? s->data : NULL;
-        int64_t axis[A_COUNT], dims[3];
-        const char *axes;
-        vg__axis_lengths(cfg, plan, axis);
         if (!s && vg__series_dims(i, axis, dims, &axes) > 0)
             return vg_error_set(err, VG_EINTERNAL, "the run's result has no series %s",
                                 vg__series_plan[i].name);
