@@ -154,6 +154,13 @@ include:
                   abs(rnn[0]["chance_loss"] - 1 / 6) < 1e-12,
                   f"report of the tanh RNN: {rnn[0]}")
             check("vanishing" not in lstm[0]["diagnosis"], f"report of the LSTM: {lstm[0]['diagnosis']}")
+    # tools/vgplot draws the decay through time (grad_h.png) and copes with a regression record
+    vgplot = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "vgplot")
+    figs = os.path.join(tmp, "decay_figs")
+    r = subprocess.run([sys.executable, vgplot, out, "-o", figs, "--vgsweep", VGSWEEP],
+                       capture_output=True, text=True, timeout=300)
+    check(r.returncode == 0 and os.path.exists(os.path.join(figs, "grad_h.png")),
+          f"vgplot on a recurrent record: exit {r.returncode}: {r.stderr[-500:]}")
     if check(set(ratio) == {"rnn", "lstm"}, f"decay: runs {ratio}"):
         check(ratio["rnn"] < 1e-6, f"decay: tanh RNN, gain 0.5: ratio {ratio['rnn']:.3g}, expected < 1e-6")
         check(ratio["lstm"] > 1e-3 and ratio["lstm"] > 1e4 * ratio["rnn"],

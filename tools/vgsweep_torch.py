@@ -104,13 +104,19 @@ def build(run, slot=0, dtype=torch.float32):
 
 
 def probe_batch(run, dtype=torch.float32):
+    """The probe inputs and targets: class labels (probe/y, int64), or real targets (probe/t)."""
     x = torch.from_numpy(np.asarray(run["probe/x"])).to(dtype)
+    if "probe/t" in run:
+        return x, torch.from_numpy(np.asarray(run["probe/t"])).to(dtype)
     y = torch.from_numpy(np.asarray(run["probe/y"]).astype(np.int64))
     return x, y
 
 
 def loss(run, logits, y):
-    """The run's loss: mean softmax cross-entropy, or mean squared error to one-hot."""
+    """The run's loss: mean softmax cross-entropy, or mean squared error to one-hot (or to the
+    real targets of probe/t)."""
+    if y.is_floating_point():
+        return F.mse_loss(logits, y)
     if _attr(run, "train.loss") == "mse":
         return F.mse_loss(logits, F.one_hot(y, logits.shape[1]).to(logits.dtype))
     return F.cross_entropy(logits, y)
