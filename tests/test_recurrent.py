@@ -11,10 +11,12 @@ adding, copy and temporal_order tasks, with full and truncated BPTT, and what th
   - decay through time: a tanh RNN with recurrent gain 0.5 has grad_h_norm rising along t, its
     first step under 1e-6 of its last; an LSTM at init is flatter (above 1e-3, and 1e4 times the
     RNN's);
-  - -j 1 and -j 2 give bit-identical datasets; kill -9 during a recurrent sweep then --resume
+  - -j 1 and -j 2 give bit-identical datasets (also for one run, helped by the second thread); kill -9 during a recurrent sweep then --resume
     gives the datasets of an uninterrupted run;
-  - a run that explodes (relu RNN, identity recurrent weights times 3, T 100: h overflows float)
-    is recorded as diverged, and the runs beside it end ok.
+  - runs that explode (relu RNN, identity recurrent weights times 3, T 100: h overflows float
+    at initialization; a tanh RNN of gain 2 under SGD at lr 100, while training) are recorded as
+    diverged, and the runs beside them end ok;
+  - vgsweep report and tools/vgplot on a recurrent record.
 
 Usage: test_recurrent.py PATH/TO/vgsweep"""
 import os
@@ -186,6 +188,13 @@ def check_jobs_and_resume(tmp):
         return
     ref = datasets(a, run_attrs=True)
     check(datasets(b, run_attrs=True) == ref, "-j 1 and -j 2 records differ")
+    # one run at -j 2: the second thread helps it (its products shared, vgsweep/team.h)
+    only = ("--only", "model.kind=lstm,train.bptt=0")
+    a1 = run_sweep(tmp, "one_j1", RESUME, "-j", "1", *only)
+    a2 = run_sweep(tmp, "one_j2", RESUME, "-j", "2", *only)
+    if a1 and a2:
+        check(datasets(a1, run_attrs=True) == datasets(a2, run_attrs=True),
+              "one LSTM run: -j 1 and -j 2 (a helper thread) records differ")
     yaml = os.path.join(tmp, "j1.yaml")
     out = os.path.join(tmp, "killed.h5")
     rng = random.Random(int(os.environ.get("VG_SEED", "20")))
@@ -213,24 +222,29 @@ def check_divergence(tmp):
 seed: 2
 data: {kind: adding, length: 100, train_size: 64, test_size: 32, seed: 1}
 model: {kind: rnn, depth: 1, width: 16}
-train: {loss: mse, epochs: 2, batch_size: 16, optimizer: sgd, lr: 0.01}
+train: {loss: mse, epochs: 4, batch_size: 16, optimizer: sgd, lr: 0.01}
 record: {probe: 16}
 include:
   - {model.activation: relu, model.recurrent_init: identity, model.recurrent_gain: 3}
   - {model.kind: lstm}
+  - {model.recurrent_gain: 2, train.lr: 100}
 """
     out = run_sweep(tmp, "rec_diverge", text)
     if not out:
         return
     with h5py.File(out, "r") as f:
-        st = {(r.attrs["model.kind"], r.attrs["model.activation"]): (r.attrs["status"], r.attrs["message"], r["divergence"][()])
+        st = {(r.attrs["model.kind"], r.attrs["model.activation"], float(r.attrs["model.recurrent_gain"])):
+              (r.attrs["status"], r.attrs["message"], r["divergence"][()], r["loss"][0])
               for r in f["runs"].values() if r.attrs["model.kind"] != "mlp"}
     print(f"divergence: {st}")
-    s = st.get(("rnn", "relu"))
-    check(s is not None and s[0] == "diverged" and "non-finite" in s[1] and s[2][0] >= 0,
-          f"relu IRNN x3 over 100 steps: {s}")
-    check(st.get(("rnn", "tanh"), ("?",))[0] == "ok" and st.get(("lstm", "tanh"), ("?",))[0] == "ok",
-          f"the runs beside a diverged one: {st}")
+    s = st.get(("rnn", "relu", 3.0))
+    check(s is not None and s[0] == "diverged" and "non-finite" in s[1] and s[2][0] == 0,
+          f"relu IRNN x3 over 100 steps, at initialization: {s}")
+    s = st.get(("rnn", "tanh", 2.0))
+    check(s is not None and s[0] == "diverged" and "non-finite gradient" in s[1] and s[2][0] >= 1 and np.isfinite(s[3]),
+          f"tanh RNN, gain 2, SGD lr 100: diverged while training, epoch 1 recorded: {s}")
+    check(st.get(("rnn", "tanh", 1.0), ("?",))[0] == "ok" and st.get(("lstm", "tanh", 1.0), ("?",))[0] == "ok",
+          f"the runs beside the diverged ones: {st}")
 
 
 def check_rows(tmp):
