@@ -1,7 +1,7 @@
 /* The model interface of the training core: what train.c's epoch loop, checkpoints, clipping,
- * evaluation, divergence detection and plan know about a net. A kind of net (the MLP today;
- * the recurrent cells next) implements it with an ops table and fills a vg_model_plan; train
- * never sees the kind's own struct. docs/MODEL.md states the contract.
+ * evaluation, divergence detection and plan know about a net. A kind of net (the MLP:
+ * mlp_model_impl.h; the recurrent cells: rnn_model_impl.h) implements it with an ops table and
+ * fills a vg_model_plan; train never sees the kind's own struct. docs/MODEL.md states the contract.
  *
  * Written for two float types, like the MLP: vg_model_f32 (what runs train with) and
  * vg_model_f64 (what the finite-difference checker, vgsweep/gradcheck.h, proves the same code
