@@ -15,7 +15,11 @@ void vg_train_model_spec(const vg_run_config *cfg, const vg_dataset *ds, vg_mode
     int bs = cfg->train_batch_size, P = vg__probe_rows(cfg);
     int max_batch = bs > P ? bs : P;
     int64_t n_test = ds ? ds->n_test : cfg->data_test_size;
-    if (n_test > 0 && VG_EVAL_CHUNK > max_batch) max_batch = VG_EVAL_CHUNK;
+    /* the test set goes through in chunks of VG_EVAL_CHUNK rows (an MLP's activations are small);
+     * a recurrent net's are T times larger, so it evaluates in chunks of its largest batch
+     * (vg_train_eval_chunk) and its arena is not sized for more */
+    if (n_test > 0 && VG_EVAL_CHUNK > max_batch && cfg->model_kind == VG_MODEL_MLP)
+        max_batch = VG_EVAL_CHUNK;
     spec->kind = cfg->model_kind;
     if (ds) {
         spec->target_kind = ds->target_kind;
@@ -85,6 +89,10 @@ double vg_train_recurrent_value(const vg_run_config *cfg) {
     case VG_RINIT_STANDARD: return g / sqrt((double)(cfg->model_width > 0 ? cfg->model_width : 1));
     default: return g; /* orthogonal, identity, xavier_*: the gain */
     }
+}
+
+int vg_train_eval_chunk(const vg_model_spec *spec) {
+    return spec->kind == VG_MODEL_MLP ? VG_EVAL_CHUNK : spec->max_batch;
 }
 
 vg_init_spec vg_train_init_spec(const vg_run_config *cfg) {

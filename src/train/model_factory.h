@@ -9,7 +9,7 @@
 #include "vgsweep/model.h"
 #include "vgsweep/settings.h"
 
-/* Rows per forward call on the test set. */
+/* Rows per forward call on the test set: an MLP's (vg_train_eval_chunk gives a model's). */
 #define VG_EVAL_CHUNK 256
 
 /* The spec of cfg's model. With ds, the data shapes and target kind are the data set's (what
@@ -22,6 +22,10 @@ vg_status vg_train_model_create(const vg_model_spec *spec, vg_model_f32 *m, vg_e
 /* The recurrent initializer's one value (vg_rnn_init_spec.rec_value) from model.recurrent_init
  * and model.recurrent_gain (which multiplies every one), _std and _limit. */
 double vg_train_recurrent_value(const vg_run_config *cfg);
+/* Rows per forward call on the test set for a model of spec: VG_EVAL_CHUNK for an MLP, the
+ * largest batch (training or probe) for a recurrent net, whose activations are T times an
+ * MLP's. */
+int vg_train_eval_chunk(const vg_model_spec *spec);
 /* How the parameters of cfg's model start. */
 vg_init_spec vg_train_init_spec(const vg_run_config *cfg);
 

@@ -709,8 +709,9 @@ static void vg__evaluate(vg__run *run, double *loss, double *accuracy) {
     const vg_dataset *ds = run->ds;
     double loss_sum = 0;
     vg_model_counts counts = {0, 0};
-    for (int64_t r = 0; r < ds->n_test; r += VG_EVAL_CHUNK) {
-        int B = (int)(ds->n_test - r < VG_EVAL_CHUNK ? ds->n_test - r : VG_EVAL_CHUNK);
+    const int chunk = vg_train_eval_chunk(&m->spec);
+    for (int64_t r = 0; r < ds->n_test; r += chunk) {
+        int B = (int)(ds->n_test - r < chunk ? ds->n_test - r : chunk);
         vg_batch_f32 b = {.B = B,
                           .x = ds->x_test + r * ds->features,
                           .y = ds->y_test ? ds->y_test + r * run->y_cols : NULL,
