@@ -11,6 +11,8 @@ adding, copy and temporal_order tasks, with full and truncated BPTT, and what th
   - decay through time: a tanh RNN with recurrent gain 0.5 has grad_h_norm rising along t, its
     first step under 1e-6 of its last; an LSTM at init is flatter (above 1e-3, and 1e4 times the
     RNN's);
+  - each run rebuilt in PyTorch from its record (tools/vgsweep_torch.py) gives the recorded probe
+    loss and gradient tensors at initialization (full and truncated BPTT);
   - -j 1 and -j 2 give bit-identical datasets (also for one run, helped by the second thread); kill -9 during a recurrent sweep then --resume
     gives the datasets of an uninterrupted run;
   - runs that explode (relu RNN, identity recurrent weights times 3, T 100: h overflows float
@@ -117,6 +119,43 @@ def check_task(tmp, task):
                 # a class at every step: blank (0), then the 10 symbols (1..8) to reproduce
                 check(np.all(y[:, :T - 10] == 0) and np.all((y[:, T - 10:] >= 1) & (y[:, T - 10:] <= 8)),
                       f"{what}: probe/y of copy: blanks, then the last 10 steps' symbols: {y[0]}")
+
+
+def check_torch(paths):
+    """Each run rebuilt in PyTorch from its record (tools/vgsweep_torch.py: nn.RNN / LSTM / GRU
+    from layers/NN/W_ih, W_hh, b, b_hh at initialization, the state detached every K steps):
+    its loss on probe/x is probe/loss[0], its gradients the recorded grad_* at checkpoint 0."""
+    try:
+        import torch
+    except ImportError:
+        print("torch: not installed, the rebuild is not checked")
+        return
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+    import vgsweep_torch
+    torch.set_num_threads(1)
+    worst, n = 0.0, 0
+    for path in paths:
+        with h5py.File(path, "r") as f:
+            for rid, run in f["runs"].items():
+                what = f"torch rebuild of {run.attrs['model.kind']} bptt {run.attrs['train.bptt']} ({rid})"
+                net = vgsweep_torch.build_recurrent(run)
+                x, y = vgsweep_torch.recurrent_probe_batch(run)
+                loss = vgsweep_torch.recurrent_loss(run, net(x), y)
+                loss.backward()
+                rec = float(run["probe/loss"][0])
+                check(abs(loss.item() - rec) <= 1e-5 * max(1.0, abs(rec)), f"{what}: loss {loss.item()} vs {rec}")
+                D = int(run.attrs["model.depth"])
+                pairs = [(f"layers/{l + 1:02d}/grad_{m}", getattr(net.cell, f"{t}_l{l}").grad)
+                         for l in range(D) for m, t in (("W_ih", "weight_ih"), ("W_hh", "weight_hh"),
+                                                        ("b", "bias_ih"), ("b_hh", "bias_hh"))]
+                pairs += [(f"layers/{D + 1:02d}/grad_W", net.readout.weight.grad),
+                          (f"layers/{D + 1:02d}/grad_b", net.readout.bias.grad)]
+                for name, g in pairs:
+                    a, b = run[name][0].astype(np.float64), g.numpy().astype(np.float64)
+                    err = np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30)
+                    worst, n = max(worst, err), n + 1
+                    check(err < 1e-4, f"{what}: {name} differs from PyTorch's by {err:.2e} (relative to its largest)")
+    print(f"torch rebuild: {n} gradient tensors, worst relative error {worst:.2e}")
 
 
 def check_decay(tmp):
@@ -269,6 +308,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for task in TASKS:
             check_task(tmp, task)
+        check_torch([os.path.join(tmp, f"rec_{task}.h5") for task in TASKS])
         check_decay(tmp)
         check_divergence(tmp)
         check_rows(tmp)

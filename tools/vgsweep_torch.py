@@ -9,6 +9,8 @@
 
 The weights come from `layers/NN/W`, `b` (and `gamma`, `beta`, `running_mean`, `running_var`
 with normalization), recorded when `record.weights` is `init` (the default) or `all`.
+A recurrent run (model.kind rnn, lstm, gru): build_recurrent(run), recurrent_probe_batch(run),
+recurrent_loss(run, logits, y), from layers/NN/W_ih, W_hh, b (= b_ih), b_hh and the read-out.
 Needs python3-torch, python3-h5py and python3-numpy (Debian).
 """
 import numpy as np
@@ -120,3 +122,74 @@ def loss(run, logits, y):
     if _attr(run, "train.loss") == "mse":
         return F.mse_loss(logits, F.one_hot(y, logits.shape[1]).to(logits.dtype))
     return F.cross_entropy(logits, y)
+
+
+class VgRecurrent(nn.Module):
+    """A recurrent run (model.kind rnn, lstm, gru; docs/MODEL.md): torch.nn.RNN / LSTM / GRU
+    (batch_first) and a Linear read-out at the last step, or at every step for a class per
+    step. Truncated BPTT (train.bptt K > 0) as vgsweep defines it: the carried state detached
+    every K steps from the start."""
+
+    def __init__(self, kind, features, hidden, depth, outputs, activation="tanh", bptt=0,
+                 per_step=False):
+        super().__init__()
+        cls = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[kind]
+        kw = {"nonlinearity": activation} if kind == "rnn" else {}
+        self.kind, self.bptt, self.per_step = kind, bptt, per_step
+        self.cell = cls(features, hidden, num_layers=depth, batch_first=True, **kw)
+        self.readout = nn.Linear(hidden, outputs)
+
+    def forward(self, x):  # x (B, T, features)
+        T = x.shape[1]
+        K = self.bptt if 0 < self.bptt < T else T
+        outs, state = [], None
+        for t0 in range(0, T, K):
+            if state is not None:  # detached before steps K+1, 2K+1, ...
+                state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+            o, state = self.cell(x[:, t0:t0 + K], state)
+            outs.append(o)
+        h = torch.cat(outs, dim=1)  # (B, T, hidden)
+        return self.readout(h if self.per_step else h[:, -1])
+
+
+def build_recurrent(run, slot=0, dtype=torch.float32):
+    """The recurrent net of a run with its weights at weight slot `slot` (0: initialization):
+    layers/NN/W_ih, W_hh, b (= b_ih), b_hh per recurrent layer, the read-out's W, b."""
+    kind, depth = _attr(run, "model.kind"), int(run.attrs["model.depth"])
+    hidden = int(run.attrs["model.width"])
+    L = depth + 1
+    digits = max(2, len(str(L)))
+    g = [run[f"layers/{l + 1:0{digits}d}"] for l in range(L)]
+    features = g[0]["W_ih"].shape[2]
+    outputs = g[depth]["W"].shape[1]
+    per_step = "probe/y" in run and run["probe/y"].ndim == 2
+    net = VgRecurrent(kind, features, hidden, depth, outputs, _attr(run, "model.activation"),
+                      int(run.attrs["train.bptt"]), per_step)
+    with torch.no_grad():
+        for l in range(depth):
+            for mine, theirs in (("W_ih", "weight_ih"), ("W_hh", "weight_hh"), ("b", "bias_ih"),
+                                 ("b_hh", "bias_hh")):
+                getattr(net.cell, f"{theirs}_l{l}").copy_(torch.from_numpy(np.asarray(g[l][mine][slot])))
+        net.readout.weight.copy_(torch.from_numpy(np.asarray(g[depth]["W"][slot])))
+        net.readout.bias.copy_(torch.from_numpy(np.asarray(g[depth]["b"][slot])))
+    return net.to(dtype)
+
+
+def recurrent_probe_batch(run, dtype=torch.float32):
+    """probe/x as (P, T, features) and the targets (probe/y: (P) or (P, T) classes; probe/t)."""
+    x, y = probe_batch(run, dtype)
+    digits = max(2, len(str(int(run.attrs["model.depth"]) + 1)))
+    features = run[f"layers/{1:0{digits}d}/W_ih"].shape[2]
+    return x.reshape(x.shape[0], -1, features), y
+
+
+def recurrent_loss(run, logits, y):
+    """The run's loss: MSE to real targets, cross-entropy (a class per step: over the scored
+    steps, -1 ignored), or MSE to one-hot."""
+    if y.is_floating_point():
+        return F.mse_loss(logits, y)
+    if y.ndim == 2:  # (P, T): a class per step
+        logits, y = logits.reshape(-1, logits.shape[-1]), y.reshape(-1)
+        keep = y >= 0
+        logits, y = logits[keep], y[keep]
+    return loss(run, logits, y)
