@@ -24,7 +24,9 @@ typedef struct vg_team {
     _Atomic(void *) arg;
     _Atomic double cost;                  /* estimated cost of the owner's run: helpers pick
                                              the costliest */
-    _Alignas(64) _Atomic int done;        /* items of the current task finished */
+    _Alignas(64) _Atomic int done;        /* items of the current task finished; futex word
+                                             of the owner waiting for its helpers' last items */
+    _Atomic int owner_sleeps;             /* the owner sleeps on done (or is about to) */
 } vg_team;
 
 /* Most items one loop may have. */

@@ -270,6 +270,18 @@ static void panel_item(void *arg, int item, int helper) {
  * waking one and waiting for it costs microseconds. */
 #define SHARE_MIN_FMAS ((int64_t)1 << 20)
 
+/* Rows of op(A) per item when a packed op(A) is shared: 4 line-wide pairs of tiles */
+#define APACK_ROWS (8 * MR)
+
+/* Rows [item APACK_ROWS, +APACK_ROWS) of a shared product's op(A), packed: a copy, the
+ * same bits whoever makes it. */
+__attribute__((target("avx512f"))) static void apack_item(void *arg, int item, int helper) {
+    (void)helper;
+    const vg__product *p = arg;
+    int i0 = item * APACK_ROWS, m = p->M - i0 < APACK_ROWS ? p->M - i0 : APACK_ROWS;
+    pack_a_cols((float *)p->apack + (int64_t)(i0 / MR) * p->a_tile, p->A + i0, p->lda, m, p->K);
+}
+
 __attribute__((target("avx512f"))) static void sgemm_avx512(int trans_a, int trans_b, int M,
                                                             int N, int K, const float *A, int lda,
                                                             const float *B, int ldb,
@@ -289,16 +301,20 @@ __attribute__((target("avx512f"))) static void sgemm_avx512(int trans_a, int tra
      * every panel of C. Rows far apart share few cache sets and evict each other before the
      * next panel comes: packed once into tiles instead (the weight gradient at W = 1024
      * ~180 -> ~210 GFLOP/s, 2048 +11 %, 768 +4 %; no gain at 512 and 256, a loss at 64). */
-    if (trans_a && lda > 512 && N > NR && vg__apack_floats(M, K) <= APACK_FLOATS) {
-        float *apack = work + KC * NR;
-        pack_a_cols(apack, A, lda, M, K);
-        p.apack = apack, p.a_tile = (int64_t)K * MR, p.ars = 1, p.acs = MR;
-    }
     /* The panels are independent and each is computed by the same instructions whichever
      * thread runs it: shared with the caller's helpers (vgsweep/team.h) when it has any and
      * the product is worth it, the results are the same bits as serially. */
     int panels = (N + NR - 1) / NR;
-    if (panels > 1 && (int64_t)M * N * K >= SHARE_MIN_FMAS && vg_team_has_helpers()) {
+    int shared = panels > 1 && (int64_t)M * N * K >= SHARE_MIN_FMAS && vg_team_has_helpers();
+    if (trans_a && lda > 512 && N > NR && vg__apack_floats(M, K) <= APACK_FLOATS) {
+        float *apack = work + KC * NR;
+        p.apack = apack, p.a_tile = (int64_t)K * MR;
+        /* shared too: a weight gradient's op(A) at W = 1024 is 0.5 MB, ~2 % of its product */
+        if (shared) vg_team_for((M + APACK_ROWS - 1) / APACK_ROWS, apack_item, &p);
+        else pack_a_cols(apack, A, lda, M, K);
+        p.ars = 1, p.acs = MR;
+    }
+    if (shared) {
         vg_team_for(panels, panel_item, &p);
         return;
     }
