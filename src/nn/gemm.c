@@ -208,8 +208,10 @@ typedef struct {
 } vg__product;
 
 /* Columns [j0, j0 + NR) of C, every k and every row: what no other panel reads or writes.
- * work: a (KC, NR) panel of scratch, 64-byte aligned. */
-__attribute__((target("avx512f"))) static void panel(const vg__product *p, int j0, float *work) {
+ * work: a (KC, NR) panel of scratch, 64-byte aligned. step: the panel this thread computes
+ * after this one, in columns (NR; -NR on a helper of a shared product, vgsweep/team.h). */
+__attribute__((target("avx512f"))) static void panel(const vg__product *p, int j0, float *work,
+                                                     int step) {
     const int N = p->N, K = p->K, M = p->M, ldb = p->ldb, trans_b = p->trans_b;
     const float *B = p->B;
     int n = N - j0 < NR ? N - j0 : NR;
@@ -233,8 +235,8 @@ __attribute__((target("avx512f"))) static void panel(const vg__product *p, int j
         const float *next = NULL;
         int next_rows = 0, next_n = 0, tiles = (M + MR - 1) / MR;
         if (!trans_b && bp == work) {
-            int nk0 = k0 + KC < K ? k0 + KC : 0, nj0 = k0 + KC < K ? j0 : j0 + NR;
-            if (nj0 < N) {
+            int nk0 = k0 + KC < K ? k0 + KC : 0, nj0 = k0 + KC < K ? j0 : j0 + step;
+            if (nj0 >= 0 && nj0 < N) {
                 next = B + (int64_t)nk0 * ldb + nj0;
                 next_rows = K - nk0 < KC ? K - nk0 : KC;
                 next_n = N - nj0 < NR ? N - nj0 : NR;
@@ -263,7 +265,7 @@ static _Thread_local _Alignas(64) float vg__helper_panel[KC * NR];
 /* Panel `item` of a shared product, on whichever thread takes it. */
 static void panel_item(void *arg, int item, int helper) {
     const vg__product *p = arg;
-    panel(p, item * NR, helper ? vg__helper_panel : p->work);
+    panel(p, item * NR, helper ? vg__helper_panel : p->work, helper ? -NR : NR);
 }
 
 /* Products with fewer multiply-adds than this stay on their caller even when it has helpers:
@@ -318,7 +320,7 @@ __attribute__((target("avx512f"))) static void sgemm_avx512(int trans_a, int tra
         vg_team_for(panels, panel_item, &p);
         return;
     }
-    for (int j0 = 0; j0 < N; j0 += NR) panel(&p, j0, work);
+    for (int j0 = 0; j0 < N; j0 += NR) panel(&p, j0, work, NR);
 }
 
 /* libgcc fills the CPU model before main; reading it is a load and a test. */

@@ -1,13 +1,16 @@
 /* Work sharing inside a run (vgsweep/team.h).
  *
- * A task is published by storing its function and argument, then the ticket
- * (generation, items, next = 0) with release order. Every participant, owner included, claims
- * an item by a compare-and-swap of the ticket from (g, n, i) to (g, n, i + 1); a helper reads
- * the task's function and argument between its load of the ticket and that swap, and uses
- * them only when the swap succeeds: item i of task g was then still unclaimed, so task g was
- * not finished and its owner had not yet replaced them. A participant adds each finished item
- * to done (release); the owner returns when done reaches n (acquire), so everything its
- * helpers wrote is visible to it.
+ * A task is published by storing its function, argument and item count n, then the ticket
+ * (generation g, first unclaimed item 0, end n) with release order. Every participant claims an
+ * item by a compare-and-swap of the ticket: the owner the first unclaimed one, (g, f, e) to
+ * (g, f + 1, e), helpers the last, (g, f, e) to (g, f, e - 1). So each side's next item is
+ * usually next to its last one (a product's panels: the owner goes right, its helpers left,
+ * and what a panel prefetches for its successor is what its own thread computes next). A
+ * helper reads the task's function, argument and count between its load of the ticket and
+ * that swap, and uses them only when the swap succeeds: an item of task g was then still
+ * unclaimed, so task g was not finished and its owner had not yet replaced them. A participant
+ * adds each finished item to done; the owner returns when done reaches n (acquire), so
+ * everything its helpers wrote is visible to it.
  *
  * Waiting: helpers spin on gen a while (a product of a wide layer is ~0.1-1 ms, the serial
  * work between two of them often less), then sleep on it with a futex; the owner wakes them
@@ -100,6 +103,7 @@ void vg_team_init(vg_team *t) {
     atomic_init(&t->cost, 0.0);
     atomic_init(&t->done, 0);
     atomic_init(&t->owner_sleeps, 0);
+    atomic_init(&t->items, 0);
 }
 
 void vg_team_begin(vg_team *t, double cost) {
@@ -121,17 +125,18 @@ int vg_team_has_helpers(void) {
 
 int64_t vg_team_helped_items(void) { return atomic_load(&vg__helped); }
 
-/* Claims the next item of the task the ticket T names; -1 when it has none left or the
- * ticket moved on (then *T holds its new value). */
-static int vg__claim(vg_team *t, uint64_t *T) {
+/* Claims the first (last, when from_end) unclaimed item of the task the ticket T names; -1
+ * when it has none left or the ticket moved on (then *T holds its new value). */
+static int vg__claim(vg_team *t, uint64_t *T, int from_end) {
     for (;;) {
         uint64_t v = *T;
-        int n = (int)((v >> 16) & 0xFFFF), i = (int)(v & 0xFFFF);
-        if (i >= n) return -1;
-        if (atomic_compare_exchange_weak_explicit(&t->ticket, T, v + 1, memory_order_acquire,
+        int first = (int)((v >> 16) & 0xFFFF), end = (int)(v & 0xFFFF);
+        if (first >= end) return -1;
+        uint64_t next = from_end ? v - 1 : v + ((uint64_t)1 << 16);
+        if (atomic_compare_exchange_weak_explicit(&t->ticket, T, next, memory_order_acquire,
                                                   memory_order_acquire)) {
-            *T = v + 1;
-            return i;
+            *T = next;
+            return from_end ? end - 1 : first;
         }
         if ((*T >> 32) != (v >> 32)) return -1; /* another task now */
     }
@@ -146,13 +151,14 @@ void vg_team_for(int n, vg_team_fn fn, void *arg) {
     }
     atomic_store_explicit(&t->fn, fn, memory_order_relaxed);
     atomic_store_explicit(&t->arg, arg, memory_order_relaxed);
+    atomic_store_explicit(&t->items, n, memory_order_relaxed);
     atomic_store_explicit(&t->done, 0, memory_order_relaxed);
     uint64_t g = (atomic_load_explicit(&t->ticket, memory_order_relaxed) >> 32) + 1;
-    uint64_t T = g << 32 | (uint64_t)n << 16;
+    uint64_t T = g << 32 | (uint64_t)n;
     atomic_store_explicit(&t->ticket, T, memory_order_release);
     vg__signal(t);
     int mine = 0;
-    for (int i; (i = vg__claim(t, &T)) >= 0; mine++) fn(arg, i, 0);
+    for (int i; (i = vg__claim(t, &T, 0)) >= 0; mine++) fn(arg, i, 0);
     if (atomic_fetch_add_explicit(&t->done, mine, memory_order_acq_rel) + mine == n) return;
     vg__wait_done(t, n);
 }
@@ -167,11 +173,12 @@ static int64_t vg__serve(vg_team *t) {
         for (;;) {
             vg_team_fn fn = atomic_load_explicit(&t->fn, memory_order_relaxed);
             void *arg = atomic_load_explicit(&t->arg, memory_order_relaxed);
-            int i = vg__claim(t, &T);
+            int n = atomic_load_explicit(&t->items, memory_order_relaxed);
+            int i = vg__claim(t, &T, 1);
             if (i < 0) break;
             fn(arg, i, 1);
             ran++;
-            vg__item_done(t, (int)((T >> 16) & 0xFFFF));
+            vg__item_done(t, n);
         }
         if (!atomic_load(&t->active)) break;
         /* wait for the next task, or the end */
