@@ -14,11 +14,11 @@
  *
  * Waiting: helpers spin on gen a while (a product of a wide layer is ~0.1-1 ms, the serial
  * work between two of them often less), then sleep on it with a futex; the owner wakes them
- * only when one sleeps. The owner waits for its helpers' last items spinning a few
- * microseconds (an item is ~10-50 us), then sleeps on done, woken by the helper that finishes
- * the last item: a helper that lost its CPU to another process (a shared machine) gets it
- * back sooner when the owner does not spin or yield in a loop for it, and the owner's
- * waiting costs no CPU. The two sides order their flag and counter accesses sequentially
+ * only when one sleeps. The owner waits for its helpers' last items spinning as long (longer
+ * than an item takes: a panel of a wide layer is tens of microseconds), then sleeps on done,
+ * woken by the helper that finishes the last item: a helper that lost its CPU to another
+ * process (a shared machine) gets it back sooner when the owner does not spin or yield in a
+ * loop for it, and the owner's waiting then costs no CPU. The two sides order their flag and counter accesses sequentially
  * consistently (owner: owner_sleeps = 1, then done; helper: done, then owner_sleeps), so
  * at least one sees the other and no wake-up is lost. */
 #define _DEFAULT_SOURCE /* syscall() */
@@ -42,7 +42,8 @@ static inline void vg__cpu_relax(void) {
 static _Thread_local vg_team *vg__owned; /* the team the calling thread owns, if any */
 static _Atomic int64_t vg__helped;
 
-#define VG__SPIN_NS 200000 /* a helper spins this long for the next task before it sleeps */
+#define VG__SPIN_NS 200000 /* a helper spins this long for the next task, the owner for its
+                             helpers' last items, before it sleeps */
 
 static int64_t vg__ns(void) {
     struct timespec ts;
@@ -59,13 +60,17 @@ static void vg__futex_wake_all(_Atomic uint32_t *word) {
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
-#define VG__OWNER_SPINS 2048 /* pauses (a few microseconds) before the owner sleeps on done */
-
 /* The owner, its items done, waits until done reaches n. */
 static void vg__wait_done(vg_team *t, int n) {
-    for (int spins = 0; spins < VG__OWNER_SPINS; spins++) {
+    int64_t t0 = 0;
+    for (int spins = 0;; spins++) {
         if (atomic_load_explicit(&t->done, memory_order_acquire) >= n) return;
         vg__cpu_relax();
+        if ((spins & 63) == 63) {
+            int64_t now = vg__ns();
+            if (!t0) t0 = now;
+            else if (now - t0 > VG__SPIN_NS) break;
+        }
     }
     for (;;) {
         atomic_store(&t->owner_sleeps, 1);
