@@ -272,18 +272,6 @@ static void panel_item(void *arg, int item, int helper) {
  * waking one and waiting for it costs microseconds. */
 #define SHARE_MIN_FMAS ((int64_t)1 << 20)
 
-/* Rows of op(A) per item when a packed op(A) is shared: 4 line-wide pairs of tiles */
-#define APACK_ROWS (8 * MR)
-
-/* Rows [item APACK_ROWS, +APACK_ROWS) of a shared product's op(A), packed: a copy, the
- * same bits whoever makes it. */
-__attribute__((target("avx512f"))) static void apack_item(void *arg, int item, int helper) {
-    (void)helper;
-    const vg__product *p = arg;
-    int i0 = item * APACK_ROWS, m = p->M - i0 < APACK_ROWS ? p->M - i0 : APACK_ROWS;
-    pack_a_cols((float *)p->apack + (int64_t)(i0 / MR) * p->a_tile, p->A + i0, p->lda, m, p->K);
-}
-
 __attribute__((target("avx512f"))) static void sgemm_avx512(int trans_a, int trans_b, int M,
                                                             int N, int K, const float *A, int lda,
                                                             const float *B, int ldb,
@@ -311,9 +299,11 @@ __attribute__((target("avx512f"))) static void sgemm_avx512(int trans_a, int tra
     if (trans_a && lda > 512 && N > NR && vg__apack_floats(M, K) <= APACK_FLOATS) {
         float *apack = work + KC * NR;
         p.apack = apack, p.a_tile = (int64_t)K * MR;
-        /* shared too: a weight gradient's op(A) at W = 1024 is 0.5 MB, ~2 % of its product */
-        if (shared) vg_team_for((M + APACK_ROWS - 1) / APACK_ROWS, apack_item, &p);
-        else pack_a_cols(apack, A, lda, M, K);
+        /* on the caller even when it has helpers: shared, it would save ~1 % of the
+         * product (a weight gradient's op(A) at W = 1024 is 0.5 MB, ~2 % of it) but put a
+         * barrier, the helpers' arrival, on the owner's path, long when a helper is
+         * descheduled (a shared machine) */
+        pack_a_cols(apack, A, lda, M, K);
         p.ars = 1, p.acs = MR;
     }
     if (shared) {
