@@ -19,7 +19,8 @@
 #include "vgsweep/files.h"
 #include <sys/types.h>
 
-#define VG_PART_VERSION 2 /* 2: a one-chunk tensor is one CHUNK record (slot 0) */
+#define VG_PART_VERSION 3 /* 2: a one-chunk tensor is one CHUNK record (slot 0); 3: the run
+                           * contract (axes, attributes; no layer shapes) in LAYOUT */
 #define VG_PART_BYTE_ORDER 0x01020304u
 
 typedef enum vg_part_type {

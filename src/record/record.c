@@ -99,22 +99,13 @@
 #define VG__STATUS_LEN 16 /* /index status column: fixed-length string */
 #define VG__MAX_NAME 255  /* bytes of a sweep name (read back into 512-byte buffers) */
 
-/* From the same table as vg_run_status_names (train.h), so the record module does not need
- * the training module to link. */
-static const char *const vg__status_names[] = {
+/* contract.h's status names: the record owns the contract. */
+const char *const vg_run_status_names[] = {
 #define X(name, text) text,
     VG_RUN_STATUSES(X)
 #undef X
-};
-
-/* The axes that get a dimension scale in every run group: name, and its values. */
-enum { VG__SCALE_CHECKPOINT, VG__SCALE_EPOCH, VG__SCALE_LAYER, VG__N_SCALES };
-static const char *const vg__scale_names[VG__N_SCALES] = {"checkpoint", "epoch", "layer"};
-static const char *const vg__scale_docs[VG__N_SCALES] = {
-    "checkpoint k: 0 at initialization, e after epoch e",
-    "epoch e, from 1",
-    "dense layer l, from 1 (input side)",
-};
+        NULL};
+#define vg__status_names vg_run_status_names
 
 static pthread_mutex_t vg__hdf5_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -159,9 +150,16 @@ typedef struct vg__foreign {
 typedef struct vg__row {
     char status[VG__STATUS_LEN];
     int64_t epochs_done;
-    double loss, accuracy, test_loss, test_accuracy;
+    double value[VG_MAX_INDEX_COLUMNS]; /* info.index_columns' final values */
     double wall_seconds;
 } vg__row;
+
+/* An axis as the writer checks dimensions against it: sorted by name. */
+typedef struct vg__axis_ref {
+    char name[48];
+    int64_t length;
+    int src; /* its index in the layout's axes */
+} vg__axis_ref;
 
 struct vg_recorder {
     char *path;       /* final name; what messages show */
@@ -240,7 +238,8 @@ static int vg__take_whole(uint64_t bytes, size_t *budget_used) {
 typedef struct vg__tensor {
     hid_t dset;          /* in the output being assembled (vg__emit_part) */
     int rank;            /* of the dataset: 1 + the spec's rank */
-    hsize_t dims[3];     /* (n_slots, spec dims...) */
+    hsize_t dims[VG_MAX_RANK]; /* (n_slots, spec dims...) */
+    char *axes;          /* emitting: its axes, comma-separated (malloc'ed) */
     size_t slot_bytes;
     int is_whole;        /* one chunk, written to the part at the run's end (vg__write_whole) */
     const unsigned char **slot_src; /* (dims[0]) whole tensors: each slot's float32 values in
@@ -260,8 +259,8 @@ struct vg_run_writer {
     char where[sizeof "/runs/" + VG_RUN_ID_LEN + 1]; /* "/runs/<id>" */
     char *part, *part_tmp;
     vg_part_writer pw;     /* the open <part_tmp> */
-    int n_epochs, n_layers;
-    int *fan_in, *fan_out; /* (L) */
+    int n_axes;
+    vg__axis_ref *axes;    /* (n_axes) the layout's axes, sorted by name */
     int n_tensors;
     vg__tensor *tensors;   /* (n_tensors) */
     unsigned char *whole;  /* the whole tensors, one after the other, each shuffled as HDF5's
@@ -1616,8 +1615,7 @@ static void vg__writer_free(vg_run_writer *w) {
     vg_deflater_free(&w->dz);
     free(w->part);
     free(w->part_tmp);
-    free(w->fan_in);
-    free(w->fan_out);
+    free(w->axes);
     free(w->tensors);
     free(w->whole);
     free(w->shuf);
@@ -1627,6 +1625,106 @@ static void vg__writer_free(vg_run_writer *w) {
 
 static int vg__cmp_tensor_name(const void *a, const void *b) {
     return strcmp((*(const vg__tensor *const *)a)->name, (*(const vg__tensor *const *)b)->name);
+}
+
+/* Splits "checkpoint,layer" into at most VG_MAX_RANK names; returns the count, or -1 when
+ * malformed. */
+static int vg__split_axes(const char *axes, char names[VG_MAX_RANK][32]) {
+    int n = 0;
+    const char *p = axes;
+    if (!axes || !*axes) return 0;
+    for (;;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == 0 || len >= 32 || n == VG_MAX_RANK) return -1;
+        memcpy(names[n], p, len);
+        names[n][len] = '\0';
+        n++;
+        if (!end) return n;
+        p = end + 1;
+    }
+}
+
+static int vg__cmp_axis_ref(const void *a, const void *b) {
+    return strcmp(((const vg__axis_ref *)a)->name, ((const vg__axis_ref *)b)->name);
+}
+
+/* The axis (among n, sorted by name) that dimension `dim` of the dataset at path `dataset`
+ * (in the run group) is, by netCDF's scoping: "<dataset's group>/<dim>", then each parent
+ * group's, then "<dim>". Its index, or -1. */
+static int vg__find_axis(const vg__axis_ref *axes, int n, const char *dataset, const char *dim) {
+    vg__axis_ref key;
+    size_t dl = strlen(dim);
+    const char *slash = strrchr(dataset, '/');
+    size_t plen = slash ? (size_t)(slash - dataset) : 0;
+    for (;;) {
+        if (plen + 1 + dl < sizeof key.name) {
+            if (plen) snprintf(key.name, sizeof key.name, "%.*s/%s", (int)plen, dataset, dim);
+            else snprintf(key.name, sizeof key.name, "%s", dim);
+            const vg__axis_ref *a = n ? bsearch(&key, axes, (size_t)n, sizeof *axes, vg__cmp_axis_ref) : NULL;
+            if (a) return (int)(a - axes);
+        }
+        if (plen == 0) return -1;
+        while (plen > 0 && dataset[plen - 1] != '/') plen--;
+        if (plen > 0) plen--; /* drop the '/' */
+    }
+}
+
+/* Checks that the dimensions (dims, rank) of dataset `name` are the axes named in `axes`, each
+ * declared and of that length. what: "series" or "tensor", for the message. */
+static vg_status vg__check_dims(const vg_run_writer *w, const char *what, const char *name,
+                                const char *axes, int rank, const int64_t *dims, vg_error *err) {
+    char names[VG_MAX_RANK][32];
+    int n = vg__split_axes(axes, names);
+    if (n != rank)
+        return vg_error_set(err, VG_EINTERNAL, "%s: %s/%s: %s of rank %d with axes \"%s\"",
+                            w->rec->path, w->where, name, what, rank, axes ? axes : "");
+    for (int d = 0; d < rank; d++) {
+        int a = vg__find_axis(w->axes, w->n_axes, name, names[d]);
+        if (a < 0)
+            return vg_error_set(err, VG_EINTERNAL, "%s: %s/%s: axis %s is not declared",
+                                w->rec->path, w->where, name, names[d]);
+        if (w->axes[a].length != dims[d])
+            return vg_error_set(err, VG_EINTERNAL,
+                                "%s: %s/%s: dimension %d has length %lld, its axis %s %lld",
+                                w->rec->path, w->where, name, d, (long long)dims[d],
+                                w->axes[a].name, (long long)w->axes[a].length);
+    }
+    return VG_OK;
+}
+
+/* Checks the layout's axes and copies their names and lengths into w. */
+static vg_status vg__plan_axes(vg_run_writer *w, const vg_run_layout *layout, vg_error *err) {
+    const char *file = w->rec->path;
+    w->n_axes = layout->n_axes;
+    w->axes = malloc((size_t)(layout->n_axes > 0 ? layout->n_axes : 1) * sizeof *w->axes);
+    if (!w->axes) return vg_error_set(err, VG_ENOMEM, "%s: %s: out of memory", file, w->where);
+    for (int i = 0; i < layout->n_axes; i++) {
+        const vg_axis *a = &layout->axes[i];
+        if (!vg__valid_name(a->name) || strlen(a->name) >= sizeof w->axes[i].name || a->length < 0 ||
+            strlen(strrchr(a->name, '/') ? strrchr(a->name, '/') + 1 : a->name) >= 32)
+            return vg_error_set(err, VG_EINTERNAL, "%s: %s: axis %d: bad name \"%s\" or length %lld",
+                                file, w->where, i, a->name, (long long)a->length);
+        snprintf(w->axes[i].name, sizeof w->axes[i].name, "%s", a->name);
+        w->axes[i].length = a->length;
+        w->axes[i].src = i;
+    }
+    if (w->n_axes > 1) qsort(w->axes, (size_t)w->n_axes, sizeof *w->axes, vg__cmp_axis_ref);
+    for (int i = 1; i < w->n_axes; i++)
+        if (strcmp(w->axes[i - 1].name, w->axes[i].name) == 0)
+            return vg_error_set(err, VG_EINTERNAL, "%s: %s: two axes named %s", file, w->where,
+                                w->axes[i].name);
+    for (int i = 0; i < layout->n_attrs; i++)
+        if (!layout->attrs[i].name || !vg__valid_name(layout->attrs[i].name) ||
+            strchr(layout->attrs[i].name, '/') || vg_setting_find(layout->attrs[i].name) >= 0)
+            return vg_error_set(err, VG_EINTERNAL, "%s: %s: bad attribute name \"%s\"", file,
+                                w->where, layout->attrs[i].name ? layout->attrs[i].name : "");
+    return VG_OK;
+}
+
+/* The value of slot k of an axis: its values, or first + k. */
+static int64_t vg__axis_value(const vg_axis *a, int64_t k) {
+    return a->values ? a->values[k] : a->first + k;
 }
 
 /* Checks the layout's tensor specs and copies their shapes into w. */
@@ -1644,7 +1742,7 @@ static vg_status vg__plan_tensors(vg_run_writer *w, const vg_run_layout *layout,
             return vg_error_set(err, VG_EINTERNAL, "%s: %s: tensor %d has a bad name \"%s\"", file,
                                 w->where, i, s->name);
         snprintf(t->name, sizeof t->name, "%s", s->name);
-        if (s->rank < 1 || s->rank > 2 || s->n_slots < 1 || !s->checkpoints)
+        if (s->rank < 1 || s->rank > VG_MAX_RANK - 1 || s->n_slots < 1 || !s->checkpoints)
             return vg_error_set(err, VG_EINTERNAL, "%s: %s/%s: rank %d, %d slots", file, w->where,
                                 s->name, s->rank, s->n_slots);
         uint64_t bytes = sizeof(float);
@@ -1661,10 +1759,21 @@ static vg_status vg__plan_tensors(vg_run_writer *w, const vg_run_layout *layout,
                                     "%s: %s/%s: one slot is over 4 GiB, HDF5's chunk limit", file,
                                     w->where, s->name);
         }
+        int64_t dims[VG_MAX_RANK] = {s->n_slots};
+        for (int d = 0; d < s->rank; d++) dims[d + 1] = s->dims[d];
+        vg_status st = vg__check_dims(w, "tensor", s->name, s->axes, s->rank + 1, dims, err);
+        if (st != VG_OK) return st;
+        /* its slots' labels are its slot axis' values */
+        char slot_axis[VG_MAX_RANK][32];
+        vg__split_axes(s->axes, slot_axis);
+        const vg_axis *sa =
+            &layout->axes[w->axes[vg__find_axis(w->axes, w->n_axes, s->name, slot_axis[0])].src];
         for (int k = 0; k < s->n_slots; k++)
-            if (s->checkpoints[k] < 0 || s->checkpoints[k] > layout->n_epochs)
-                return vg_error_set(err, VG_EINTERNAL, "%s: %s/%s: slot %d holds checkpoint %d",
-                                    file, w->where, s->name, k, s->checkpoints[k]);
+            if (s->checkpoints[k] != vg__axis_value(sa, k))
+                return vg_error_set(err, VG_EINTERNAL,
+                                    "%s: %s/%s: slot %d holds checkpoint %d, its axis %s says %lld",
+                                    file, w->where, s->name, k, s->checkpoints[k], sa->name,
+                                    (long long)vg__axis_value(sa, k));
         t->slot_bytes = (size_t)bytes;
         t->whole_at = whole_bytes;
         t->is_whole = vg__take_whole(t->dims[0] * t->slot_bytes, &whole_bytes);
@@ -1766,8 +1875,8 @@ static vg_status vg__part_fail(vg_run_writer *w, int rc, const char *what, vg_er
                         strerror(rc));
 }
 
-/* The part's HEADER and LAYOUT records: which sweep and run, the layer shapes and the tensor
- * specs (read back by vg__emit_layout). */
+/* The part's HEADER and LAYOUT records: which sweep and run, the run's attributes, axes and
+ * tensor specs (read back by vg__emit_layout). */
 static vg_status vg__begin_part(vg_run_writer *w, const vg_run_layout *layout, vg_error *err) {
     vg_recorder *rec = w->rec;
     vg_buf b = {0};
@@ -1781,19 +1890,27 @@ static vg_status vg__begin_part(vg_run_writer *w, const vg_run_layout *layout, v
         rc = vg_part_append(&w->pw, VG_PART_HEADER, VG_PART_VERSION, VG_PART_BYTE_ORDER, 0, b.p,
                             b.n);
     b.n = 0;
-    vg_buf_i64(&b, layout->n_layers);
-    vg_buf_i64(&b, layout->n_epochs);
-    vg_buf_i64(&b, layout->steps_per_epoch);
-    for (int l = 0; l < layout->n_layers; l++) vg_buf_i64(&b, layout->fan_in[l]);
-    for (int l = 0; l < layout->n_layers; l++) vg_buf_i64(&b, layout->fan_out[l]);
+    vg_buf_u32(&b, (uint32_t)layout->n_attrs);
+    for (int i = 0; i < layout->n_attrs; i++) {
+        vg_buf_str(&b, layout->attrs[i].name);
+        vg_buf_i64(&b, layout->attrs[i].value);
+    }
+    vg_buf_u32(&b, (uint32_t)layout->n_axes);
+    for (int i = 0; i < layout->n_axes; i++) {
+        const vg_axis *a = &layout->axes[i];
+        vg_buf_str(&b, a->name);
+        vg_buf_str(&b, a->doc);
+        vg_buf_i64(&b, a->length);
+        for (int64_t k = 0; k < a->length; k++) vg_buf_i64(&b, vg__axis_value(a, k));
+    }
     vg_buf_u32(&b, (uint32_t)layout->n_tensors);
     for (int i = 0; i < layout->n_tensors; i++) {
         const vg_tensor_spec *s = &layout->tensors[i];
         vg_buf_str(&b, s->name);
         vg_buf_str(&b, s->doc);
+        vg_buf_str(&b, s->axes);
         vg_buf_u32(&b, (uint32_t)s->rank);
-        vg_buf_i64(&b, s->dims[0]);
-        vg_buf_i64(&b, s->rank > 1 ? s->dims[1] : 0);
+        for (int d = 0; d < s->rank; d++) vg_buf_i64(&b, s->dims[d]);
         vg_buf_u32(&b, (uint32_t)s->n_slots);
         for (int k = 0; k < s->n_slots; k++) vg_buf_i64(&b, s->checkpoints[k]);
     }
@@ -1810,22 +1927,18 @@ vg_status vg_recorder_begin_run(vg_recorder *rec, const vg_run_config *cfg,
                                 vg_error *err) {
     vg_run_writer *w = NULL;
     vg_status st = VG_OK;
-    const int L = layout->n_layers, E = layout->n_epochs;
 
     *out = NULL;
     int64_t pos = vg__find_run(rec, cfg->id);
     if (pos < 0)
         return vg_error_set(err, VG_EINTERNAL, "%s: run %s is not one of the sweep's runs",
                             rec->path, cfg->id);
-    if (L < 1 || E < 0 || layout->n_checkpoints != E + 1 || !layout->fan_in || !layout->fan_out ||
-        layout->n_tensors < 0 || (layout->n_tensors > 0 && !layout->tensors))
+    if (layout->n_axes < 0 || (layout->n_axes > 0 && !layout->axes) || layout->n_tensors < 0 ||
+        (layout->n_tensors > 0 && !layout->tensors) || layout->n_attrs < 0 ||
+        layout->n_attrs > VG_MAX_RUN_ATTRS)
         return vg_error_set(err, VG_EINTERNAL,
-                            "%s: /runs/%s: bad layout (%d layers, %d epochs, %d checkpoints)",
-                            rec->path, cfg->id, L, E, layout->n_checkpoints);
-    for (int l = 0; l < L; l++)
-        if (layout->fan_in[l] < 1 || layout->fan_out[l] < 1)
-            return vg_error_set(err, VG_EINTERNAL, "%s: /runs/%s: layer %d has shape %d x %d",
-                                rec->path, cfg->id, l + 1, layout->fan_out[l], layout->fan_in[l]);
+                            "%s: /runs/%s: bad layout (%d axes, %d tensors, %d attributes)",
+                            rec->path, cfg->id, layout->n_axes, layout->n_tensors, layout->n_attrs);
 
     w = calloc(1, sizeof *w);
     if (!w) return vg_error_set(err, VG_ENOMEM, "%s: /runs/%s: out of memory", rec->path, cfg->id);
@@ -1833,20 +1946,15 @@ vg_status vg_recorder_begin_run(vg_recorder *rec, const vg_run_config *cfg,
     w->cfg = cfg;
     w->pos = pos;
     w->pw.fd = -1;
-    w->n_epochs = E;
-    w->n_layers = L;
     snprintf(w->where, sizeof w->where, "/runs/%s", cfg->id);
-    w->fan_in = malloc((size_t)L * sizeof *w->fan_in);
-    w->fan_out = malloc((size_t)L * sizeof *w->fan_out);
     w->part = vg__part_path(rec, cfg->id, 0);
     w->part_tmp = vg__part_path(rec, cfg->id, 1);
-    if (!w->fan_in || !w->fan_out || !w->part || !w->part_tmp) {
+    if (!w->part || !w->part_tmp) {
         vg__writer_free(w);
         return vg_error_set(err, VG_ENOMEM, "%s: /runs/%s: out of memory", rec->path, cfg->id);
     }
-    memcpy(w->fan_in, layout->fan_in, (size_t)L * sizeof *w->fan_in);
-    memcpy(w->fan_out, layout->fan_out, (size_t)L * sizeof *w->fan_out);
-    st = vg__plan_tensors(w, layout, err);
+    st = vg__plan_axes(w, layout, err);
+    if (st == VG_OK) st = vg__plan_tensors(w, layout, err);
     if (st != VG_OK) {
         vg__writer_free(w);
         return st;
@@ -1919,41 +2027,11 @@ vg_status vg_run_writer_tensor(vg_run_writer *w, int tensor, int slot, const flo
     return VG_OK;
 }
 
-/* Splits "checkpoint,layer" into at most 3 names; returns the count, or -1 when malformed. */
-static int vg__split_axes(const char *axes, char names[3][32]) {
-    int n = 0;
-    const char *p = axes;
-    if (!axes || !*axes) return 0;
-    for (;;) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len == 0 || len >= 32 || n == 3) return -1;
-        memcpy(names[n], p, len);
-        names[n][len] = '\0';
-        n++;
-        if (!end) return n;
-        p = end + 1;
-    }
-}
-
-/* Whether res has a series of that name (the record module does not link the training one). */
-static int vg__has_series(const vg_run_result *res, const char *name) {
-    for (int i = 0; i < res->n_series; i++)
-        if (res->series[i].name && strcmp(res->series[i].name, name) == 0) return 1;
-    return 0;
-}
-
 /* Everything the output will need of res is well-formed: checked before the part is kept, so
  * a part under its final name always assembles. */
-static vg_status vg__check_result(const vg_run_writer *w, const vg_run_result *res,
+static vg_status vg__check_result(const vg_run_writer *w, const vg_run_output *res,
                                   vg_error *err) {
     const char *file = w->rec->path;
-    if (res->layout.n_layers != w->n_layers || res->layout.n_epochs != w->n_epochs)
-        return vg_error_set(err, VG_EINTERNAL,
-                            "%s: %s: result has %d layers and %d epochs, the run began with %d "
-                            "and %d",
-                            file, w->where, res->layout.n_layers, res->layout.n_epochs,
-                            w->n_layers, w->n_epochs);
     if ((int)res->status < 0 || res->status >= VG_RUN_STATUS_COUNT)
         return vg_error_set(err, VG_EINTERNAL, "%s: %s: unknown run status %d", file, w->where,
                             (int)res->status);
@@ -1961,11 +2039,10 @@ static vg_status vg__check_result(const vg_run_writer *w, const vg_run_result *r
         return vg_error_set(err, VG_EINTERNAL, "%s: %s: %d series", file, w->where, res->n_series);
     for (int i = 0; i < res->n_series; i++) {
         const vg_series *s = &res->series[i];
-        char axes[3][32];
         if (!vg__valid_name(s->name) || strlen(s->name) >= 256)
             return vg_error_set(err, VG_EINTERNAL, "%s: %s: series with a bad name \"%s\"", file,
                                 w->where, s->name ? s->name : "(null)");
-        if (s->rank < 1 || s->rank > 3 || vg__file_type(s->dtype) < 0)
+        if (s->rank < 1 || s->rank > VG_MAX_RANK || vg__file_type(s->dtype) < 0)
             return vg_error_set(err, VG_EINTERNAL, "%s: %s/%s: rank %d, dtype %d", file, w->where,
                                 s->name, s->rank, (int)s->dtype);
         int64_t n = 1;
@@ -1977,13 +2054,15 @@ static vg_status vg__check_result(const vg_run_writer *w, const vg_run_result *r
         }
         if (n > 0 && !s->data)
             return vg_error_set(err, VG_EINTERNAL, "%s: %s/%s: no data", file, w->where, s->name);
-        int n_axes = vg__split_axes(s->axes, axes);
-        if (s->axes && s->axes[0] && n_axes != s->rank)
-            return vg_error_set(err, VG_EINTERNAL, "%s: %s/%s: axes \"%s\" for rank %d", file,
-                                w->where, s->name, s->axes, s->rank);
+        vg_status st = vg__check_dims(w, "series", s->name, s->axes, s->rank, s->dims, err);
+        if (st != VG_OK) return st;
         for (int j = 0; j < w->n_tensors; j++)
             if (strcmp(s->name, w->tensors[j].name) == 0)
                 return vg_error_set(err, VG_EINTERNAL, "%s: %s/%s: both a series and a tensor",
+                                    file, w->where, s->name);
+        for (int j = 0; j < w->n_axes; j++)
+            if (strcmp(s->name, w->axes[j].name) == 0)
+                return vg_error_set(err, VG_EINTERNAL, "%s: %s/%s: both a series and an axis",
                                     file, w->where, s->name);
         for (int j = 0; j < i; j++)
             if (strcmp(s->name, res->series[j].name) == 0)
@@ -1993,27 +2072,16 @@ static vg_status vg__check_result(const vg_run_writer *w, const vg_run_result *r
     return VG_OK;
 }
 
-/* The RESULT record: status, message, counts, and every series (the layer shapes fan_in and
- * fan_out added unless the producer sends them). Data are 8-byte aligned in the payload. */
-static void vg__result_payload(const vg_run_writer *w, const vg_run_result *res, vg_buf *b) {
-    static const char *const fan_names[2] = {"fan_in", "fan_out"};
-    static const char *const fan_docs[2] = {"inputs of each dense layer",
-                                            "outputs of each dense layer"};
-    const int *fans[2] = {w->fan_in, w->fan_out};
-    vg_series extra[2];
-    int n_extra = 0;
-    for (int i = 0; i < 2; i++)
-        if (!vg__has_series(res, fan_names[i]))
-            extra[n_extra++] = (vg_series){.name = fan_names[i], .doc = fan_docs[i],
-                                           .axes = "layer", .dtype = VG_I32, .rank = 1,
-                                           .dims = {w->n_layers}, .data = (void *)fans[i]};
+/* The RESULT record: status, message, counts, and every series. Data are 8-byte aligned in
+ * the payload. */
+static void vg__result_payload(const vg_run_output *res, vg_buf *b) {
     vg_buf_u32(b, (uint32_t)res->status);
     vg_buf_str(b, res->message);
     vg_buf_i64(b, res->epochs_done);
     vg_buf_f64(b, res->wall_seconds);
-    vg_buf_u32(b, (uint32_t)(n_extra + res->n_series));
-    for (int i = 0; i < n_extra + res->n_series; i++) {
-        const vg_series *s = i < n_extra ? &extra[i] : &res->series[i - n_extra];
+    vg_buf_u32(b, (uint32_t)res->n_series);
+    for (int i = 0; i < res->n_series; i++) {
+        const vg_series *s = &res->series[i];
         static const unsigned char zeros[8] = {0};
         int64_t n = 1;
         vg_buf_str(b, s->name);
@@ -2032,7 +2100,7 @@ static void vg__result_payload(const vg_run_writer *w, const vg_run_result *res,
 
 static void vg__emit_queued(vg_recorder *rec, int wait);
 
-vg_status vg_recorder_end_run(vg_run_writer *w, vg_run_result *res, vg_error *err) {
+vg_status vg_recorder_end_run(vg_run_writer *w, vg_run_output *res, vg_error *err) {
     vg_status st = VG_OK;
     vg_recorder *rec = w->rec;
 
@@ -2048,7 +2116,7 @@ vg_status vg_recorder_end_run(vg_run_writer *w, vg_run_result *res, vg_error *er
     }
     if (st == VG_OK) {
         vg_buf b = {0};
-        vg__result_payload(w, res, &b);
+        vg__result_payload(res, &b);
         if (b.oom) { /* no memory to write its series: kept as a failed run without them */
             double need = 0;
             for (int i = 0; i < res->n_series; i++) {
@@ -2064,7 +2132,7 @@ vg_status vg_recorder_end_run(vg_run_writer *w, vg_run_result *res, vg_error *er
                      need / (1 << 20), need);
             int n_series = res->n_series;
             res->n_series = 0;
-            vg__result_payload(w, res, &b);
+            vg__result_payload(res, &b);
             res->n_series = n_series;
         }
         int rc = b.oom ? ENOMEM : vg_part_append(&w->pw, VG_PART_RESULT, 0, 0, 0, b.p, b.n);
@@ -2143,6 +2211,16 @@ typedef struct vg__slot_rec {
     const unsigned char *p;
 } vg__slot_rec;
 
+/* An axis of the run being emitted: its scale dataset and the dimensions it labels. */
+typedef struct vg__scale {
+    char *doc;              /* (malloc'ed) */
+    const void *values;     /* (length) int64, in the part */
+    hid_t dset;             /* open from vg__emit_scales to the run's end */
+    hobj_ref_t ref;
+    vg__scale_user *users;  /* (n_users) the dataset dimensions it labels */
+    size_t n_users, cap_users;
+} vg__scale;
+
 /* What vg__emit_part knows of the run it writes. */
 typedef struct vg__emit {
     vg_recorder *rec;
@@ -2150,12 +2228,9 @@ typedef struct vg__emit {
     const char *part;          /* for messages about the part's contents */
     char where[32];            /* "/runs/<id>" */
     hid_t group;
-    hid_t scale[VG__N_SCALES]; /* checkpoint, epoch, layer */
-    int64_t scale_len[VG__N_SCALES];
-    hobj_ref_t scale_ref[VG__N_SCALES];
-    vg__scale_user *users[VG__N_SCALES]; /* (n_users) the series dimensions each scale labels */
-    size_t n_users[VG__N_SCALES], cap_users[VG__N_SCALES];
-    int n_layers, n_epochs;
+    int n_axes;
+    vg__axis_ref *axes;        /* (n_axes) sorted by name; src indexes scales */
+    vg__scale *scales;         /* (n_axes) in the layout's order */
     int n_tensors;
     vg__tensor *tensors;       /* (n_tensors) */
     vg__slot_rec *slots;       /* (n_slots) the CHUNK and RAW records written slot by slot */
@@ -2211,18 +2286,47 @@ static int vg__group_exists(hid_t loc, const char *path) {
     return 1;
 }
 
-/* The LAYOUT record: the run's group with its settings, and its tensor datasets. */
+/* The LAYOUT record: the run's group with its settings and attributes; its axes and tensor
+ * specs, kept for vg__emit_result. */
 static vg_status vg__emit_layout(vg__emit *e, const vg_part_rec *h, const unsigned char *p,
                                  vg_error *err) {
     vg_recorder *rec = e->rec;
     const vg_run_config *cfg = vg__cfg(rec, e->pos);
     vg_cursor c = {p, h->len, 0, 0};
     vg_status st = VG_OK;
-    int64_t L = vg_cur_i64(&c), E = vg_cur_i64(&c), steps = vg_cur_i64(&c);
-    if (h->type != VG_PART_LAYOUT || c.bad || L < 1 || L > INT32_MAX || E < 0 || E > INT32_MAX)
-        return vg__damaged(e, "no layout", err);
-    e->n_layers = (int)L, e->n_epochs = (int)E;
-    vg_cur_bytes(&c, 2 * (size_t)L * sizeof(int64_t)); /* fan_in, fan_out: the result has them */
+    if (h->type != VG_PART_LAYOUT) return vg__damaged(e, "no layout", err);
+    uint32_t n_attrs = vg_cur_u32(&c);
+    if (c.bad || n_attrs > VG_MAX_RUN_ATTRS) return vg__damaged(e, "bad layout", err);
+    char attr_name[VG_MAX_RUN_ATTRS][64];
+    int64_t attr_value[VG_MAX_RUN_ATTRS];
+    for (uint32_t i = 0; i < n_attrs; i++) {
+        vg_cur_str(&c, attr_name[i], sizeof attr_name[i]);
+        attr_value[i] = vg_cur_i64(&c);
+        if (c.bad || !vg__valid_name(attr_name[i])) return vg__damaged(e, "bad attribute", err);
+    }
+    uint32_t n_axes = vg_cur_u32(&c);
+    if (c.bad || n_axes > c.n) return vg__damaged(e, "bad layout", err);
+    e->axes = calloc(n_axes ? n_axes : 1, sizeof *e->axes);
+    e->scales = calloc(n_axes ? n_axes : 1, sizeof *e->scales);
+    if (!e->axes || !e->scales) return vg_error_set(err, VG_ENOMEM, "%s: out of memory", rec->path);
+    for (uint32_t i = 0; i < n_axes; i++) e->scales[i].dset = H5I_INVALID_HID;
+    e->n_axes = (int)n_axes;
+    for (uint32_t i = 0; i < n_axes; i++) {
+        vg__axis_ref *a = &e->axes[i];
+        int oom = 0;
+        vg_cur_str(&c, a->name, sizeof a->name);
+        e->scales[i].doc = vg_cur_strdup(&c, &oom);
+        a->length = vg_cur_i64(&c);
+        a->src = (int)i;
+        if (oom) return vg_error_set(err, VG_ENOMEM, "%s: out of memory", rec->path);
+        if (c.bad || !vg__valid_name(a->name) || a->length < 0 || (uint64_t)a->length > c.n / 8)
+            return vg__damaged(e, "bad axis", err);
+        e->scales[i].values = vg_cur_bytes(&c, (size_t)a->length * sizeof(int64_t));
+        if (c.bad) return vg__damaged(e, "bad axis", err);
+    }
+    if (n_axes > 1) qsort(e->axes, n_axes, sizeof *e->axes, vg__cmp_axis_ref);
+    for (uint32_t i = 1; i < n_axes; i++)
+        if (strcmp(e->axes[i - 1].name, e->axes[i].name) == 0) return vg__damaged(e, "bad axis", err);
     uint32_t n_tensors = vg_cur_u32(&c);
     if (c.bad || n_tensors > c.n) return vg__damaged(e, "bad layout", err);
     e->tensors = calloc(n_tensors ? n_tensors : 1, sizeof *e->tensors);
@@ -2253,9 +2357,8 @@ static vg_status vg__emit_layout(vg__emit *e, const vg_part_rec *h, const unsign
         st = vg__attr_str(&o, "data_class_names", cfg->data_class_names, err);
     if (st == VG_OK) st = vg__attr_i64(&o, "repeat", cfg->repeat, err);
     if (st == VG_OK) st = vg__attr_i64(&o, "index", e->pos, err);
-    if (st == VG_OK) st = vg__attr_i64(&o, "n_layers", L, err);
-    if (st == VG_OK) st = vg__attr_i64(&o, "n_epochs", E, err);
-    if (st == VG_OK) st = vg__attr_i64(&o, "steps_per_epoch", steps, err);
+    for (uint32_t i = 0; i < n_attrs && st == VG_OK; i++)
+        st = vg__attr_i64(&o, attr_name[i], attr_value[i], err);
     /* The tensors' datasets are made by vg__emit_tensors, one at a time, once every slot
      * record has been read: a deep net's thousands of datasets are never open together
      * (each open dataset holds HDF5 memory, and made the cost of the next grow with them). */
@@ -2265,18 +2368,24 @@ static vg_status vg__emit_layout(vg__emit *e, const vg_part_rec *h, const unsign
         int oom = 0;
         vg_cur_str(&c, t->name, sizeof t->name);
         t->doc = vg_cur_strdup(&c, &oom);
+        t->axes = vg_cur_strdup(&c, &oom);
         uint32_t rank = vg_cur_u32(&c);
-        int64_t d0 = vg_cur_i64(&c), d1 = vg_cur_i64(&c);
+        int bad = rank < 1 || rank > VG_MAX_RANK - 1;
+        uint64_t slot = sizeof(float);
+        for (uint32_t d = 0; d < rank && !bad; d++) {
+            int64_t n = vg_cur_i64(&c);
+            bad = n < 1 || (uint64_t)n >= VG__MAX_CHUNK_BYTES || slot * (uint64_t)n >= VG__MAX_CHUNK_BYTES;
+            if (!bad) t->dims[d + 1] = (hsize_t)n, slot *= (uint64_t)n;
+        }
         uint32_t n_slots = vg_cur_u32(&c);
         t->checkpoints = vg_cur_bytes(&c, (size_t)n_slots * sizeof(int64_t));
         if (oom) st = vg_error_set(err, VG_ENOMEM, "%s: out of memory", rec->path);
-        else if (c.bad || !vg__valid_name(t->name) || rank < 1 || rank > 2 || n_slots < 1 ||
-                 d0 < 1 || (rank == 2 && d1 < 1))
+        else if (c.bad || bad || !vg__valid_name(t->name) || n_slots < 1)
             st = vg__damaged(e, "bad tensor spec", err);
         if (st != VG_OK) break;
         t->rank = (int)rank + 1;
-        t->dims[0] = n_slots, t->dims[1] = (hsize_t)d0, t->dims[2] = rank == 2 ? (hsize_t)d1 : 0;
-        t->slot_bytes = sizeof(float) * (size_t)d0 * (rank == 2 ? (size_t)d1 : 1);
+        t->dims[0] = n_slots;
+        t->slot_bytes = (size_t)slot;
         t->is_whole = vg__take_whole(t->dims[0] * t->slot_bytes, &whole_bytes);
         if (t->is_whole) {
             t->slot_src = calloc(t->dims[0], sizeof *t->slot_src);
@@ -2366,6 +2475,9 @@ static vg_status vg__emit_whole(vg__emit *e, vg__tensor *t, vg_error *err) {
     return st;
 }
 
+static vg_status vg__attach_dims(vg__emit *e, const vg__obj *so, const char *name,
+                                 const char *axes, int rank, const hsize_t *dims, vg_error *err);
+
 /* The run's tensor datasets, one at a time in layout order: each made in its parent group
  * ("layers/03", made once for its tensors: cheaper than HDF5 walking and creating the
  * intermediate groups of every path), given its attributes, written (its slot records in the
@@ -2420,6 +2532,7 @@ static vg_status vg__emit_tensors(vg__emit *e, vg_error *err) {
             st = vg__attr(&to, "checkpoints", H5T_STD_I64LE, H5T_NATIVE_INT64,
                           (int64_t)t->dims[0], t->checkpoints, err);
         if (st == VG_OK) st = vg__attr_str(&to, "doc", t->doc, err);
+        if (st == VG_OK) st = vg__attach_dims(e, &to, t->name, t->axes, t->rank, t->dims, err);
         for (int64_t k = 0; k < t->n_slots && st == VG_OK; k++)
             st = vg__write_slot(e, t, &sorted[t->first_slot + k].h, sorted[t->first_slot + k].p, err);
         if (st == VG_OK) st = vg__emit_whole(e, t, err);
@@ -2432,31 +2545,28 @@ static vg_status vg__emit_tensors(vg__emit *e, vg_error *err) {
     return st;
 }
 
-/* The run's dimension-scale datasets checkpoint (E+1), epoch (E), layer (L), kept open to
- * attach to its series. */
+/* The run's dimension-scale datasets, one per axis of its layout, kept open until the run's
+ * end: its tensors' and series' dimensions are attached to them. */
 static vg_status vg__emit_scales(vg__emit *e, vg_error *err) {
     vg__obj o = {e->group, e->rec->tmp_path, e->where, 0};
-    const int64_t len[VG__N_SCALES] = {e->n_epochs + 1, e->n_epochs, e->n_layers};
-    const int64_t first[VG__N_SCALES] = {0, 1, 1};
     vg_status st = VG_OK;
-    int64_t n_max = e->n_epochs + 1 > e->n_layers ? e->n_epochs + 1 : e->n_layers;
-    int64_t *v = malloc((size_t)n_max * sizeof *v);
-    if (!v) return vg_error_set(err, VG_ENOMEM, "%s: %s: out of memory", e->rec->path, e->where);
-    for (int s = 0; s < VG__N_SCALES && st == VG_OK; s++) {
-        hsize_t dims[1] = {(hsize_t)len[s]};
-        for (int64_t i = 0; i < len[s]; i++) v[i] = first[s] + i;
-        st = vg__dataset(&o, vg__scale_names[s], H5T_STD_I64LE, H5T_NATIVE_INT64, 1, dims, v,
-                         &e->scale[s], err);
+    for (int i = 0; i < e->n_axes && st == VG_OK; i++) {
+        const vg__axis_ref *a = &e->axes[i];
+        vg__scale *sc = &e->scales[a->src];
+        hsize_t dims[1] = {(hsize_t)a->length};
+        st = vg__dataset(&o, a->name, H5T_STD_I64LE, H5T_NATIVE_INT64, 1, dims, sc->values,
+                         &sc->dset, err);
         if (st != VG_OK) break;
-        e->scale_len[s] = len[s];
-        vg__obj so = {e->scale[s], e->rec->tmp_path, vg__scale_names[s], 1};
-        if (H5DSset_scale(e->scale[s], vg__scale_names[s]) < 0)
+        char path[128];
+        snprintf(path, sizeof path, "%s/%s", e->where, a->name);
+        vg__obj so = {sc->dset, e->rec->tmp_path, path, 1};
+        const char *slash = strrchr(a->name, '/'), *dim = slash ? slash + 1 : a->name;
+        if (H5DSset_scale(sc->dset, dim) < 0)
             st = vg__fail(err, &so, "cannot make it a dimension scale");
-        else if (H5Rcreate(&e->scale_ref[s], e->group, vg__scale_names[s], H5R_OBJECT, -1) < 0)
+        else if (H5Rcreate(&sc->ref, e->group, a->name, H5R_OBJECT, -1) < 0)
             st = vg__fail(err, &so, "cannot make a reference to it");
-        if (st == VG_OK) st = vg__attr_str(&so, "doc", vg__scale_docs[s], err);
+        if (st == VG_OK) st = vg__attr_str(&so, "doc", sc->doc, err);
     }
-    free(v);
     return st;
 }
 
@@ -2484,62 +2594,67 @@ static vg_status vg__dim_labels(const vg__obj *o, int rank, char axes[][32], int
     return vg__attr(o, "DIMENSION_LABELS", t, t, rank, labels, err);
 }
 
-/* One series as the dataset <run>/<name>: its doc, its dimension labels and the scales of
- * the axes so labelled. */
+/* Labels each dimension of the dataset at `name` in the run group (open as so->id) with its
+ * axis' name and attaches the axis' scale, as H5DSset_label and H5DSattach_scale do but each
+ * attribute written once: the dataset's DIMENSION_LABELS and DIMENSION_LIST here, the scales'
+ * REFERENCE_LIST when the run's datasets are all written (vg__emit_scale_users).
+ * H5DSattach_scale reads, deletes and rewrites the scale's whole REFERENCE_LIST at every
+ * attachment. */
+static vg_status vg__attach_dims(vg__emit *e, const vg__obj *so, const char *name,
+                                 const char *axes, int rank, const hsize_t *dims, vg_error *err) {
+    char names[VG_MAX_RANK][32];
+    hvl_t list[VG_MAX_RANK];
+    int scale_of[VG_MAX_RANK];
+    if (vg__split_axes(axes, names) != rank) return vg__damaged(e, "bad axes", err);
+    for (int i = 0; i < rank; i++) {
+        int a = vg__find_axis(e->axes, e->n_axes, name, names[i]);
+        if (a < 0 || (hsize_t)e->axes[a].length != dims[i]) return vg__damaged(e, "bad axes", err);
+        scale_of[i] = e->axes[a].src;
+        list[i].len = 1, list[i].p = &e->scales[scale_of[i]].ref;
+    }
+    vg_status st = vg__dim_labels(so, rank, names, rank, err);
+    hobj_ref_t self;
+    if (st == VG_OK && H5Rcreate(&self, e->group, name, H5R_OBJECT, -1) < 0)
+        st = vg__fail(err, so, "cannot make a reference to it");
+    for (int i = 0; i < rank && st == VG_OK; i++) {
+        vg__scale *sc = &e->scales[scale_of[i]];
+        if (sc->n_users == sc->cap_users) {
+            size_t cap = sc->cap_users ? 2 * sc->cap_users : 16;
+            vg__scale_user *more = realloc(sc->users, cap * sizeof *more);
+            if (!more) {
+                st = vg_error_set(err, VG_ENOMEM, "%s: out of memory", e->rec->path);
+                break;
+            }
+            sc->users = more, sc->cap_users = cap;
+        }
+        sc->users[sc->n_users++] = (vg__scale_user){self, i};
+    }
+    hid_t t = vg__ref_list_type();
+    if (st == VG_OK && t < 0) st = vg__fail(err, so, "cannot make the type of DIMENSION_LIST");
+    if (st == VG_OK) st = vg__attr(so, "DIMENSION_LIST", t, t, rank, list, err);
+    return st;
+}
+
+/* One series as the dataset <run>/<name>: its doc, and its dimensions labelled and attached to
+ * their axes' scales. */
 static vg_status vg__emit_series(vg__emit *e, const vg_series *s, vg_error *err) {
     vg__obj o = {e->group, e->rec->tmp_path, e->where, 0};
-    char axes[3][32], path[300];
-    hsize_t dims[3];
+    char path[300];
+    hsize_t dims[VG_MAX_RANK];
     hid_t d;
     snprintf(path, sizeof path, "%s/%s", e->where, s->name);
     for (int i = 0; i < s->rank; i++) dims[i] = (hsize_t)s->dims[i];
-    int n_axes = vg__split_axes(s->axes, axes);
     vg_status st = vg__dataset(&o, s->name, vg__file_type(s->dtype), vg__mem_type(s->dtype),
                                s->rank, dims, s->data, &d, err);
     if (st != VG_OK) return st;
     vg__obj so = {d, e->rec->tmp_path, path, 1};
     st = vg__attr_str(&so, "doc", s->doc, err);
-    if (st == VG_OK && n_axes > 0) st = vg__dim_labels(&so, s->rank, axes, n_axes, err);
-    /* The scales of the axes they label, attached as H5DSattach_scale does, but each
-     * attribute written once: the series' DIMENSION_LIST here, the scales' REFERENCE_LIST when
-     * the run's series are all written (vg__emit_scale_users). H5DSattach_scale reads, deletes
-     * and rewrites the scale's whole REFERENCE_LIST at every attachment. */
-    hvl_t list[3] = {{0, NULL}, {0, NULL}, {0, NULL}};
-    int scale_of[3] = {-1, -1, -1}, attached = 0;
-    for (int i = 0; i < n_axes && i < s->rank; i++)
-        for (int k = 0; k < VG__N_SCALES && scale_of[i] < 0; k++)
-            if (e->scale[k] >= 0 && strcmp(axes[i], vg__scale_names[k]) == 0 &&
-                e->scale_len[k] == s->dims[i]) {
-                scale_of[i] = k, attached = 1;
-                list[i].len = 1, list[i].p = &e->scale_ref[k];
-            }
-    if (st == VG_OK && attached) {
-        hobj_ref_t self;
-        if (H5Rcreate(&self, e->group, s->name, H5R_OBJECT, -1) < 0)
-            st = vg__fail(err, &so, "cannot make a reference to it");
-        for (int i = 0; i < s->rank && st == VG_OK; i++) {
-            int k = scale_of[i];
-            if (k < 0) continue;
-            if (e->n_users[k] == e->cap_users[k]) {
-                size_t cap = e->cap_users[k] ? 2 * e->cap_users[k] : 16;
-                vg__scale_user *more = realloc(e->users[k], cap * sizeof *more);
-                if (!more) {
-                    st = vg_error_set(err, VG_ENOMEM, "%s: out of memory", e->rec->path);
-                    break;
-                }
-                e->users[k] = more, e->cap_users[k] = cap;
-            }
-            e->users[k][e->n_users[k]++] = (vg__scale_user){self, i};
-        }
-        hid_t t = vg__ref_list_type();
-        if (st == VG_OK && t < 0) st = vg__fail(err, &so, "cannot make the type of DIMENSION_LIST");
-        if (st == VG_OK) st = vg__attr(&so, "DIMENSION_LIST", t, t, s->rank, list, err);
-    }
+    if (st == VG_OK) st = vg__attach_dims(e, &so, s->name, s->axes, s->rank, dims, err);
     H5Dclose(d);
     return st;
 }
 
-/* Each scale's REFERENCE_LIST: the series dimensions it labels, in the order attached. */
+/* Each scale's REFERENCE_LIST: the dataset dimensions it labels, in the order attached. */
 static vg_status vg__emit_scale_users(vg__emit *e, vg_error *err) {
     static hid_t t = H5I_INVALID_HID; /* made once, under the lock, and kept */
     if (t < 0) {
@@ -2550,11 +2665,12 @@ static vg_status vg__emit_scale_users(vg__emit *e, vg_error *err) {
             H5Tclose(t), t = H5I_INVALID_HID;
     }
     vg_status st = VG_OK;
-    for (int k = 0; k < VG__N_SCALES && st == VG_OK; k++) {
-        if (e->scale[k] < 0 || e->n_users[k] == 0) continue;
-        vg__obj so = {e->scale[k], e->rec->tmp_path, vg__scale_names[k], 1};
+    for (int i = 0; i < e->n_axes && st == VG_OK; i++) {
+        vg__scale *sc = &e->scales[e->axes[i].src];
+        if (sc->dset < 0 || sc->n_users == 0) continue;
+        vg__obj so = {sc->dset, e->rec->tmp_path, e->axes[i].name, 1};
         st = t < 0 ? vg__fail(err, &so, "cannot make the type of REFERENCE_LIST")
-                   : vg__attr(&so, "REFERENCE_LIST", t, t, (int64_t)e->n_users[k], e->users[k], err);
+                   : vg__attr(&so, "REFERENCE_LIST", t, t, (int64_t)sc->n_users, sc->users, err);
     }
     return st;
 }
@@ -2591,9 +2707,9 @@ static vg_status vg__emit_result(vg__emit *e, const vg_part_rec *h, const unsign
     snprintf(row->status, sizeof row->status, "%s", vg__status_names[status]);
     row->epochs_done = epochs_done;
     row->wall_seconds = wall;
-    row->loss = row->accuracy = row->test_loss = row->test_accuracy = NAN;
-    st = vg__emit_tensors(e, err);
-    if (st == VG_OK) st = vg__emit_scales(e, err);
+    for (int k = 0; k < VG_MAX_INDEX_COLUMNS; k++) row->value[k] = NAN;
+    st = vg__emit_scales(e, err);
+    if (st == VG_OK) st = vg__emit_tensors(e, err);
     for (uint32_t i = 0; i < n_series && st == VG_OK; i++) {
         char name[256];
         vg_series s = {.name = name};
@@ -2604,25 +2720,21 @@ static vg_status vg__emit_result(vg__emit *e, const vg_part_rec *h, const unsign
         s.dtype = (vg_dtype)vg_cur_u32(&c);
         s.rank = (int)vg_cur_u32(&c);
         int64_t n = 1;
-        for (int d = 0; d < s.rank && d < 3 && !c.bad; d++) {
+        for (int d = 0; d < s.rank && d < VG_MAX_RANK && !c.bad; d++) {
             s.dims[d] = vg_cur_i64(&c);
             n = s.dims[d] >= 0 && n <= INT64_MAX / 8 / (s.dims[d] + 1) ? n * s.dims[d] : -1;
         }
         vg_cur_bytes(&c, (8 - c.at % 8) % 8);
-        if (!c.bad && s.rank >= 1 && s.rank <= 3 && vg__file_type(s.dtype) >= 0 && n >= 0 &&
+        if (!c.bad && s.rank >= 1 && s.rank <= VG_MAX_RANK && vg__file_type(s.dtype) >= 0 && n >= 0 &&
             vg__valid_name(name))
             s.data = (void *)vg_cur_bytes(&c, (size_t)n * vg__dtype_size(s.dtype));
         if (oom) st = vg_error_set(err, VG_ENOMEM, "%s: out of memory", e->rec->path);
         else if (c.bad || (!s.data && n > 0) || !s.data)
             st = vg__damaged(e, "bad series", err);
         if (st == VG_OK) st = vg__emit_series(e, &s, err);
-        if (st == VG_OK) {
-            if (strcmp(name, "loss") == 0) row->loss = vg__series_final(&s, epochs_done);
-            else if (strcmp(name, "accuracy") == 0) row->accuracy = vg__series_final(&s, epochs_done);
-            else if (strcmp(name, "test_loss") == 0) row->test_loss = vg__series_final(&s, epochs_done);
-            else if (strcmp(name, "test_accuracy") == 0)
-                row->test_accuracy = vg__series_final(&s, epochs_done);
-        }
+        for (int k = 0; k < e->rec->info.n_index_columns && st == VG_OK; k++)
+            if (strcmp(name, e->rec->info.index_columns[k].series) == 0)
+                row->value[k] = vg__series_final(&s, epochs_done);
         free(doc);
         free(axes);
     }
@@ -2640,7 +2752,6 @@ static vg_status vg__emit_result(vg__emit *e, const vg_part_rec *h, const unsign
 static vg_status vg__emit_part(vg_recorder *rec, int64_t r, const char *part, int fd,
                                vg_error *err) {
     vg__emit e = {.rec = rec, .pos = r, .part = part, .group = H5I_INVALID_HID};
-    for (int s = 0; s < VG__N_SCALES; s++) e.scale[s] = H5I_INVALID_HID;
     snprintf(e.where, sizeof e.where, "/runs/%s", vg__cfg(rec, r)->id);
     vg_part_reader pr;
     /* a part from before this session is checked; one just written is trusted */
@@ -2675,13 +2786,17 @@ static vg_status vg__emit_part(vg_recorder *rec, int64_t r, const char *part, in
         if (e.tensors[i].dset >= 0) H5Dclose(e.tensors[i].dset);
         free(e.tensors[i].slot_src);
         free(e.tensors[i].doc);
+        free(e.tensors[i].axes);
     }
     free(e.tensors);
     free(e.slots);
-    for (int s = 0; s < VG__N_SCALES; s++) {
-        if (e.scale[s] >= 0) H5Dclose(e.scale[s]);
-        free(e.users[s]);
+    for (int i = 0; i < e.n_axes; i++) {
+        if (e.scales[i].dset >= 0) H5Dclose(e.scales[i].dset);
+        free(e.scales[i].users);
+        free(e.scales[i].doc);
     }
+    free(e.scales);
+    free(e.axes);
     if (e.group >= 0) H5Gclose(e.group);
     H5Eclear2(H5E_DEFAULT);
     return st;
@@ -2737,31 +2852,44 @@ static herr_t vg__collect_dset(hid_t g, const char *name, const H5L_info_t *info
     return 0;
 }
 
-/* Attaches the run's checkpoint/epoch/layer scales to every dimension labelled with their name
- * and of their length. References left by a copy from an older output are dropped first. */
+/* Attaches the scales of a run copied from an older output (H5Ocopy does not carry the
+ * references over) to every dimension labelled with an axis' name, by the scoping of
+ * vg__find_axis, when of its length. References left by the copy are dropped first. */
 static vg_status vg__attach_scales(const vg__obj *o, vg_error *err) {
     vg_status st = VG_OK;
-    hid_t scale[VG__N_SCALES];
-    hssize_t scale_len[VG__N_SCALES];
     vg__dset_list list = {NULL, 0, 0, 0};
+    vg__axis_ref *axes = NULL;
+    hid_t *scale = NULL;
+    int n_axes = 0;
 
-    for (int s = 0; s < VG__N_SCALES; s++) scale[s] = H5I_INVALID_HID, scale_len[s] = -1;
-    for (int s = 0; s < VG__N_SCALES; s++) {
-        if (st != VG_OK || H5Lexists(o->id, vg__scale_names[s], H5P_DEFAULT) <= 0) continue;
-        scale[s] = H5Dopen2(o->id, vg__scale_names[s], H5P_DEFAULT);
-        if (scale[s] < 0) {
-            st = vg__fail(err, o, "%s: cannot open", vg__scale_names[s]);
-            break;
-        }
-        hid_t sp = H5Dget_space(scale[s]);
-        scale_len[s] = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
-        if (sp >= 0) H5Sclose(sp);
-        if (H5Aexists(scale[s], "REFERENCE_LIST") > 0 && H5Adelete(scale[s], "REFERENCE_LIST") < 0)
-            st = vg__fail(err, o, "%s: cannot reset", vg__scale_names[s]);
-    }
-    if (st == VG_OK && H5Lvisit(o->id, H5_INDEX_NAME, H5_ITER_INC, vg__collect_dset, &list) < 0)
+    if (H5Lvisit(o->id, H5_INDEX_NAME, H5_ITER_INC, vg__collect_dset, &list) < 0)
         st = list.oom ? vg_error_set(err, VG_ENOMEM, "%s: %s: out of memory", o->file, o->path)
                       : vg__fail(err, o, "cannot list the datasets");
+    if (st == VG_OK) {
+        axes = malloc((list.n ? list.n : 1) * sizeof *axes);
+        scale = malloc((list.n ? list.n : 1) * sizeof *scale);
+        if (!axes || !scale) st = vg_error_set(err, VG_ENOMEM, "%s: %s: out of memory", o->file, o->path);
+    }
+    for (size_t i = 0; i < list.n && st == VG_OK; i++) { /* the scales */
+        hid_t d = H5Dopen2(o->id, list.names[i], H5P_DEFAULT);
+        if (d < 0) {
+            st = vg__fail(err, o, "%s: cannot open", list.names[i]);
+            break;
+        }
+        if (H5DSis_scale(d) <= 0 || strlen(list.names[i]) >= sizeof axes[0].name) {
+            H5Dclose(d);
+            continue;
+        }
+        hid_t sp = H5Dget_space(d);
+        axes[n_axes].length = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+        if (sp >= 0) H5Sclose(sp);
+        snprintf(axes[n_axes].name, sizeof axes[n_axes].name, "%s", list.names[i]);
+        axes[n_axes].src = n_axes;
+        scale[n_axes++] = d;
+        if (H5Aexists(d, "REFERENCE_LIST") > 0 && H5Adelete(d, "REFERENCE_LIST") < 0)
+            st = vg__fail(err, o, "%s: cannot reset", list.names[i]);
+    }
+    if (n_axes > 1) qsort(axes, (size_t)n_axes, sizeof *axes, vg__cmp_axis_ref);
     for (size_t i = 0; i < list.n && st == VG_OK; i++) {
         hid_t d = H5Dopen2(o->id, list.names[i], H5P_DEFAULT);
         vg__obj dobj = {d, o->file, list.names[i], 0};
@@ -2781,11 +2909,10 @@ static vg_status vg__attach_scales(const vg__obj *o, vg_error *err) {
                 char label[64];
                 ssize_t len = H5DSget_label(d, (unsigned)k, label, sizeof label);
                 if (len <= 0) continue;
-                for (int s = 0; s < VG__N_SCALES; s++)
-                    if (scale[s] >= 0 && strcmp(label, vg__scale_names[s]) == 0 &&
-                        scale_len[s] == (hssize_t)dims[k] &&
-                        H5DSattach_scale(d, scale[s], (unsigned)k) < 0)
-                        st = vg__fail(err, &dobj, "cannot attach scale %s", vg__scale_names[s]);
+                int a = vg__find_axis(axes, n_axes, list.names[i], label);
+                if (a >= 0 && axes[a].length == (int64_t)dims[k] &&
+                    H5DSattach_scale(d, scale[axes[a].src], (unsigned)k) < 0)
+                    st = vg__fail(err, &dobj, "cannot attach scale %s", axes[a].name);
             }
         }
         H5Dclose(d);
@@ -2793,8 +2920,9 @@ static vg_status vg__attach_scales(const vg__obj *o, vg_error *err) {
     }
     for (size_t i = 0; i < list.n; i++) free(list.names[i]);
     free(list.names);
-    for (int s = 0; s < VG__N_SCALES; s++)
-        if (scale[s] >= 0) H5Dclose(scale[s]);
+    for (int k = 0; k < n_axes; k++) H5Dclose(scale[k]);
+    free(scale);
+    free(axes);
     return st;
 }
 
@@ -2820,17 +2948,16 @@ static double vg__final_value(hid_t g, const char *name, int64_t epochs_done) {
     return v;
 }
 
-static void vg__read_row(hid_t g, vg__row *row) {
+static void vg__read_row(const vg_recorder *rec, hid_t g, vg__row *row) {
     memset(row, 0, sizeof *row);
     vg__read_attr_str(g, "status", row->status, sizeof row->status);
     row->epochs_done = 0;
     vg__read_attr_num(g, "epochs_done", H5T_NATIVE_INT64, &row->epochs_done);
     row->wall_seconds = NAN;
     vg__read_attr_num(g, "wall_seconds", H5T_NATIVE_DOUBLE, &row->wall_seconds);
-    row->loss = vg__final_value(g, "loss", row->epochs_done);
-    row->accuracy = vg__final_value(g, "accuracy", row->epochs_done);
-    row->test_loss = vg__final_value(g, "test_loss", row->epochs_done);
-    row->test_accuracy = vg__final_value(g, "test_accuracy", row->epochs_done);
+    for (int k = 0; k < VG_MAX_INDEX_COLUMNS; k++) row->value[k] = NAN;
+    for (int k = 0; k < rec->info.n_index_columns; k++)
+        row->value[k] = vg__final_value(g, rec->info.index_columns[k].series, row->epochs_done);
 }
 
 /* Longest choice of an ENUM setting (at least 1). */
@@ -2873,7 +3000,7 @@ static vg_status vg__write_index(vg_recorder *rec, hid_t file, const vg__row *ro
     const vg_sweep_info *info = &rec->info;
     vg__obj o = {file, rec->tmp_path, "/index", 0};
     vg_status st = VG_OK;
-    enum { MAXC = VG_SETTING_COUNT + 8 };
+    enum { MAXC = VG_SETTING_COUNT + 5 + VG_MAX_INDEX_COLUMNS };
     hid_t ftype[MAXC], mtype[MAXC];
     const char *cname[MAXC];
     size_t size[MAXC], off[MAXC];
@@ -2920,10 +3047,8 @@ static vg_status vg__write_index(vg_recorder *rec, hid_t file, const vg__row *ro
     }
     VG__COL("repeat", H5T_STD_I64LE, H5T_NATIVE_INT64, 8, 0);
     VG__COL("epochs_done", H5T_STD_I64LE, H5T_NATIVE_INT64, 8, 0);
-    VG__COL("loss", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 8, 0);
-    VG__COL("accuracy", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 8, 0);
-    VG__COL("test_loss", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 8, 0);
-    VG__COL("test_accuracy", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 8, 0);
+    for (int k = 0; k < info->n_index_columns; k++)
+        VG__COL(info->index_columns[k].name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 8, 0);
 #undef VG__COL
 
     size_t row_size = 0;
@@ -2983,10 +3108,7 @@ static vg_status vg__write_index(vg_recorder *rec, hid_t file, const vg__row *ro
         int64_t repeat = cfg->repeat;
         memcpy(row + off[c++], &repeat, 8);
         memcpy(row + off[c++], &rows[r].epochs_done, 8);
-        memcpy(row + off[c++], &rows[r].loss, 8);
-        memcpy(row + off[c++], &rows[r].accuracy, 8);
-        memcpy(row + off[c++], &rows[r].test_loss, 8);
-        memcpy(row + off[c++], &rows[r].test_accuracy, 8);
+        for (int k = 0; k < info->n_index_columns; k++) memcpy(row + off[c++], &rows[r].value[k], 8);
         walls[r] = rows[r].wall_seconds;
     }
     hsize_t dims[1] = {(hsize_t)nr};
@@ -3252,7 +3374,7 @@ static vg_status vg__copy_run(vg_recorder *rec, int64_t r, int fd, vg_error *err
         o.id = g;
         st = vg__attr_i64(&o, "index", r, err); /* the grid may have changed since */
         if (st == VG_OK) st = vg__attach_scales(&o, err);
-        if (st == VG_OK) vg__read_row(g, &rec->rows[r]);
+        if (st == VG_OK) vg__read_row(rec, g, &rec->rows[r]);
         H5Gclose(g);
         if (st != VG_OK) return st;
     }
@@ -3428,31 +3550,24 @@ void vg_recorder_abort(vg_recorder *rec) {
 #define VG__EST_ATTR_BYTES 90      /* one setting attribute (name, type, value) */
 #define VG__EST_DSET_BYTES 500     /* one dataset: object header, labels, scale links */
 #define VG__EST_CHUNK_INDEX 24     /* one chunk's entry in a tensor's chunk index */
+#define VG__EST_SCALE_BYTES 380    /* one axis' scale dataset: object header, CLASS, NAME, doc */
 #define VG__EST_SWEEP_BYTES 8600   /* superblock, root group and attributes (provenance with
                                     * machine and kernel path), /runs, /index, and on average
                                     * half of the last 2 KiB metadata block */
 #define VG__EST_TEXT_ATTR_BYTES 600 /* one text setting attribute (data.path, ...): the value's
                                      * fixed-length string type plus its header message */
 
-/* Deflate ratio of shuffled float32 gradients (compressed / raw), by activation; measured on
- * sweeps/depth_vs_act.yaml-like sweeps (docs/FORMAT.md). Nets whose gradients are exactly zero
- * in places (dead ReLU units) compress much better than this: the estimate is then high. */
-static double vg__deflate_ratio(const vg_run_config *cfg) {
-    switch (cfg->model_activation) {
-    case VG_ACT_RELU: return 0.75;
-    case VG_ACT_SIGMOID: return 0.82;
-    default: return 0.90;
-    }
-}
+/* The estimates work from the run's layout and planned output alone: what the producer
+ * declared, whatever it is. */
 
-int64_t vg_record_estimate_bytes(const vg_run_config *cfg, const vg_run_result *plan) {
-    const vg_run_layout *lay = &plan->layout;
-    double bytes = VG__EST_RUN_BYTES + VG__EST_ATTR_BYTES * (double)VG_SETTING_COUNT;
+int64_t vg_record_estimate_bytes(const vg_run_layout *lay, const vg_run_output *plan) {
+    double bytes = VG__EST_RUN_BYTES + VG__EST_ATTR_BYTES * (double)(VG_SETTING_COUNT + lay->n_attrs);
     for (int s = 0; s < VG_SETTING_COUNT; s++)
         if (vg_settings[s].type == VG_TYPE_STRING) bytes += VG__EST_TEXT_ATTR_BYTES - VG__EST_ATTR_BYTES;
-    double ratio = vg__deflate_ratio(cfg);
-    /* scales checkpoint, epoch, layer and fan_in, fan_out */
-    bytes += 5 * VG__EST_DSET_BYTES + 8.0 * (2 * lay->n_epochs + 1 + 3 * lay->n_layers);
+    double ratio = lay->tensor_ratio > 0 ? lay->tensor_ratio : 0.9;
+    for (int i = 0; i < lay->n_axes; i++) /* the scales */
+        bytes += VG__EST_SCALE_BYTES + 8.0 * (double)lay->axes[i].length +
+                 (lay->axes[i].doc ? (double)strlen(lay->axes[i].doc) : 0);
     for (int i = 0; i < plan->n_series; i++) {
         const vg_series *s = &plan->series[i];
         double n = 1;
@@ -3481,14 +3596,14 @@ int64_t vg_record_estimate_bytes(const vg_run_config *cfg, const vg_run_result *
  * headers, the dimension-scale lists): a round figure. */
 #define VG__EST_HDF5_RUN_BYTES (2 << 20)
 
-double vg_record_estimate_memory(const vg_run_config *cfg, const vg_run_result *plan,
+double vg_record_estimate_memory(const vg_run_layout *lay, const vg_run_output *plan,
                                  double *at_end) {
-    const vg_run_layout *lay = &plan->layout;
     /* vg_recorder_begin_run: the part's write buffer, the compressor, the whole tensors
      * (vg__take_whole) and a shuffled slot of the others, zbuf for a slot too large for the
      * part's buffer */
     double held = (double)VG_PART_BUFFER + VG__EST_ZLIB_BYTES + sizeof(vg_run_writer) +
-                  (double)lay->n_tensors * sizeof(vg__tensor) + 2.0 * lay->n_layers * sizeof(int);
+                  (double)lay->n_tensors * sizeof(vg__tensor) +
+                  (double)lay->n_axes * sizeof(vg__axis_ref);
     size_t whole = 0;
     double largest = 0;
     for (int i = 0; i < lay->n_tensors; i++) {
@@ -3500,7 +3615,6 @@ double vg_record_estimate_memory(const vg_run_config *cfg, const vg_run_result *
     held += (double)whole + largest;
     if (largest > 0 && (double)vg_deflate_bound((size_t)largest) > (double)VG_PART_BUFFER - 64)
         held += (double)vg_deflate_bound((size_t)largest);
-    (void)cfg;
     if (at_end) {
         /* vg_recorder_end_run: the result payload (every series, in a buffer grown by
          * realloc: twice its size while the last copy is made), freed before the part is mapped
@@ -3513,19 +3627,19 @@ double vg_record_estimate_memory(const vg_run_config *cfg, const vg_run_result *
             for (int d = 0; d < s->rank; d++) n *= (double)s->dims[d];
             series += n * (double)vg__dtype_size(s->dtype) + 512;
         }
-        double mapped = (double)vg_record_estimate_bytes(cfg, plan);
+        double mapped = (double)vg_record_estimate_bytes(lay, plan);
         *at_end = (2 * series > mapped ? 2 * series : mapped) + VG__WHOLE_MAX +
                   VG__EST_HDF5_RUN_BYTES;
     }
     return held;
 }
 
-vg_status vg_record_check_plan(const vg_run_config *cfg, const vg_run_result *plan,
+vg_status vg_record_check_plan(const vg_run_config *cfg, const vg_run_layout *layout,
                                vg_error *err) {
-    for (int i = 0; i < plan->layout.n_tensors; i++) {
-        const vg_tensor_spec *s = &plan->layout.tensors[i];
+    for (int i = 0; i < layout->n_tensors; i++) {
+        const vg_tensor_spec *s = &layout->tensors[i];
         uint64_t bytes = sizeof(float);
-        for (int d = 0; d < s->rank && d < 2; d++)
+        for (int d = 0; d < s->rank && d < VG_MAX_RANK - 1; d++)
             bytes *= (uint64_t)(s->dims[d] > 0 ? s->dims[d] : 1);
         if (bytes >= VG__MAX_CHUNK_BYTES)
             return vg_error_set(err, VG_EUSAGE,
