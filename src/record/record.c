@@ -2215,7 +2215,8 @@ typedef struct vg__slot_rec {
 typedef struct vg__scale {
     char *doc;              /* (malloc'ed) */
     const void *values;     /* (length) int64, in the part */
-    hid_t dset;             /* open from vg__emit_scales to the run's end */
+    int made;               /* its dataset was made (and closed: thousands of open datasets
+                             * make each HDF5 call slower) */
     hobj_ref_t ref;
     vg__scale_user *users;  /* (n_users) the dataset dimensions it labels */
     size_t n_users, cap_users;
@@ -2309,7 +2310,6 @@ static vg_status vg__emit_layout(vg__emit *e, const vg_part_rec *h, const unsign
     e->axes = calloc(n_axes ? n_axes : 1, sizeof *e->axes);
     e->scales = calloc(n_axes ? n_axes : 1, sizeof *e->scales);
     if (!e->axes || !e->scales) return vg_error_set(err, VG_ENOMEM, "%s: out of memory", rec->path);
-    for (uint32_t i = 0; i < n_axes; i++) e->scales[i].dset = H5I_INVALID_HID;
     e->n_axes = (int)n_axes;
     for (uint32_t i = 0; i < n_axes; i++) {
         vg__axis_ref *a = &e->axes[i];
@@ -2545,28 +2545,63 @@ static vg_status vg__emit_tensors(vg__emit *e, vg_error *err) {
     return st;
 }
 
-/* The run's dimension-scale datasets, one per axis of its layout, kept open until the run's
- * end: its tensors' and series' dimensions are attached to them. */
+/* Opens (or makes) the group `name` (relative to the run's group, "" for itself) as *parent,
+ * unless it is open there already as *parent_name; closes the one open before. Groups are
+ * made and closed explicitly: a group made on the way by a dataset's creation stays in HDF5's
+ * cache, dirty, and with thousands of them every later eviction takes longer. */
+static vg_status vg__enter_group(vg__emit *e, const char *name, size_t len, hid_t *parent,
+                                 char *parent_name, vg_error *err) {
+    if (*parent >= 0 && len == strlen(parent_name) && strncmp(parent_name, name, len) == 0)
+        return VG_OK;
+    if (*parent >= 0) H5Gclose(*parent);
+    memcpy(parent_name, name, len);
+    parent_name[len] = '\0';
+    int seen = len > 0 && vg__group_exists(e->group, parent_name);
+    hid_t lcpl = vg__lcpl();
+    *parent = len == 0 ? H5Gopen2(e->group, ".", H5P_DEFAULT)
+              : seen   ? H5Gopen2(e->group, parent_name, H5P_DEFAULT)
+              : lcpl < 0 ? H5I_INVALID_HID
+                         : H5Gcreate2(e->group, parent_name, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    if (lcpl >= 0) H5Pclose(lcpl);
+    if (*parent < 0) {
+        char path[128];
+        snprintf(path, sizeof path, "%s/%s", e->where, parent_name);
+        vg__obj o = {e->group, e->rec->tmp_path, path, 1};
+        return vg__fail(err, &o, "cannot create group");
+    }
+    return VG_OK;
+}
+
+/* The run's dimension-scale datasets, one per axis of its layout, each made and closed: its
+ * tensors' and series' dimensions are attached to them by reference. */
 static vg_status vg__emit_scales(vg__emit *e, vg_error *err) {
-    vg__obj o = {e->group, e->rec->tmp_path, e->where, 0};
     vg_status st = VG_OK;
-    for (int i = 0; i < e->n_axes && st == VG_OK; i++) {
+    hid_t parent = H5I_INVALID_HID;
+    char parent_name[48] = "";
+    for (int i = 0; i < e->n_axes && st == VG_OK; i++) { /* by name: a group's together */
         const vg__axis_ref *a = &e->axes[i];
         vg__scale *sc = &e->scales[a->src];
-        hsize_t dims[1] = {(hsize_t)a->length};
-        st = vg__dataset(&o, a->name, H5T_STD_I64LE, H5T_NATIVE_INT64, 1, dims, sc->values,
-                         &sc->dset, err);
+        const char *slash = strrchr(a->name, '/'), *dim = slash ? slash + 1 : a->name;
+        st = vg__enter_group(e, a->name, slash ? (size_t)(slash - a->name) : 0, &parent,
+                             parent_name, err);
         if (st != VG_OK) break;
         char path[128];
         snprintf(path, sizeof path, "%s/%s", e->where, a->name);
-        vg__obj so = {sc->dset, e->rec->tmp_path, path, 1};
-        const char *slash = strrchr(a->name, '/'), *dim = slash ? slash + 1 : a->name;
-        if (H5DSset_scale(sc->dset, dim) < 0)
+        vg__obj o = {parent, e->rec->tmp_path, path, 0};
+        hsize_t dims[1] = {(hsize_t)a->length};
+        hid_t d;
+        st = vg__dataset(&o, dim, H5T_STD_I64LE, H5T_NATIVE_INT64, 1, dims, sc->values, &d, err);
+        if (st != VG_OK) break;
+        sc->made = 1;
+        vg__obj so = {d, e->rec->tmp_path, path, 1};
+        if (H5DSset_scale(d, dim) < 0)
             st = vg__fail(err, &so, "cannot make it a dimension scale");
-        else if (H5Rcreate(&sc->ref, e->group, a->name, H5R_OBJECT, -1) < 0)
+        else if (H5Rcreate(&sc->ref, parent, dim, H5R_OBJECT, -1) < 0)
             st = vg__fail(err, &so, "cannot make a reference to it");
         if (st == VG_OK) st = vg__attr_str(&so, "doc", sc->doc, err);
+        H5Dclose(d);
     }
+    if (parent >= 0) H5Gclose(parent);
     return st;
 }
 
@@ -2665,13 +2700,22 @@ static vg_status vg__emit_scale_users(vg__emit *e, vg_error *err) {
             H5Tclose(t), t = H5I_INVALID_HID;
     }
     vg_status st = VG_OK;
+    hid_t parent = H5I_INVALID_HID;
+    char parent_name[48] = "";
     for (int i = 0; i < e->n_axes && st == VG_OK; i++) {
         vg__scale *sc = &e->scales[e->axes[i].src];
-        if (sc->dset < 0 || sc->n_users == 0) continue;
-        vg__obj so = {sc->dset, e->rec->tmp_path, e->axes[i].name, 1};
-        st = t < 0 ? vg__fail(err, &so, "cannot make the type of REFERENCE_LIST")
-                   : vg__attr(&so, "REFERENCE_LIST", t, t, (int64_t)sc->n_users, sc->users, err);
+        const char *name = e->axes[i].name, *slash = strrchr(name, '/');
+        if (!sc->made || sc->n_users == 0) continue;
+        st = vg__enter_group(e, name, slash ? (size_t)(slash - name) : 0, &parent, parent_name, err);
+        if (st != VG_OK) break;
+        hid_t d = H5Dopen2(parent, slash ? slash + 1 : name, H5P_DEFAULT);
+        vg__obj so = {d, e->rec->tmp_path, name, 1};
+        if (d < 0) st = vg__fail(err, &so, "cannot open");
+        else if (t < 0) st = vg__fail(err, &so, "cannot make the type of REFERENCE_LIST");
+        else st = vg__attr(&so, "REFERENCE_LIST", t, t, (int64_t)sc->n_users, sc->users, err);
+        if (d >= 0) H5Dclose(d);
     }
+    if (parent >= 0) H5Gclose(parent);
     return st;
 }
 
@@ -2791,7 +2835,6 @@ static vg_status vg__emit_part(vg_recorder *rec, int64_t r, const char *part, in
     free(e.tensors);
     free(e.slots);
     for (int i = 0; i < e.n_axes; i++) {
-        if (e.scales[i].dset >= 0) H5Dclose(e.scales[i].dset);
         free(e.scales[i].users);
         free(e.scales[i].doc);
     }

@@ -219,10 +219,11 @@ static double vg__series_bytes(const vg_run_config *cfg) {
     return bytes;
 }
 
-/* Declares axis `name` (unless it is already) in lay->axes, which has room for it. */
-static void vg__declare_axis(vg_run_layout *lay, const char *name, int64_t length, int64_t first,
-                             const int64_t *values, const char *doc) {
-    for (int i = 0; i < lay->n_axes; i++)
+/* Declares axis `name` (unless it is among the axes from `from` on) in lay->axes, which has
+ * room for it. */
+static void vg__declare_axis(vg_run_layout *lay, int from, const char *name, int64_t length,
+                             int64_t first, const int64_t *values, const char *doc) {
+    for (int i = from; i < lay->n_axes; i++)
         if (strcmp(lay->axes[i].name, name) == 0) return;
     vg_axis *a = &lay->axes[lay->n_axes++];
     snprintf(a->name, sizeof a->name, "%s", name);
@@ -273,24 +274,42 @@ static vg_status vg__result_init(vg_run_result *res, const vg_run_config *cfg, i
     vg__plan_tensors(cfg, lay->tensors, ckpt_pool);
     res->storage = pool;
     /* the tensors' axes: their slots (the checkpoints of each list), a layer's units and inputs */
+    /* the slot axes: the checkpoints of the gradient list and of the weight list */
     int64_t *slot_values = pool;
+    for (int g = 0; g < 2; g++) {
+        const vg_tensor_spec *first = NULL;
+        for (int j = 0; j < lay->n_tensors && !first; j++)
+            if ((lay->tensors[j].checkpoints == ckpt_pool) == !g) first = &lay->tensors[j];
+        if (!first) continue;
+        int64_t *v = slot_values + (g ? E + 1 : 0);
+        for (int k = 0; k < first->n_slots; k++) v[k] = first->checkpoints[k];
+        vg__declare_axis(lay, 0, g ? "weight_checkpoint" : "grad_checkpoint", first->n_slots, 0, v,
+                         g ? "checkpoint k of each slot of the weight tensors"
+                           : "checkpoint k of each slot of the gradient tensors");
+    }
+    /* a layer's units and inputs: "layers/unit" and "layers/input" of model.width for every
+     * layer, "layers/<NN>/unit" or "/input" where a layer's differ (the first layer's inputs,
+     * the last one's units): one scale each, not one per layer (a layer's tensors are
+     * contiguous: its own are looked for among its own) */
+    int layer_from = 0, layer = -1;
     for (int i = 0; i < lay->n_tensors; i++) {
         const vg_tensor_spec *t = &lay->tensors[i];
-        int grads = t->checkpoints == ckpt_pool;
-        int64_t *v = slot_values + (grads ? 0 : E + 1);
-        for (int k = 0; k < t->n_slots; k++) v[k] = t->checkpoints[k];
-        vg__declare_axis(lay, grads ? "grad_checkpoint" : "weight_checkpoint", t->n_slots, 0, v,
-                         grads ? "checkpoint k of each slot of the gradient tensors"
-                               : "checkpoint k of each slot of the weight tensors");
+        if (t->layer != layer) layer = t->layer, layer_from = lay->n_axes;
         char group[40], name[48];
         snprintf(group, sizeof group, "%.*s", (int)(strrchr(t->name, '/') - t->name), t->name);
-        snprintf(name, sizeof name, "%s/unit", group);
-        vg__declare_axis(lay, name, t->dims[0], 0, NULL, "output unit of the layer, from 0");
-        if (t->rank == 2) {
-            snprintf(name, sizeof name, "%s/input", group);
-            vg__declare_axis(lay, name, t->dims[1], 0, NULL, "input of the layer, from 0");
+        for (int d = 0; d < t->rank; d++) {
+            const char *what = d == 0 ? "unit" : "input";
+            const char *doc = d == 0 ? "output unit of the layer, from 0" : "input of the layer, from 0";
+            if (t->dims[d] == cfg->model_width) {
+                snprintf(name, sizeof name, "layers/%s", what);
+                vg__declare_axis(lay, 0, name, t->dims[d], 0, NULL, doc);
+            } else {
+                snprintf(name, sizeof name, "%s/%s", group, what);
+                vg__declare_axis(lay, layer_from, name, t->dims[d], 0, NULL, doc);
+            }
         }
     }
+    const int series_from = lay->n_axes;
 
     int64_t axis[A_3 + 1];
     vg__axis_lengths(cfg, axis);
@@ -310,8 +329,8 @@ static vg_status vg__result_init(vg_run_result *res, const vg_run_config *cfg, i
         for (int d = 0; d < s->rank; d++) {
             int a = vg__series_plan[i].dims[d];
             count *= s->dims[d] = axis[a];
-            vg__declare_axis(lay, vg__axis_plan[a].name, axis[a], vg__axis_plan[a].first, NULL,
-                             vg__axis_plan[a].doc);
+            vg__declare_axis(lay, series_from, vg__axis_plan[a].name, axis[a],
+                             vg__axis_plan[a].first, NULL, vg__axis_plan[a].doc);
         }
         if (!with_data) continue;
         s->data = malloc((size_t)(count > 0 ? count : 1) * vg__dtype_size(s->dtype));
