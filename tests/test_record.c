@@ -349,7 +349,7 @@ static long check_dataset(hid_t g, const char *name, hid_t file_type, int rank, 
     return n;
 }
 
-/* vgsweep's rule (src/record/record.c): a tensor of at most 256 KiB in all is one chunk while
+/* vgsweep's rule (src/record/record_impl.h, vg__take_whole): a tensor of at most 256 KiB in all is one chunk while
  * the run's one-chunk tensors stay within 16 MiB; the others are a slot per chunk.
  * *whole_bytes: the run's one-chunk bytes so far. */
 static void check_tensor(hid_t g, const fake_run *r, int run_no, int t, uint64_t *whole_bytes) {
