@@ -40,7 +40,7 @@
 /* --- fake runs --------------------------------------------------------------------------- */
 
 #define MAX_LAYERS 100
-#define MAX_TENSORS (2 * MAX_LAYERS + 1)
+#define MAX_TENSORS (2 * MAX_LAYERS + 2)
 #define PROBE 5
 #define BINS 4
 
@@ -48,7 +48,7 @@ typedef struct fake_run {
     vg_run_config cfg;
     int fan_in[MAX_LAYERS], fan_out[MAX_LAYERS];
     vg_tensor_spec specs[MAX_TENSORS];
-    vg_axis axes[7 + 2 * MAX_LAYERS]; /* the run's, then each layer's unit and input */
+    vg_axis axes[10 + 2 * MAX_LAYERS]; /* the run's, each layer's unit and input, seq's */
     int checkpoints[MAX_LAYERS + 2]; /* 0..E */
     vg_run_layout layout;
     int n_written; /* slots 0 .. n_written-1 of the per-checkpoint tensors are written */
@@ -110,6 +110,12 @@ static void fake_config(fake_run *r, int run, const char *id, int depth, int wid
                                    .checkpoints = r->checkpoints};
     snprintf(r->specs[n].name, sizeof r->specs[n].name, "layers/%0*d/W", L >= 100 ? 3 : 2, 1);
     n++;
+    /* a slot of rank 3 (a recurrent net's (gate, unit, time), say), its axes in its own group */
+    r->specs[n] = (vg_tensor_spec){.doc = "rank 3", .rank = 3, .dims = {2, 3, 5},
+                                   .axes = "checkpoint,gate,unit,time", .n_slots = epochs + 1,
+                                   .checkpoints = r->checkpoints};
+    snprintf(r->specs[n].name, sizeof r->specs[n].name, "seq/h");
+    n++;
     /* the axes: the series', the init slot's, each layer's units and inputs */
     int na = 0;
     static const struct { const char *name; int first; } run_axes[7] = {
@@ -129,6 +135,12 @@ static void fake_config(fake_run *r, int run, const char *id, int depth, int wid
         snprintf(r->axes[na].name, sizeof r->axes[na].name, "layers/%0*d/input", L >= 100 ? 3 : 2, l + 1);
         r->axes[na].doc = "input";
         r->axes[na++].length = r->fan_in[l];
+    }
+    static const char *const seq_axes[3] = {"seq/gate", "seq/unit", "time"};
+    for (int i = 0; i < 3; i++, na++) {
+        snprintf(r->axes[na].name, sizeof r->axes[na].name, "%s", seq_axes[i]);
+        r->axes[na].doc = seq_axes[i];
+        r->axes[na].length = i == 0 ? 2 : i == 1 ? 3 : 5;
     }
     r->layout = (vg_run_layout){.n_axes = na, .axes = r->axes, .n_tensors = n, .tensors = r->specs,
                                 .n_attrs = 3,
@@ -197,7 +209,8 @@ static void *write_run(void *arg) {
     if (j->st != VG_OK) return NULL;
     for (int t = 0; t < r->layout.n_tensors && j->st == VG_OK; t++) {
         const vg_tensor_spec *s = &r->specs[t];
-        long n = s->rank == 2 ? (long)(s->dims[0] * s->dims[1]) : (long)s->dims[0];
+        long n = 1;
+        for (int d = 0; d < s->rank; d++) n *= (long)s->dims[d];
         float *buf = malloc(sizeof(float) * (size_t)n);
         for (int k = 0; k < s->n_slots && k < r->n_written && j->st == VG_OK; k++) {
             for (long i = 0; i < n; i++) buf[i] = tensor_value(j->run_no, t, k, i);
@@ -354,16 +367,16 @@ static long check_dataset(hid_t g, const char *name, hid_t file_type, int rank, 
  * *whole_bytes: the run's one-chunk bytes so far. */
 static void check_tensor(hid_t g, const fake_run *r, int run_no, int t, uint64_t *whole_bytes) {
     const vg_tensor_spec *s = &r->specs[t];
-    hsize_t dims[3] = {(hsize_t)s->n_slots, (hsize_t)s->dims[0], (hsize_t)s->dims[1]};
+    hsize_t dims[4] = {(hsize_t)s->n_slots, (hsize_t)s->dims[0], (hsize_t)s->dims[1], (hsize_t)s->dims[2]};
     hid_t d;
     long n = check_dataset(g, s->name, H5T_IEEE_F32LE, s->rank + 1, dims, &d);
     if (n < 0) return;
     hid_t dcpl = H5Dget_create_plist(d);
-    hsize_t chunk[3] = {0, 0, 0};
+    hsize_t chunk[4] = {0, 0, 0, 0};
     VG_CHECK_INT_EQ(H5Pget_layout(dcpl), H5D_CHUNKED);
-    VG_CHECK_INT_EQ(H5Pget_chunk(dcpl, 3, chunk), s->rank + 1);
-    uint64_t all = 4ull * (uint64_t)s->n_slots * (uint64_t)s->dims[0] *
-                   (uint64_t)(s->rank == 2 ? s->dims[1] : 1);
+    VG_CHECK_INT_EQ(H5Pget_chunk(dcpl, 4, chunk), s->rank + 1);
+    uint64_t all = 4ull * (uint64_t)s->n_slots;
+    for (int k = 0; k < s->rank; k++) all *= (uint64_t)s->dims[k];
     int whole = all <= (256u << 10) && *whole_bytes + all <= (16u << 20);
     if (whole) *whole_bytes += all;
     VG_CHECK_INT_EQ(chunk[0], whole ? (hsize_t)s->n_slots : 1);
@@ -377,6 +390,16 @@ static void check_tensor(hid_t g, const fake_run *r, int run_no, int t, uint64_t
     H5Pclose(dcpl);
     char doc[64];
     VG_CHECK_STR_CONTAINS(attr_str(d, "doc", doc, sizeof doc), s->doc);
+    /* every dimension labelled with its axis and attached to one scale */
+    char axes[64], label[32];
+    snprintf(axes, sizeof axes, "%s", s->axes);
+    int n_dims = 0;
+    for (char *tok = strtok(axes, ","); tok; tok = strtok(NULL, ","), n_dims++) {
+        VG_CHECK_MSG(H5DSget_label(d, (unsigned)n_dims, label, sizeof label) > 0 && !strcmp(label, tok),
+                     "%s dim %d: label %s, axis %s", s->name, n_dims, label, tok);
+        VG_CHECK_INT_EQ(H5DSget_num_scales(d, (unsigned)n_dims), 1);
+    }
+    VG_CHECK_INT_EQ(n_dims, s->rank + 1);
     /* checkpoints: int64 (n_slots) */
     int64_t ks[MAX_LAYERS + 2];
     hid_t a = H5Aopen(d, "checkpoints", H5P_DEFAULT);

@@ -251,7 +251,7 @@ static vg_status vg__emit_slot(vg__emit *e, const vg_part_rec *h, const unsigned
 /* Writes one slot record of tensor t, whose dataset is open. */
 static vg_status vg__write_slot(vg__emit *e, vg__tensor *t, const vg_part_rec *h,
                                 const unsigned char *p, vg_error *err) {
-    hsize_t offset[3] = {h->b, 0, 0};
+    hsize_t offset[VG_MAX_RANK] = {h->b};
     char path[128];
     snprintf(path, sizeof path, "%s/%s", e->where, t->name);
     vg__obj o = {t->dset, e->rec->tmp_path, path, 0};
@@ -260,7 +260,7 @@ static vg_status vg__write_slot(vg__emit *e, vg__tensor *t, const vg_part_rec *h
             return vg__fail(err, &o, "cannot write slot %u", h->b);
         return VG_OK;
     }
-    hsize_t count[3] = {1, 1, 1};
+    hsize_t count[VG_MAX_RANK] = {1};
     for (int i = 1; i < t->rank; i++) count[i] = t->dims[i];
     vg_status st = VG_OK;
     hid_t fspace = H5Dget_space(t->dset);

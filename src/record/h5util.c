@@ -306,7 +306,7 @@ vg_status vg__tensor_props_open(vg__tensor_props *p, int deflate, const vg__obj 
 /* Tensor t as the dataset `name` of group loc. */
 vg_status vg__create_tensor(const vg__obj *o, hid_t loc, const char *name, vg__tensor *t,
                                    const vg__tensor_props *p, vg_error *err) {
-    hsize_t chunk[3] = {t->is_whole ? t->dims[0] : 1, 1, 1};
+    hsize_t chunk[VG_MAX_RANK] = {t->is_whole ? t->dims[0] : 1};
     for (int i = 1; i < t->rank; i++) chunk[i] = t->dims[i];
     hid_t space = H5Screate_simple(t->rank, t->dims, NULL);
     if (space < 0 || H5Pset_chunk(p->dcpl, t->rank, chunk) < 0) {

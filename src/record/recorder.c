@@ -184,6 +184,10 @@ vg_status vg_recorder_create(const char *path, const vg_sweep_info *info, vg_rec
     if (!path || !path[0]) return vg_error_set(err, VG_EUSAGE, "no output file given");
     if (n < 0 || (n > 0 && !info->runs))
         return vg_error_set(err, VG_EINTERNAL, "%s: the sweep's runs are not given", path);
+    if (info->n_index_columns < 0 || info->n_index_columns > VG_MAX_INDEX_COLUMNS ||
+        (info->n_index_columns > 0 && !info->index_columns))
+        return vg_error_set(err, VG_EINTERNAL, "%s: %d /index columns (at most %d)", path,
+                            info->n_index_columns, VG_MAX_INDEX_COLUMNS);
     /* Every check that can refuse the output comes before the first run trains, and the lock
      * before anything at the output is opened, deleted or replaced. */
     st = vg_outpath_check_names(path, err);

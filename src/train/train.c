@@ -287,10 +287,10 @@ static vg_status vg__result_init(vg_run_result *res, const vg_run_config *cfg, i
                          g ? "checkpoint k of each slot of the weight tensors"
                            : "checkpoint k of each slot of the gradient tensors");
     }
-    /* a layer's units and inputs: "layers/unit" and "layers/input" of model.width for every
-     * layer, "layers/<NN>/unit" or "/input" where a layer's differ (the first layer's inputs,
-     * the last one's units): one scale each, not one per layer (a layer's tensors are
-     * contiguous: its own are looked for among its own) */
+    /* a layer's units and inputs: "unit" and "input" (in the run group: "layers" holds only
+     * the layers' groups) of model.width for every layer, "layers/<NN>/unit" or "/input" where
+     * a layer's differ (the first layer's inputs, the last one's units): one scale each, not
+     * one per layer (a layer's tensors are contiguous: its own are looked for among its own) */
     int layer_from = 0, layer = -1;
     for (int i = 0; i < lay->n_tensors; i++) {
         const vg_tensor_spec *t = &lay->tensors[i];
@@ -301,7 +301,7 @@ static vg_status vg__result_init(vg_run_result *res, const vg_run_config *cfg, i
             const char *what = d == 0 ? "unit" : "input";
             const char *doc = d == 0 ? "output unit of the layer, from 0" : "input of the layer, from 0";
             if (t->dims[d] == cfg->model_width) {
-                snprintf(name, sizeof name, "layers/%s", what);
+                snprintf(name, sizeof name, "%s", what);
                 vg__declare_axis(lay, 0, name, t->dims[d], 0, NULL, doc);
             } else {
                 snprintf(name, sizeof name, "%s/%s", group, what);
