@@ -283,11 +283,11 @@ static vg_status vg__estimate(const vg_run_config *runs, int64_t n, double *flop
                                 runs[i].id, vg_mem_human(need, a, sizeof a), need,
                                 vg_mem_human((double)budget, b, sizeof b), budget_from);
         }
-        if (vg_record_check_plan(&runs[i], &plan, err) != VG_OK) {
+        if (vg_record_check_plan(&runs[i], &plan.layout, err) != VG_OK) {
             vg_run_result_free(&plan);
             return err->code;
         }
-        *bytes += (double)vg_record_estimate_bytes(&runs[i], &plan);
+        *bytes += (double)vg_record_estimate_bytes(&plan.layout, &plan.output);
         vg_run_result_free(&plan);
         *flops += vg_train_estimate_flops(&runs[i]);
     }
@@ -745,6 +745,8 @@ int main(int argc, char **argv) {
                           .runs = runs,
                           .varying = varying,
                           .n_varying = n_varying,
+                          .index_columns = vg_train_index_columns,
+                          .n_index_columns = vg_train_n_index_columns,
                           .libraries = vg__library_versions(),
                           .prune = cli.prune,
                           .inputs = inputs,

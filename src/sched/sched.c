@@ -40,7 +40,7 @@ static vg_status vg__run_one(const vg_run_config *cfg, vg_recorder *rec, vg_run_
                              vg_train_progress *progress, const atomic_int *stop,
                              vg_error *run_err, vg_error *err) {
     vg_status st = vg_run_result_init(res, cfg, run_err);
-    if (st != VG_OK && res->layout.n_layers == 0) { /* not even the plan: nothing to record */
+    if (st != VG_OK && res->layout.n_axes == 0) { /* not even the plan: nothing to record */
         memset(res, 0, sizeof *res);
         res->status = VG_RUN_FAILED;
         snprintf(res->message, sizeof res->message, "%s", run_err->message);
@@ -52,7 +52,7 @@ static vg_status vg__run_one(const vg_run_config *cfg, vg_recorder *rec, vg_run_
     if (st != VG_OK) { /* no memory for its series: recorded as failed, without them */
         res->status = VG_RUN_FAILED;
         snprintf(res->message, sizeof res->message, "%s", run_err->message);
-        return vg_recorder_end_run(writer, res, err);
+        return vg_recorder_end_run(writer, &res->output, err);
     }
 
     vg_dataset ds; /* shared sets are borrowed from the registry (vg_data_prepare) */
@@ -60,7 +60,7 @@ static vg_status vg__run_one(const vg_run_config *cfg, vg_recorder *rec, vg_run_
     if (st != VG_OK) {
         res->status = VG_RUN_FAILED;
         snprintf(res->message, sizeof res->message, "%s", run_err->message);
-        return vg_recorder_end_run(writer, res, err);
+        return vg_recorder_end_run(writer, &res->output, err);
     }
     vg_checkpoint_hook hook = {
         .ctx = writer, .fn = vg__write_tensor, .progress = progress, .stop = stop};
@@ -75,7 +75,7 @@ static vg_status vg__run_one(const vg_run_config *cfg, vg_recorder *rec, vg_run_
     /* A tensor the recorder could not write is the recorder's failure, not the run's. */
     int recorder_failed = st == VG_EHDF5 || st == VG_EIO;
     if (st != VG_OK && !recorder_failed) *run_err = train_err;
-    vg_status end = vg_recorder_end_run(writer, res, err);
+    vg_status end = vg_recorder_end_run(writer, &res->output, err);
     if (res->status == VG_RUN_FAILED && run_err->code == VG_OK) /* no memory for its series */
         vg_error_set(run_err, VG_ENOMEM, "%s", res->message);
     if (recorder_failed) {
