@@ -22,7 +22,7 @@
 #include "progress.h"
 #include "report_cmd.h"
 
-#include "vgsweep/build_info.h"
+#include "vgsweep/buildinfo.h"
 #include "vgsweep/config.h"
 #include "vgsweep/data.h"
 #include "vgsweep/error.h"
@@ -142,7 +142,13 @@ static int vg__parse_args(int argc, char **argv, vg__cli *cli) {
             break;
         case 'q': cli->quiet = 1; break;
         case 'h': fputs(vg__usage, stdout); return VG_EXIT_OK;
-        case 'V': printf("vgsweep %s (git %s, %s)\n", VG_VERSION, VG_GIT_REVISION, VG_C_COMPILER); return VG_EXIT_OK;
+        case 'V': {
+            const vg_buildinfo *b = vg_buildinfo_get();
+            printf("vgsweep %s (git %.12s%s, %s %s, %s)\n", b->version, b->git_revision,
+                   b->git_dirty == 1 ? "-dirty" : "", b->build_type, b->compiler,
+                   strcmp(b->sanitizers, "none") ? b->sanitizers : "no sanitizers");
+            return VG_EXIT_OK;
+        }
         case ':': return vg__usage_error("option %s needs a value", argv[optind - 1]);
         default: return vg__usage_error("unknown option \"%s\"", argv[optind - 1]);
         }
