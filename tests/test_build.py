@@ -97,6 +97,29 @@ def layers():
               f"without its exception, data's include of config/internal.h passes: {out}")
 
 
+def docs_table():
+    """docs/ARCHITECTURE.md shows the table the build uses: the same stages, headers, public and
+    private stages."""
+    with open(os.path.join(SRC, "cmake/vg_layers.cmake")) as f:
+        text = f.read()
+    block = re.search(r"set\(VG_LAYERS\n(.*?)\n\)", text, re.S).group(1)
+    table = {}
+    for line in block.split("\n"):
+        m = re.match(r'\s*"(.*)"\s*$', line)
+        if m:
+            cols = [c.split() for c in m.group(1).split("|")]
+            table[cols[0][0]] = [sorted(c) for c in cols[1:4]]
+    with open(os.path.join(SRC, "docs/ARCHITECTURE.md")) as f:
+        doc = f.read().split("## The build", 1)[1]
+    shown = {}
+    for line in doc.split("\n"):
+        cols = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cols) == 5 and cols[0] != "stage":
+            shown[cols[0]] = [sorted(c.replace("—", "").split()) for c in cols[1:4]]
+    check(len(table) == 9, f"cmake/vg_layers.cmake: {sorted(table)}")
+    check(shown == table, f"docs/ARCHITECTURE.md's table {shown} is not cmake/vg_layers.cmake's {table}")
+
+
 def build_fails():
     """The check is part of the build: a copy with a forbidden include configures, and its
     stage library does not build, with the rule in the build's output."""
@@ -202,6 +225,7 @@ def buildinfo():
 
 def main():
     layers()
+    docs_table()
     build_fails()
     buildinfo()
     if failures:
