@@ -29,7 +29,7 @@ if(VG_GIT AND EXISTS "${VG_SOURCE_DIR}/.git")
     file(REAL_PATH "${VG_SOURCE_DIR}" here)
     if(top STREQUAL here AND head MATCHES "^[0-9a-f]+$")
       set(revision "${head}")
-      execute_process(COMMAND "${VG_GIT}" status --porcelain --untracked-files=no
+      execute_process(COMMAND "${VG_GIT}" --no-optional-locks status --porcelain --untracked-files=no
                       WORKING_DIRECTORY "${VG_SOURCE_DIR}" OUTPUT_VARIABLE changes
                       RESULT_VARIABLE rc ERROR_QUIET)
       if(rc EQUAL 0)
