@@ -43,8 +43,9 @@
     "to one HDF5 file.\n"
 #define VG__COMMANDS                                                                             \
     "commands:\n"                                                                                \
-    "  run       train a sweep and record it (the default: vgsweep SWEEP.yaml runs it)\n"        \
-    "  report    diagnose the runs of a record: attenuation, dead units, remedies\n"             \
+    "  run       train a sweep and record it: vgsweep run SWEEP.yaml (the default: vgsweep\n"   \
+    "            SWEEP.yaml is the same)\n"                                                       \
+    "  report    diagnose the runs of a record: vgsweep report OUT.h5\n"                         \
     "  help      a command's help: vgsweep help COMMAND (or vgsweep COMMAND --help)\n"
 
 /* The options of run, shared by its help and the program's. */
