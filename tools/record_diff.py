@@ -16,7 +16,8 @@ import h5py
 import numpy as np
 
 # Provenance: what differs between builds and machines by design (docs/FORMAT.md)
-PROVENANCE = {"git_revision", "build_type", "compiler", "compiler_flags", "libraries", "host",
+PROVENANCE = {"git_revision", "git_dirty", "build_type", "compiler", "compiler_flags", "sanitizers",
+              "libraries", "host",
               "machine", "kernel_path", "started", "finished", "command_line", "sweep_file"}
 # Per-run attributes that are measurements of the session, not results
 SESSION = {"wall_seconds"}

@@ -34,7 +34,7 @@
  * vg_run_config; tests fill it by hand). Fields a kind does not use are ignored by it. */
 typedef struct vg_model_spec {
     int kind;          /* vg_model_kind (vgsweep/settings.h) */
-    int target_kind;   /* vg_target_kind (vgsweep/data.h): what a batch's targets are */
+    int target_kind;   /* vg_target_kind (vgsweep/targets.h): what a batch's targets are */
     int steps;         /* T: time steps per sample (1 for every set an MLP takes) */
     int step_features; /* values per step; a sample is (steps, step_features), time-major */
     int n_outputs;     /* classes (CLASS, STEP_CLASS) or real targets per sample (REAL) */

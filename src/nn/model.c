@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "nn/gemm.h"
-#include "vgsweep/data.h"
+#include "vgsweep/targets.h"
 #include "vgsweep/settings.h"
 
 void vg_model_plan_free(vg_model_plan *plan) {
