@@ -231,6 +231,9 @@ def main():
             check(len(f["index"]) == len(f["runs"]) == f.attrs["n_runs"], "one /index row per run")
             # provenance: the architecture, and the kernels its CPU runs (docs/PORTABILITY.md)
             machine, kernel = f.attrs["machine"], f.attrs["kernel_path"]
+            for rid in f["runs"]:  # each run says the kernels it trained with
+                rk = f["runs"][rid].attrs.get("kernel_path")
+                check(rk == kernel, f"run {rid}: kernel_path {rk!r}, file's {kernel!r}")
             check(machine == platform.machine(), f"machine {machine!r}, uname -m says {platform.machine()!r}")
             check(kernel in ("avx512", "generic") and (kernel == "generic" or machine == "x86_64"),
                   f"kernel_path {kernel!r} on {machine!r}")

@@ -8,7 +8,8 @@
  *   tensors  arrays streamed slot by slot while the run goes (any rank of one slot), written
  *            as (slot axis, slot axes...) float32 datasets
  *   series   arrays written when the run ends (any rank up to VG_MAX_RANK, any vg_dtype)
- *   attrs    integer attributes of the run group (n_layers, n_epochs, ...: the producer's)
+ *   attrs    attributes of the run group, integers or strings (n_layers, n_epochs, kernel_path,
+ *            ...: the producer's)
  *   output   status, message, units of progress done (epochs_done), wall time, the series
  *
  * and, once per sweep (vg_sweep_info in record.h), the /index columns it wants: the final value
@@ -79,10 +80,11 @@ typedef struct vg_tensor_spec {
     int source, layer; /* the producer's own (the recorder ignores them) */
 } vg_tensor_spec;
 
-/* An integer attribute of the run group. */
+/* An attribute of the run group: an integer, or a string when text is not NULL. */
 typedef struct vg_run_attr {
     const char *name; /* "n_layers"; not a setting's name nor one of the record's own */
     int64_t value;
+    const char *text; /* NULL: an integer (value); else the string (e.g. "kernel_path") */
 } vg_run_attr;
 
 #define VG_MAX_RUN_ATTRS 8

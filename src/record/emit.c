@@ -121,12 +121,19 @@ static vg_status vg__emit_layout(vg__emit *e, const vg_part_rec *h, const unsign
     if (h->type != VG_PART_LAYOUT) return vg__damaged(e, "no layout", err);
     uint32_t n_attrs = vg_cur_u32(&c);
     if (c.bad || n_attrs > VG_MAX_RUN_ATTRS) return vg__damaged(e, "bad layout", err);
-    char attr_name[VG_MAX_RUN_ATTRS][64];
+    char attr_name[VG_MAX_RUN_ATTRS][64], attr_text[VG_MAX_RUN_ATTRS][128];
     int64_t attr_value[VG_MAX_RUN_ATTRS];
+    uint32_t attr_kind[VG_MAX_RUN_ATTRS]; /* 0: integer, 1: string */
     for (uint32_t i = 0; i < n_attrs; i++) {
         vg_cur_str(&c, attr_name[i], sizeof attr_name[i]);
-        attr_value[i] = vg_cur_i64(&c);
-        if (c.bad || !vg__valid_name(attr_name[i])) return vg__damaged(e, "bad attribute", err);
+        attr_kind[i] = vg_cur_u32(&c);
+        attr_value[i] = 0, attr_text[i][0] = '\0';
+        if (attr_kind[i] == 1)
+            vg_cur_str(&c, attr_text[i], sizeof attr_text[i]);
+        else
+            attr_value[i] = vg_cur_i64(&c);
+        if (c.bad || attr_kind[i] > 1 || !vg__valid_name(attr_name[i]))
+            return vg__damaged(e, "bad attribute", err);
     }
     uint32_t n_axes = vg_cur_u32(&c);
     if (c.bad || n_axes > c.n) return vg__damaged(e, "bad layout", err);
@@ -181,7 +188,8 @@ static vg_status vg__emit_layout(vg__emit *e, const vg_part_rec *h, const unsign
     if (st == VG_OK) st = vg__attr_i64(&o, "repeat", cfg->repeat, err);
     if (st == VG_OK) st = vg__attr_i64(&o, "index", e->pos, err);
     for (uint32_t i = 0; i < n_attrs && st == VG_OK; i++)
-        st = vg__attr_i64(&o, attr_name[i], attr_value[i], err);
+        st = attr_kind[i] == 1 ? vg__attr_str(&o, attr_name[i], attr_text[i], err)
+                               : vg__attr_i64(&o, attr_name[i], attr_value[i], err);
     /* The tensors' datasets are made by vg__emit_tensors, one at a time, once every slot
      * record has been read: a deep net's thousands of datasets are never open together
      * (each open dataset holds HDF5 memory, and made the cost of the next grow with them). */

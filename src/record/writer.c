@@ -131,6 +131,9 @@ static vg_status vg__plan_axes(vg_run_writer *w, const vg_run_layout *layout, vg
             strchr(layout->attrs[i].name, '/') || vg_setting_find(layout->attrs[i].name) >= 0)
             return vg_error_set(err, VG_EINTERNAL, "%s: %s: bad attribute name \"%s\"", file,
                                 w->where, layout->attrs[i].name ? layout->attrs[i].name : "");
+        else if (layout->attrs[i].text && strlen(layout->attrs[i].text) >= 128)
+            return vg_error_set(err, VG_EINTERNAL, "%s: %s: attribute %s: a string of 128 bytes "
+                                "or more", file, w->where, layout->attrs[i].name);
     return VG_OK;
 }
 
@@ -304,8 +307,13 @@ static vg_status vg__begin_part(vg_run_writer *w, const vg_run_layout *layout, v
     b.n = 0;
     vg_buf_u32(&b, (uint32_t)layout->n_attrs);
     for (int i = 0; i < layout->n_attrs; i++) {
+        /* kind 0: an integer, 1: a string */
         vg_buf_str(&b, layout->attrs[i].name);
-        vg_buf_i64(&b, layout->attrs[i].value);
+        vg_buf_u32(&b, layout->attrs[i].text ? 1 : 0);
+        if (layout->attrs[i].text)
+            vg_buf_str(&b, layout->attrs[i].text);
+        else
+            vg_buf_i64(&b, layout->attrs[i].value);
     }
     vg_buf_u32(&b, (uint32_t)layout->n_axes);
     for (int i = 0; i < layout->n_axes; i++) {

@@ -284,10 +284,13 @@ static vg_status vg__result_init(vg_run_result *res, const vg_run_config *cfg, i
     vg_run_layout *lay = &res->layout;
     int E = cfg->train_epochs;
     int L = plan.n_layers;
-    lay->attrs[0] = (vg_run_attr){"n_layers", L};
-    lay->attrs[1] = (vg_run_attr){"n_epochs", E};
-    lay->attrs[2] = (vg_run_attr){"steps_per_epoch", vg__steps_per_epoch(cfg)};
-    lay->n_attrs = 3;
+    lay->attrs[0] = (vg_run_attr){"n_layers", L, NULL};
+    lay->attrs[1] = (vg_run_attr){"n_epochs", E, NULL};
+    lay->attrs[2] = (vg_run_attr){"steps_per_epoch", vg__steps_per_epoch(cfg), NULL};
+    /* the kernels this run trains with (nn.h): runs of one record may come from different
+     * machines (a merge, MPI ranks), so each says its own */
+    lay->attrs[3] = (vg_run_attr){"kernel_path", 0, vg_nn_kernel_path()};
+    lay->n_attrs = 4;
     lay->tensor_ratio = vg__tensor_ratio(cfg);
     lay->n_tensors = vg__plan_tensors(cfg, &plan, NULL, NULL);
     lay->tensors = calloc((size_t)lay->n_tensors + 1, sizeof *lay->tensors);
