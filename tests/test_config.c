@@ -12,66 +12,22 @@
 #include <unistd.h>
 
 #include "vgsweep/config.h"
+#include "vg_test.h"
 
 #ifndef VG_TEST_DIR
 #error "VG_TEST_DIR must name the tests folder"
 #endif
-
-static int failures, checks;
-
-#define FAIL_AT(...)                                                                             \
-    do {                                                                                         \
-        fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                          \
-        fprintf(stderr, __VA_ARGS__);                                                            \
-        fputc('\n', stderr);                                                                     \
-        failures++;                                                                              \
-    } while (0)
-
-#define CHECK(cond)                                                                              \
-    do {                                                                                         \
-        checks++;                                                                                \
-        if (!(cond)) FAIL_AT("check failed: %s", #cond);                                         \
-    } while (0)
-
-#define CHECK_INT(a, b)                                                                          \
-    do {                                                                                         \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                      \
-        checks++;                                                                                \
-        if (a_ != b_) FAIL_AT("%s == %s: %lld != %lld", #a, #b, a_, b_);                         \
-    } while (0)
-
-#define CHECK_REAL(a, b)                                                                         \
-    do {                                                                                         \
-        double a_ = (a), b_ = (b);                                                               \
-        checks++;                                                                                \
-        if (a_ != b_) FAIL_AT("%s == %s: %.17g != %.17g", #a, #b, a_, b_);                       \
-    } while (0)
-
-#define CHECK_STR(a, b)                                                                          \
-    do {                                                                                         \
-        const char *a_ = (a), *b_ = (b);                                                         \
-        checks++;                                                                                \
-        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                                   \
-            FAIL_AT("%s == %s: \"%s\" != \"%s\"", #a, #b, a_ ? a_ : "(null)", b_ ? b_ : "(null)"); \
-    } while (0)
-
-#define CHECK_OK(st, err)                                                                        \
-    do {                                                                                         \
-        vg_status st_ = (st);                                                                    \
-        checks++;                                                                                \
-        if (st_ != VG_OK) FAIL_AT("%s: %s: %s", #st, vg_status_name(st_), (err).message);       \
-    } while (0)
 
 /* Writes text to a fresh temporary file; path receives its name (caller unlinks). */
 static void write_temp(const char *text, char path[64]) {
     snprintf(path, 64, "/tmp/vg_test_config_XXXXXX");
     int fd = mkstemp(path);
     if (fd < 0) {
-        FAIL_AT("mkstemp failed");
+        VG_FAIL("mkstemp failed");
         return;
     }
     size_t n = strlen(text);
-    if (write(fd, text, n) != (ssize_t)n) FAIL_AT("write to %s failed", path);
+    if (write(fd, text, n) != (ssize_t)n) VG_FAIL("write to %s failed", path);
     close(fd);
 }
 
@@ -79,7 +35,7 @@ static vg_sweep *load_text(const char *text, char path[64]) {
     vg_sweep *sweep = NULL;
     vg_error err = {0};
     write_temp(text, path);
-    CHECK_OK(vg_sweep_load(path, &sweep, &err), err);
+    VG_CHECK_OK(vg_sweep_load(path, &sweep, &err), &err);
     return sweep;
 }
 
@@ -95,36 +51,36 @@ static void test_table(void) {
     vg_error err = {0};
     vg_run_config_defaults(&d);
     for (int i = 0; i < VG_SETTING_COUNT; i++) {
-        CHECK_INT(vg_setting_find(vg_settings[i].path), i);
+        VG_CHECK_INT_EQ(vg_setting_find(vg_settings[i].path), i);
         /* Every default must be accepted by the parser it is read with. */
         vg_node n = scalar(vg_settings[i].default_text, 0);
         memset(&cfg, 0, sizeof cfg);
-        CHECK_OK(vg_setting_parse(i, &n, &cfg, &err), err);
-        CHECK(d.source[i] == NULL);
+        VG_CHECK_OK(vg_setting_parse(i, &n, &cfg, &err), &err);
+        VG_CHECK(d.source[i] == NULL);
         /* Formatting a value and parsing the text back gives the same value. */
         char text[64];
         vg_setting_format(i, &d, text, sizeof text);
         n = scalar(text, 0);
-        CHECK_OK(vg_setting_parse(i, &n, &cfg, &err), err);
+        VG_CHECK_OK(vg_setting_parse(i, &n, &cfg, &err), &err);
         char again[64];
         vg_setting_format(i, &cfg, again, sizeof again);
-        CHECK_STR(again, text);
-        if (vg_settings[i].type != VG_TYPE_ENUM) CHECK_STR(text, vg_settings[i].default_text);
+        VG_CHECK_STR_EQ(again, text);
+        if (vg_settings[i].type != VG_TYPE_ENUM) VG_CHECK_STR_EQ(text, vg_settings[i].default_text);
     }
-    CHECK_INT(vg_setting_find("model.dept"), -1);
-    CHECK_INT(vg_setting_find(""), -1);
-    CHECK_INT(d.model_depth, 5);
-    CHECK_INT(d.model_activation, VG_ACT_RELU);
-    CHECK_INT(d.model_init, VG_INIT_XAVIER_UNIFORM);
-    CHECK_REAL(d.train_lr, 0.1);
-    CHECK_INT(d.record_tensors, VG_TENSORS_ALL);
-    CHECK_INT(d.train_nesterov, 0);
-    CHECK_INT(d.data_seed, -1);
-    CHECK_STR(vg_activation_names[VG_ACT_TANH], "tanh");
-    CHECK(vg_activation_names[VG_ACT_COUNT] == NULL);
-    CHECK(vg_init_names[VG_INIT_COUNT] == NULL);
-    CHECK(vg_data_kind_names[VG_DATA_KIND_COUNT] == NULL);
-    CHECK(vg_optimizer_names[VG_OPT_COUNT] == NULL);
+    VG_CHECK_INT_EQ(vg_setting_find("model.dept"), -1);
+    VG_CHECK_INT_EQ(vg_setting_find(""), -1);
+    VG_CHECK_INT_EQ(d.model_depth, 5);
+    VG_CHECK_INT_EQ(d.model_activation, VG_ACT_RELU);
+    VG_CHECK_INT_EQ(d.model_init, VG_INIT_XAVIER_UNIFORM);
+    VG_CHECK_REAL_EQ(d.train_lr, 0.1);
+    VG_CHECK_INT_EQ(d.record_tensors, VG_TENSORS_ALL);
+    VG_CHECK_INT_EQ(d.train_nesterov, 0);
+    VG_CHECK_INT_EQ(d.data_seed, -1);
+    VG_CHECK_STR_EQ(vg_activation_names[VG_ACT_TANH], "tanh");
+    VG_CHECK(vg_activation_names[VG_ACT_COUNT] == NULL);
+    VG_CHECK(vg_init_names[VG_INIT_COUNT] == NULL);
+    VG_CHECK(vg_data_kind_names[VG_DATA_KIND_COUNT] == NULL);
+    VG_CHECK(vg_optimizer_names[VG_OPT_COUNT] == NULL);
 
     /* Reals print in the shortest text that reads back exactly. */
     const double reals[] = {0.1, 1e-3, 1.0 / 3.0, 123456789.125, 5e-324, 1e300, 0.3, 2.5e-7};
@@ -134,25 +90,25 @@ static void test_table(void) {
         cfg = d;
         cfg.train_lr = reals[i];
         vg_setting_format(VG_SET_train_lr, &cfg, text, sizeof text);
-        if (shortest[i]) CHECK_STR(text, shortest[i]);
+        if (shortest[i]) VG_CHECK_STR_EQ(text, shortest[i]);
         vg_node n = scalar(text, 0);
         cfg.train_lr = 0;
-        CHECK_OK(vg_setting_parse(VG_SET_train_lr, &n, &cfg, &err), err);
-        CHECK_REAL(cfg.train_lr, reals[i]);
+        VG_CHECK_OK(vg_setting_parse(VG_SET_train_lr, &n, &cfg, &err), &err);
+        VG_CHECK_REAL_EQ(cfg.train_lr, reals[i]);
     }
     char text[32];
     cfg = d;
     cfg.train_nesterov = 0;
     vg_setting_format(VG_SET_train_nesterov, &cfg, text, sizeof text);
-    CHECK_STR(text, "false");
+    VG_CHECK_STR_EQ(text, "false");
     cfg.train_nesterov = 1;
     vg_setting_format(VG_SET_train_nesterov, &cfg, text, sizeof text);
-    CHECK_STR(text, "true");
+    VG_CHECK_STR_EQ(text, "true");
     cfg.record_tensors = VG_TENSORS_ENDS;
     vg_setting_format(VG_SET_record_tensors, &cfg, text, sizeof text);
-    CHECK_STR(text, "ends");
+    VG_CHECK_STR_EQ(text, "ends");
     vg_setting_format(VG_SET_model_activation, &d, text, sizeof text);
-    CHECK_STR(text, "relu");
+    VG_CHECK_STR_EQ(text, "relu");
 }
 
 /* Strictness of the scalar parser, on nodes built by hand. */
@@ -198,24 +154,24 @@ static void test_scalars(void) {
         vg_run_config_defaults(&cfg);
         vg_node n = scalar(cases[i].text, cases[i].quoted);
         vg_status st = vg_setting_parse(cases[i].setting, &n, &cfg, &err);
-        checks++;
+        vg_test_checks++;
         if ((st == VG_OK) != cases[i].ok) {
-            FAIL_AT("%s = %s\"%s\": expected %s, got %s (%s)", vg_settings[cases[i].setting].path,
+            VG_FAIL("%s = %s\"%s\": expected %s, got %s (%s)", vg_settings[cases[i].setting].path,
                     cases[i].quoted ? "quoted " : "", cases[i].text,
                     cases[i].ok ? "accepted" : "refused", vg_status_name(st), err.message);
             continue;
         }
         if (!cases[i].ok) {
-            CHECK_INT(st, VG_ECONFIG);
-            CHECK(strncmp(err.message, "t.yaml:1:1: ", 12) == 0);
-            CHECK(strchr(err.message, '\n') == NULL);
+            VG_CHECK_INT_EQ(st, VG_ECONFIG);
+            VG_CHECK(strncmp(err.message, "t.yaml:1:1: ", 12) == 0);
+            VG_CHECK(strchr(err.message, '\n') == NULL);
             continue;
         }
         const vg_setting *s = &vg_settings[cases[i].setting];
         double got = s->type == VG_TYPE_REAL ? *(double *)((char *)&cfg + s->offset)
                                              : *(int *)((char *)&cfg + s->offset);
-        CHECK_REAL(got, cases[i].value);
-        CHECK(cfg.source[cases[i].setting] == &n);
+        VG_CHECK_REAL_EQ(got, cases[i].value);
+        VG_CHECK(cfg.source[cases[i].setting] == &n);
     }
 }
 
@@ -229,7 +185,7 @@ static void test_bad_fixtures(void) {
     const char *dir_path = VG_TEST_DIR "/sweeps/bad";
     DIR *dir = opendir(dir_path);
     if (!dir) {
-        FAIL_AT("cannot open %s", dir_path);
+        VG_FAIL("cannot open %s", dir_path);
         return;
     }
     char *names[256];
@@ -240,14 +196,14 @@ static void test_bad_fixtures(void) {
     }
     closedir(dir);
     qsort(names, (size_t)n, sizeof names[0], cmp_names);
-    CHECK(n >= 40);
+    VG_CHECK(n >= 40);
 
     for (int i = 0; i < n; i++) {
         char path[512], line[1024];
         snprintf(path, sizeof path, "%s/%s", dir_path, names[i]);
         FILE *f = fopen(path, "rb");
         if (!f || !fgets(line, sizeof line, f)) {
-            FAIL_AT("%s: cannot read the expect line", path);
+            VG_FAIL("%s: cannot read the expect line", path);
             if (f) fclose(f);
             continue;
         }
@@ -265,7 +221,7 @@ static void test_bad_fixtures(void) {
             snprintf(blamed, sizeof blamed, "%s", path);
         const char *tag = "# expect: ";
         if (strncmp(line, tag, strlen(tag)) != 0) {
-            FAIL_AT("%s: first line must start with \"%s\"", path, tag);
+            VG_FAIL("%s: first line must start with \"%s\"", path, tag);
             continue;
         }
         /* "{dir}" in the expected text stands for the fixtures' folder. */
@@ -288,21 +244,21 @@ static void test_bad_fixtures(void) {
             vg_run_config *runs = NULL;
             int64_t n_runs = 0;
             st = vg_sweep_expand(sweep, &runs, &n_runs, &err);
-            CHECK(st != VG_OK || runs != NULL);
+            VG_CHECK(st != VG_OK || runs != NULL);
             free(runs);
             vg_sweep_free(sweep);
         } else {
-            CHECK(sweep == NULL);
+            VG_CHECK(sweep == NULL);
         }
-        checks++;
+        vg_test_checks++;
         if (st != VG_ECONFIG)
-            FAIL_AT("%s: expected ECONFIG, got %s: %s", names[i], vg_status_name(st), err.message);
+            VG_FAIL("%s: expected ECONFIG, got %s: %s", names[i], vg_status_name(st), err.message);
         else if (strncmp(err.message, blamed, strlen(blamed)) != 0 || !strstr(err.message, expect))
-            FAIL_AT("%s:\n  expected a message starting with %s and containing: %s\n"
+            VG_FAIL("%s:\n  expected a message starting with %s and containing: %s\n"
                     "  got: %s",
                     names[i], blamed, expect, err.message);
         else if (strchr(err.message, '\n'))
-            FAIL_AT("%s: message is not one line: %s", names[i], err.message);
+            VG_FAIL("%s: message is not one line: %s", names[i], err.message);
     }
     for (int i = 0; i < n; i++) free(names[i]);
     printf("bad fixtures: %d\n", n);
@@ -312,20 +268,20 @@ static void test_unreadable(void) {
     vg_sweep *sweep = (vg_sweep *)&sweep; /* must be reset to NULL */
     vg_error err = {0};
     const char *path = VG_TEST_DIR "/sweeps/no-such-file.yaml";
-    CHECK_INT(vg_sweep_load(path, &sweep, &err), VG_ECONFIG);
-    CHECK(sweep == NULL);
+    VG_CHECK_INT_EQ(vg_sweep_load(path, &sweep, &err), VG_ECONFIG);
+    VG_CHECK(sweep == NULL);
     char want[600];
     snprintf(want, sizeof want, "%s: cannot read: No such file or directory", path);
-    CHECK_STR(err.message, want);
+    VG_CHECK_STR_EQ(err.message, want);
 
-    CHECK_INT(vg_sweep_load(VG_TEST_DIR "/sweeps", &sweep, &err), VG_ECONFIG);
-    CHECK(strstr(err.message, "cannot read: Is a directory") != NULL);
+    VG_CHECK_INT_EQ(vg_sweep_load(VG_TEST_DIR "/sweeps", &sweep, &err), VG_ECONFIG);
+    VG_CHECK(strstr(err.message, "cannot read: Is a directory") != NULL);
 
     char tmp[64];
     write_temp("", tmp);
-    CHECK_INT(vg_sweep_load(tmp, &sweep, &err), VG_ECONFIG);
+    VG_CHECK_INT_EQ(vg_sweep_load(tmp, &sweep, &err), VG_ECONFIG);
     snprintf(want, sizeof want, "%s: the file is empty", tmp);
-    CHECK_STR(err.message, want);
+    VG_CHECK_STR_EQ(err.message, want);
     unlink(tmp);
 }
 
@@ -334,7 +290,7 @@ static void test_unreadable(void) {
 static void test_special_files(void) {
     char dir[] = "/tmp/vg_test_special_XXXXXX";
     if (!mkdtemp(dir)) {
-        FAIL_AT("mkdtemp failed");
+        VG_FAIL("mkdtemp failed");
         return;
     }
     char fifo[128], link[128], sock[96], sub[128], big[128], ext[128], path[256], want[512];
@@ -344,15 +300,15 @@ static void test_special_files(void) {
     snprintf(sub, sizeof sub, "%s/sub.yaml", dir);
     snprintf(big, sizeof big, "%s/big.yaml", dir);
     snprintf(ext, sizeof ext, "%s/ext.yaml", dir);
-    CHECK(mkfifo(fifo, 0600) == 0);
-    CHECK(symlink("fifo.yaml", link) == 0);
-    CHECK(mkdir(sub, 0700) == 0);
+    VG_CHECK(mkfifo(fifo, 0600) == 0);
+    VG_CHECK(symlink("fifo.yaml", link) == 0);
+    VG_CHECK(mkdir(sub, 0700) == 0);
     int sfd = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock);
-    CHECK(sfd >= 0 && bind(sfd, (struct sockaddr *)&addr, sizeof addr) == 0);
+    VG_CHECK(sfd >= 0 && bind(sfd, (struct sockaddr *)&addr, sizeof addr) == 0);
     int bfd = open(big, O_WRONLY | O_CREAT | O_TRUNC, 0600); /* sparse: 17 MiB of nothing */
-    CHECK(bfd >= 0 && ftruncate(bfd, 17 << 20) == 0);
+    VG_CHECK(bfd >= 0 && ftruncate(bfd, 17 << 20) == 0);
     if (bfd >= 0) close(bfd);
 
     static const struct {
@@ -371,22 +327,22 @@ static void test_special_files(void) {
         else snprintf(path, sizeof path, "%s/%s", dir, name);
         vg_sweep *sweep = (vg_sweep *)&sweep;
         vg_error err = {0};
-        CHECK_INT(vg_sweep_load(path, &sweep, &err), VG_ECONFIG);
-        CHECK(sweep == NULL);
+        VG_CHECK_INT_EQ(vg_sweep_load(path, &sweep, &err), VG_ECONFIG);
+        VG_CHECK(sweep == NULL);
         snprintf(want, sizeof want, "%s: cannot read: %s", path, cases[i].reason);
-        CHECK_STR(err.message, want);
+        VG_CHECK_STR_EQ(err.message, want);
         /* the same file named by extends: blames the extends: line */
         FILE *f = fopen(ext, "w");
         if (!f) {
-            FAIL_AT("cannot write %s", ext);
+            VG_FAIL("cannot write %s", ext);
             continue;
         }
         fprintf(f, "model: {depth: 2}\nextends: %s\n", name);
         fclose(f);
-        CHECK_INT(vg_sweep_load(ext, &sweep, &err), VG_ECONFIG);
+        VG_CHECK_INT_EQ(vg_sweep_load(ext, &sweep, &err), VG_ECONFIG);
         snprintf(want, sizeof want, "%s:2:10: extends: %s: cannot read: %s", ext, path,
                  cases[i].reason);
-        CHECK_STR(err.message, want);
+        VG_CHECK_STR_EQ(err.message, want);
     }
     if (sfd >= 0) close(sfd);
     unlink(fifo), unlink(link), unlink(sock), unlink(big), unlink(ext), rmdir(sub), rmdir(dir);
@@ -398,58 +354,58 @@ static void test_grid(void) {
     vg_sweep *sweep = NULL;
     vg_error err = {0};
     const char *path = VG_TEST_DIR "/sweeps/good/grid.yaml";
-    CHECK_OK(vg_sweep_load(path, &sweep, &err), err);
+    VG_CHECK_OK(vg_sweep_load(path, &sweep, &err), &err);
     if (!sweep) return;
-    CHECK_STR(vg_sweep_name(sweep), "grid-test");
-    CHECK_STR(vg_sweep_path(sweep), path);
-    CHECK_INT(vg_sweep_seed(sweep), 42);
-    CHECK_INT(vg_sweep_repeats(sweep), 1);
-    CHECK_INT(vg_sweep_run_count(sweep), 6);
-    CHECK(strncmp(vg_sweep_text(sweep), "# A 3x2 grid", 12) == 0);
-    CHECK_INT(strlen(vg_sweep_text(sweep)), vg_sweep_text_length(sweep));
+    VG_CHECK_STR_EQ(vg_sweep_name(sweep), "grid-test");
+    VG_CHECK_STR_EQ(vg_sweep_path(sweep), path);
+    VG_CHECK_INT_EQ(vg_sweep_seed(sweep), 42);
+    VG_CHECK_INT_EQ(vg_sweep_repeats(sweep), 1);
+    VG_CHECK_INT_EQ(vg_sweep_run_count(sweep), 6);
+    VG_CHECK(strncmp(vg_sweep_text(sweep), "# A 3x2 grid", 12) == 0);
+    VG_CHECK_INT_EQ(strlen(vg_sweep_text(sweep)), vg_sweep_text_length(sweep));
 
     int varying[VG_SETTING_COUNT];
-    CHECK_INT(vg_sweep_varying(sweep, varying), 2);
-    CHECK_INT(varying[0], VG_SET_model_depth);
-    CHECK_INT(varying[1], VG_SET_train_lr);
+    VG_CHECK_INT_EQ(vg_sweep_varying(sweep, varying), 2);
+    VG_CHECK_INT_EQ(varying[0], VG_SET_model_depth);
+    VG_CHECK_INT_EQ(varying[1], VG_SET_train_lr);
 
     vg_run_config *runs = NULL;
     int64_t n = 0;
-    CHECK_OK(vg_sweep_expand(sweep, &runs, &n, &err), err);
-    CHECK_INT(n, 6);
+    VG_CHECK_OK(vg_sweep_expand(sweep, &runs, &n, &err), &err);
+    VG_CHECK_INT_EQ(n, 6);
     const int depths[6] = {2, 2, 4, 4, 8, 8};
     const double lrs[6] = {0.1, 0.01, 0.1, 0.01, 0.1, 0.01};
     for (int64_t i = 0; i < n && i < 6; i++) {
         const vg_run_config *r = &runs[i];
-        CHECK_INT(r->index, i);
-        CHECK_INT(r->repeat, 0);
-        CHECK_INT(r->model_depth, depths[i]);
-        CHECK_REAL(r->train_lr, lrs[i]); /* the grid wins over train.lr: 0.05 */
-        CHECK_INT(r->model_width, 16);
-        CHECK_INT(r->model_activation, VG_ACT_TANH);
-        CHECK_INT(r->train_epochs, 3);
-        CHECK_INT(r->data_train_size, 1000);
-        CHECK_INT(r->data_classes, 4);
-        CHECK_INT(r->data_features, 64); /* defaults */
-        CHECK_INT(r->train_batch_size, 32);
-        CHECK_INT(r->model_init, VG_INIT_XAVIER_UNIFORM);
-        CHECK(r->source[VG_SET_data_features] == NULL);
-        CHECK(r->source[VG_SET_model_depth] && r->source[VG_SET_model_depth]->line == 14);
-        CHECK(r->source[VG_SET_model_width] && r->source[VG_SET_model_width]->line == 8);
-        CHECK_INT(strlen(r->id), VG_RUN_ID_LEN);
-        CHECK_INT(strspn(r->id, "0123456789abcdef"), VG_RUN_ID_LEN);
+        VG_CHECK_INT_EQ(r->index, i);
+        VG_CHECK_INT_EQ(r->repeat, 0);
+        VG_CHECK_INT_EQ(r->model_depth, depths[i]);
+        VG_CHECK_REAL_EQ(r->train_lr, lrs[i]); /* the grid wins over train.lr: 0.05 */
+        VG_CHECK_INT_EQ(r->model_width, 16);
+        VG_CHECK_INT_EQ(r->model_activation, VG_ACT_TANH);
+        VG_CHECK_INT_EQ(r->train_epochs, 3);
+        VG_CHECK_INT_EQ(r->data_train_size, 1000);
+        VG_CHECK_INT_EQ(r->data_classes, 4);
+        VG_CHECK_INT_EQ(r->data_features, 64); /* defaults */
+        VG_CHECK_INT_EQ(r->train_batch_size, 32);
+        VG_CHECK_INT_EQ(r->model_init, VG_INIT_XAVIER_UNIFORM);
+        VG_CHECK(r->source[VG_SET_data_features] == NULL);
+        VG_CHECK(r->source[VG_SET_model_depth] && r->source[VG_SET_model_depth]->line == 14);
+        VG_CHECK(r->source[VG_SET_model_width] && r->source[VG_SET_model_width]->line == 8);
+        VG_CHECK_INT_EQ(strlen(r->id), VG_RUN_ID_LEN);
+        VG_CHECK_INT_EQ(strspn(r->id, "0123456789abcdef"), VG_RUN_ID_LEN);
         for (int64_t j = 0; j < i; j++) {
-            CHECK(strcmp(r->id, runs[j].id) != 0);
-            CHECK(r->seed != runs[j].seed);
+            VG_CHECK(strcmp(r->id, runs[j].id) != 0);
+            VG_CHECK(r->seed != runs[j].seed);
         }
         /* identify is a pure function of the settings, repeat and sweep seed */
         vg_run_config copy = *r;
         vg_run_config_identify(&copy, 42);
-        CHECK_STR(copy.id, r->id);
-        CHECK_INT(copy.seed, r->seed);
+        VG_CHECK_STR_EQ(copy.id, r->id);
+        VG_CHECK_INT_EQ(copy.seed, r->seed);
     }
     char where[256];
-    CHECK_STR(vg_node_where(runs[0].source[VG_SET_model_depth], where, sizeof where),
+    VG_CHECK_STR_EQ(vg_node_where(runs[0].source[VG_SET_model_depth], where, sizeof where),
               VG_TEST_DIR "/sweeps/good/grid.yaml:14:17");
     free(runs);
     vg_sweep_free(sweep);
@@ -458,25 +414,25 @@ static void test_grid(void) {
 static void test_anchors(void) {
     vg_sweep *sweep = NULL;
     vg_error err = {0};
-    CHECK_OK(vg_sweep_load(VG_TEST_DIR "/sweeps/good/anchors.yaml", &sweep, &err), err);
+    VG_CHECK_OK(vg_sweep_load(VG_TEST_DIR "/sweeps/good/anchors.yaml", &sweep, &err), &err);
     if (!sweep) return;
-    CHECK_STR(vg_sweep_name(sweep), "anchors"); /* no name: the file's base name */
+    VG_CHECK_STR_EQ(vg_sweep_name(sweep), "anchors"); /* no name: the file's base name */
     vg_run_config *runs = NULL;
     int64_t n = 0;
-    CHECK_OK(vg_sweep_expand(sweep, &runs, &n, &err), err);
-    CHECK_INT(n, 4);
+    VG_CHECK_OK(vg_sweep_expand(sweep, &runs, &n, &err), &err);
+    VG_CHECK_INT_EQ(n, 4);
     const int widths[4] = {16, 16, 32, 32};
     const int inits[4] = {VG_INIT_NORMAL, VG_INIT_STANDARD, VG_INIT_NORMAL, VG_INIT_STANDARD};
     for (int64_t i = 0; i < n && i < 4; i++) {
-        CHECK_INT(runs[i].model_depth, 2);          /* merged from x-small */
-        CHECK_INT(runs[i].model_width, widths[i]);  /* grid value *p = 16 */
-        CHECK_INT(runs[i].model_init, inits[i]);
-        CHECK_INT(runs[i].model_activation, VG_ACT_SIGMOID);
-        CHECK_REAL(runs[i].train_lr, 0.5);          /* merged */
-        CHECK_INT(runs[i].train_epochs, 2);         /* explicit key beats merged ones */
-        CHECK_INT(runs[i].train_batch_size, 16);    /* explicit beats the second merge source */
-        CHECK_INT(runs[i].record_probe, 16);        /* alias */
-        CHECK_INT(runs[i].data_train_size, 100);
+        VG_CHECK_INT_EQ(runs[i].model_depth, 2);          /* merged from x-small */
+        VG_CHECK_INT_EQ(runs[i].model_width, widths[i]);  /* grid value *p = 16 */
+        VG_CHECK_INT_EQ(runs[i].model_init, inits[i]);
+        VG_CHECK_INT_EQ(runs[i].model_activation, VG_ACT_SIGMOID);
+        VG_CHECK_REAL_EQ(runs[i].train_lr, 0.5);          /* merged */
+        VG_CHECK_INT_EQ(runs[i].train_epochs, 2);         /* explicit key beats merged ones */
+        VG_CHECK_INT_EQ(runs[i].train_batch_size, 16);    /* explicit beats the second merge source */
+        VG_CHECK_INT_EQ(runs[i].record_probe, 16);        /* alias */
+        VG_CHECK_INT_EQ(runs[i].data_train_size, 100);
     }
     free(runs);
     vg_sweep_free(sweep);
@@ -497,16 +453,16 @@ static void test_ids_stable(void) {
     int64_t na = 0, nb = 0, nc = 0, nd = 0, ne = 0;
     vg_error err = {0};
     if (!a || !b || !c || !d || !e) goto done;
-    CHECK_OK(vg_sweep_expand(a, &ra, &na, &err), err);
-    CHECK_OK(vg_sweep_expand(b, &rb, &nb, &err), err);
-    CHECK_OK(vg_sweep_expand(c, &rc, &nc, &err), err);
-    CHECK_OK(vg_sweep_expand(d, &rd, &nd, &err), err);
-    CHECK_OK(vg_sweep_expand(e, &re, &ne, &err), err);
-    CHECK_INT(na, 6);
-    CHECK_INT(nb, 4);
-    CHECK_INT(nc, 6);
-    CHECK_INT(nd, 3);
-    CHECK_INT(ne, 1);
+    VG_CHECK_OK(vg_sweep_expand(a, &ra, &na, &err), &err);
+    VG_CHECK_OK(vg_sweep_expand(b, &rb, &nb, &err), &err);
+    VG_CHECK_OK(vg_sweep_expand(c, &rc, &nc, &err), &err);
+    VG_CHECK_OK(vg_sweep_expand(d, &rd, &nd, &err), &err);
+    VG_CHECK_OK(vg_sweep_expand(e, &re, &ne, &err), &err);
+    VG_CHECK_INT_EQ(na, 6);
+    VG_CHECK_INT_EQ(nb, 4);
+    VG_CHECK_INT_EQ(nc, 6);
+    VG_CHECK_INT_EQ(nd, 3);
+    VG_CHECK_INT_EQ(ne, 1);
     int matched = 0;
     for (int64_t i = 0; i < nb; i++) {
         for (int64_t j = 0; j < na; j++) {
@@ -514,31 +470,31 @@ static void test_ids_stable(void) {
                 ra[j].model_activation != rb[i].model_activation)
                 continue;
             matched++;
-            CHECK_STR(rb[i].id, ra[j].id);
-            CHECK_INT(rb[i].seed, ra[j].seed);
+            VG_CHECK_STR_EQ(rb[i].id, ra[j].id);
+            VG_CHECK_INT_EQ(rb[i].seed, ra[j].seed);
         }
     }
-    CHECK_INT(matched, 4);
+    VG_CHECK_INT_EQ(matched, 4);
     for (int64_t i = 0; i < na && i < nc; i++) {
-        CHECK_STR(rc[i].id, ra[i].id);   /* the id ignores the sweep seed... */
-        CHECK(rc[i].seed != ra[i].seed); /* ...the run seed does not */
+        VG_CHECK_STR_EQ(rc[i].id, ra[i].id);   /* the id ignores the sweep seed... */
+        VG_CHECK(rc[i].seed != ra[i].seed); /* ...the run seed does not */
     }
     /* repeats: same settings, distinct ids and seeds; repeat 0 is the unrepeated run */
     for (int64_t i = 0; i < nd; i++) {
-        CHECK_INT(rd[i].repeat, i);
-        CHECK_INT(rd[i].model_depth, 2);
-        CHECK_INT(rd[i].model_activation, VG_ACT_TANH);
+        VG_CHECK_INT_EQ(rd[i].repeat, i);
+        VG_CHECK_INT_EQ(rd[i].model_depth, 2);
+        VG_CHECK_INT_EQ(rd[i].model_activation, VG_ACT_TANH);
         for (int64_t j = 0; j < i; j++) {
-            CHECK(strcmp(rd[i].id, rd[j].id) != 0);
-            CHECK(rd[i].seed != rd[j].seed);
+            VG_CHECK(strcmp(rd[i].id, rd[j].id) != 0);
+            VG_CHECK(rd[i].seed != rd[j].seed);
         }
     }
-    if (nd && ne) CHECK_STR(rd[0].id, re[0].id);
+    if (nd && ne) VG_CHECK_STR_EQ(rd[0].id, re[0].id);
     int varying[VG_SETTING_COUNT];
-    CHECK_INT(vg_sweep_varying(d, varying), 0);
-    CHECK_INT(vg_sweep_varying(b, varying), 2);
-    CHECK_INT(varying[0], VG_SET_model_depth); /* table order, not grid order */
-    CHECK_INT(varying[1], VG_SET_model_activation);
+    VG_CHECK_INT_EQ(vg_sweep_varying(d, varying), 0);
+    VG_CHECK_INT_EQ(vg_sweep_varying(b, varying), 2);
+    VG_CHECK_INT_EQ(varying[0], VG_SET_model_depth); /* table order, not grid order */
+    VG_CHECK_INT_EQ(varying[1], VG_SET_model_activation);
 done:
     free(ra), free(rb), free(rc), free(rd), free(re);
     vg_sweep_free(a), vg_sweep_free(b), vg_sweep_free(c), vg_sweep_free(d), vg_sweep_free(e);
@@ -563,19 +519,19 @@ static void test_ids_new_setting(void) {
     /* a setting a later version adds, e.g. model.kind, first at its default... */
     entries[n] = (vg_id_entry){"model.kind", "mlp", "mlp", 0};
     size_t ld = vg_run_id_text(entries, n + 1, 0, with_default, sizeof with_default);
-    CHECK_INT(ld, lb);
-    CHECK_STR(with_default, before);
+    VG_CHECK_INT_EQ(ld, lb);
+    VG_CHECK_STR_EQ(with_default, before);
     /* ...then away from it: only that run's id changes */
     entries[n].value = "lstm";
     size_t lo = vg_run_id_text(entries, n + 1, 0, with_other, sizeof with_other);
-    CHECK(lo > lb);
-    CHECK(strstr(with_other, "\nmodel.kind=lstm\n") != NULL);
-    CHECK(strncmp(with_other, before, lb) == 0);
+    VG_CHECK(lo > lb);
+    VG_CHECK(strstr(with_other, "\nmodel.kind=lstm\n") != NULL);
+    VG_CHECK(strncmp(with_other, before, lb) == 0);
     /* the text of format 2: every setting in table order, then the repeat */
-    CHECK(strncmp(before, "data.kind=clusters\n", 19) == 0);
-    CHECK(strstr(before, "record.weights=init\nrepeat=0\n") != NULL);
+    VG_CHECK(strncmp(before, "data.kind=clusters\n", 19) == 0);
+    VG_CHECK(strstr(before, "record.weights=init\nrepeat=0\n") != NULL);
     /* and the id of the all-defaults run is the one format 2 gave it (vgsweep 2eb74ce) */
-    CHECK_STR(cfg.id, "01cdb68e9588");
+    VG_CHECK_STR_EQ(cfg.id, "01cdb68e9588");
 }
 
 static void test_nodes(void) {
@@ -586,11 +542,11 @@ static void test_nodes(void) {
     vg_run_config *runs = NULL;
     int64_t n = 0;
     vg_error err = {0};
-    CHECK_OK(vg_sweep_expand(s, &runs, &n, &err), err);
+    VG_CHECK_OK(vg_sweep_expand(s, &runs, &n, &err), &err);
     if (n == 1) {
         const vg_node *depth = runs[0].source[VG_SET_model_depth];
-        CHECK(depth && depth->kind == VG_NODE_SCALAR && depth->line == 3 && depth->col == 10);
-        CHECK(vg_node_get(depth, "x") == NULL);
+        VG_CHECK(depth && depth->kind == VG_NODE_SCALAR && depth->line == 3 && depth->col == 10);
+        VG_CHECK(vg_node_get(depth, "x") == NULL);
     }
     free(runs);
     vg_sweep_free(s);
@@ -599,14 +555,14 @@ static void test_nodes(void) {
     /* Nested mappings in the grid flatten like the sections do. */
     s = load_text("grid:\n  model:\n    depth: [1, 2]\n  train.lr: [0.5]\n", path);
     if (!s) return;
-    CHECK_OK(vg_sweep_expand(s, &runs, &n, &err), err);
-    CHECK_INT(n, 2);
+    VG_CHECK_OK(vg_sweep_expand(s, &runs, &n, &err), &err);
+    VG_CHECK_INT_EQ(n, 2);
     if (n == 2) {
-        CHECK_INT(runs[1].model_depth, 2);
-        CHECK_REAL(runs[1].train_lr, 0.5);
+        VG_CHECK_INT_EQ(runs[1].model_depth, 2);
+        VG_CHECK_REAL_EQ(runs[1].train_lr, 0.5);
     }
     int varying[VG_SETTING_COUNT];
-    CHECK_INT(vg_sweep_varying(s, varying), 1); /* a one-value list does not vary */
+    VG_CHECK_INT_EQ(vg_sweep_varying(s, varying), 1); /* a one-value list does not vary */
     free(runs);
     vg_sweep_free(s);
     unlink(path);
@@ -619,7 +575,7 @@ static vg_sweep *load_fixture(const char *name) {
     snprintf(path, sizeof path, "%s/sweeps/good/%s", VG_TEST_DIR, name);
     vg_sweep *sweep = NULL;
     vg_error err = {0};
-    CHECK_OK(vg_sweep_load(path, &sweep, &err), err);
+    VG_CHECK_OK(vg_sweep_load(path, &sweep, &err), &err);
     return sweep;
 }
 
@@ -629,23 +585,23 @@ static void test_zip(void) {
     vg_run_config *runs = NULL;
     int64_t n = 0;
     vg_error err = {0};
-    CHECK_OK(vg_sweep_expand(s, &runs, &n, &err), err);
-    CHECK_INT(n, 4);
+    VG_CHECK_OK(vg_sweep_expand(s, &runs, &n, &err), &err);
+    VG_CHECK_INT_EQ(n, 4);
     const int acts[4] = {VG_ACT_RELU, VG_ACT_RELU, VG_ACT_TANH, VG_ACT_TANH};
     const int depths[4] = {10, 50, 10, 50};
     const double lrs[4] = {0.1, 0.01, 0.1, 0.01};
     for (int64_t i = 0; i < n && i < 4; i++) {
-        CHECK_INT(runs[i].model_activation, acts[i]);
-        CHECK_INT(runs[i].model_depth, depths[i]);
-        CHECK_REAL(runs[i].train_lr, lrs[i]);
+        VG_CHECK_INT_EQ(runs[i].model_activation, acts[i]);
+        VG_CHECK_INT_EQ(runs[i].model_depth, depths[i]);
+        VG_CHECK_REAL_EQ(runs[i].train_lr, lrs[i]);
     }
     int varying[VG_SETTING_COUNT];
-    CHECK_INT(vg_sweep_varying(s, varying), 3);
-    CHECK_INT(varying[0], VG_SET_model_depth);
-    CHECK_INT(varying[1], VG_SET_model_activation);
-    CHECK_INT(varying[2], VG_SET_train_lr);
-    CHECK_INT(vg_runs_varying(runs, n, varying), 3);
-    CHECK_INT(vg_runs_varying(runs, 1, varying), 0);
+    VG_CHECK_INT_EQ(vg_sweep_varying(s, varying), 3);
+    VG_CHECK_INT_EQ(varying[0], VG_SET_model_depth);
+    VG_CHECK_INT_EQ(varying[1], VG_SET_model_activation);
+    VG_CHECK_INT_EQ(varying[2], VG_SET_train_lr);
+    VG_CHECK_INT_EQ(vg_runs_varying(runs, n, varying), 3);
+    VG_CHECK_INT_EQ(vg_runs_varying(runs, 1, varying), 0);
     free(runs);
     vg_sweep_free(s);
 }
@@ -657,35 +613,35 @@ static void test_exclude_include(void) {
     int64_t n = 0;
     vg_error err = {0};
     vg_sweep_counts c;
-    CHECK_INT(vg_sweep_run_count(s), (9 + 2) * 2); /* an upper bound */
-    CHECK_OK(vg_sweep_count(s, NULL, &c, &err), err);
-    CHECK_INT(c.grid, 9);
-    CHECK_INT(c.excluded, 3);
-    CHECK_INT(c.included, 1);
-    CHECK_INT(c.duplicates, 1);
-    CHECK_INT(c.filtered, 0);
-    CHECK_INT(c.runs, 14);
-    CHECK_OK(vg_sweep_select(s, NULL, &runs, &n, &c, &err), err);
-    CHECK_INT(n, 14);
+    VG_CHECK_INT_EQ(vg_sweep_run_count(s), (9 + 2) * 2); /* an upper bound */
+    VG_CHECK_OK(vg_sweep_count(s, NULL, &c, &err), &err);
+    VG_CHECK_INT_EQ(c.grid, 9);
+    VG_CHECK_INT_EQ(c.excluded, 3);
+    VG_CHECK_INT_EQ(c.included, 1);
+    VG_CHECK_INT_EQ(c.duplicates, 1);
+    VG_CHECK_INT_EQ(c.filtered, 0);
+    VG_CHECK_INT_EQ(c.runs, 14);
+    VG_CHECK_OK(vg_sweep_select(s, NULL, &runs, &n, &c, &err), &err);
+    VG_CHECK_INT_EQ(n, 14);
     for (int64_t i = 0; i < n; i++) {
         const vg_run_config *r = &runs[i];
-        CHECK_INT(r->index, i);
-        CHECK_INT(r->repeat, i % 2);
-        CHECK(!(r->model_activation == VG_ACT_RELU && r->model_init != VG_INIT_HE_NORMAL));
-        CHECK(!(r->model_activation == VG_ACT_SIGMOID && r->model_init == VG_INIT_HE_NORMAL));
-        CHECK_REAL(r->train_lr, i >= 12 ? 0.01 : 0.1);
+        VG_CHECK_INT_EQ(r->index, i);
+        VG_CHECK_INT_EQ(r->repeat, i % 2);
+        VG_CHECK(!(r->model_activation == VG_ACT_RELU && r->model_init != VG_INIT_HE_NORMAL));
+        VG_CHECK(!(r->model_activation == VG_ACT_SIGMOID && r->model_init == VG_INIT_HE_NORMAL));
+        VG_CHECK_REAL_EQ(r->train_lr, i >= 12 ? 0.01 : 0.1);
     }
     if (n == 14) {
-        CHECK_INT(runs[0].model_activation, VG_ACT_SIGMOID); /* grid order, first key slowest */
-        CHECK_INT(runs[0].model_init, VG_INIT_STANDARD);
-        CHECK_INT(runs[10].model_activation, VG_ACT_RELU);
-        CHECK_INT(runs[10].model_init, VG_INIT_HE_NORMAL);
-        CHECK_INT(runs[12].model_activation, VG_ACT_SELU); /* the include comes last */
-        CHECK_INT(runs[12].model_init, VG_INIT_LECUN_NORMAL);
-        CHECK_INT(runs[13].repeat, 1);
+        VG_CHECK_INT_EQ(runs[0].model_activation, VG_ACT_SIGMOID); /* grid order, first key slowest */
+        VG_CHECK_INT_EQ(runs[0].model_init, VG_INIT_STANDARD);
+        VG_CHECK_INT_EQ(runs[10].model_activation, VG_ACT_RELU);
+        VG_CHECK_INT_EQ(runs[10].model_init, VG_INIT_HE_NORMAL);
+        VG_CHECK_INT_EQ(runs[12].model_activation, VG_ACT_SELU); /* the include comes last */
+        VG_CHECK_INT_EQ(runs[12].model_init, VG_INIT_LECUN_NORMAL);
+        VG_CHECK_INT_EQ(runs[13].repeat, 1);
     }
     int varying[VG_SETTING_COUNT];
-    CHECK_INT(vg_sweep_varying(s, varying), 3); /* activation, init, and lr through include */
+    VG_CHECK_INT_EQ(vg_sweep_varying(s, varying), 3); /* activation, init, and lr through include */
     free(runs);
     vg_sweep_free(s);
 }
@@ -696,22 +652,22 @@ static void test_mapping_form(void) {
     vg_run_config *runs = NULL;
     int64_t n = 0;
     vg_error err = {0};
-    CHECK_OK(vg_sweep_expand(s, &runs, &n, &err), err);
-    CHECK_INT(n, 6);
+    VG_CHECK_OK(vg_sweep_expand(s, &runs, &n, &err), &err);
+    VG_CHECK_INT_EQ(n, 6);
     const int acts[3] = {VG_ACT_RELU, VG_ACT_LEAKY_RELU, VG_ACT_ELU};
     for (int64_t i = 0; i < n && i < 6; i++) {
         const vg_run_config *r = &runs[i];
-        CHECK_INT(r->model_init, VG_INIT_NORMAL);
-        CHECK_REAL(r->model_init_std, 0.05);
-        CHECK_INT(r->model_activation, acts[i / 2]);
-        CHECK_REAL(r->model_leaky_slope, i / 2 == 1 ? 0.2 : 0.01);
-        CHECK_REAL(r->model_elu_alpha, i / 2 == 2 ? 0.5 : 1.0);
-        CHECK_INT(r->train_clip, i % 2 ? VG_CLIP_VALUE : VG_CLIP_NONE);
-        CHECK_REAL(r->train_clip_threshold, i % 2 ? 0.5 : 2.5); /* none keeps the base's */
+        VG_CHECK_INT_EQ(r->model_init, VG_INIT_NORMAL);
+        VG_CHECK_REAL_EQ(r->model_init_std, 0.05);
+        VG_CHECK_INT_EQ(r->model_activation, acts[i / 2]);
+        VG_CHECK_REAL_EQ(r->model_leaky_slope, i / 2 == 1 ? 0.2 : 0.01);
+        VG_CHECK_REAL_EQ(r->model_elu_alpha, i / 2 == 2 ? 0.5 : 1.0);
+        VG_CHECK_INT_EQ(r->train_clip, i % 2 ? VG_CLIP_VALUE : VG_CLIP_NONE);
+        VG_CHECK_REAL_EQ(r->train_clip_threshold, i % 2 ? 0.5 : 2.5); /* none keeps the base's */
     }
     int varying[VG_SETTING_COUNT];
     /* activation, leaky_slope, elu_alpha, clip, clip_threshold */
-    CHECK_INT(vg_sweep_varying(s, varying), 5);
+    VG_CHECK_INT_EQ(vg_sweep_varying(s, varying), 5);
     free(runs);
     vg_sweep_free(s);
 
@@ -723,14 +679,14 @@ static void test_mapping_form(void) {
     vg_run_config *ra = NULL, *rb = NULL, *rc = NULL;
     int64_t na = 0, nb = 0, nc = 0;
     if (a && b && c) {
-        CHECK_OK(vg_sweep_expand(a, &ra, &na, &err), err);
-        CHECK_OK(vg_sweep_expand(b, &rb, &nb, &err), err);
-        CHECK_OK(vg_sweep_expand(c, &rc, &nc, &err), err);
+        VG_CHECK_OK(vg_sweep_expand(a, &ra, &na, &err), &err);
+        VG_CHECK_OK(vg_sweep_expand(b, &rb, &nb, &err), &err);
+        VG_CHECK_OK(vg_sweep_expand(c, &rc, &nc, &err), &err);
         if (na == 1 && nb == 1 && nc == 1) {
-            CHECK_STR(ra[0].id, rb[0].id);
-            CHECK(strcmp(ra[0].id, rc[0].id) != 0);
-            CHECK_INT(ra[0].train_clip, VG_CLIP_NORM);
-            CHECK_REAL(rc[0].train_clip_threshold, 2);
+            VG_CHECK_STR_EQ(ra[0].id, rb[0].id);
+            VG_CHECK(strcmp(ra[0].id, rc[0].id) != 0);
+            VG_CHECK_INT_EQ(ra[0].train_clip, VG_CLIP_NORM);
+            VG_CHECK_REAL_EQ(rc[0].train_clip_threshold, 2);
         }
     }
     free(ra), free(rb), free(rc);
@@ -759,23 +715,23 @@ static void test_extends(void) {
     vg_run_config *runs = NULL;
     int64_t n = 0;
     vg_error err = {0};
-    CHECK_STR(vg_sweep_name(s), "child");
-    CHECK_INT(vg_sweep_seed(s), 9);
-    CHECK_INT(vg_sweep_file_count(s), 2);
-    CHECK_STR(vg_sweep_file_path(s, 1), VG_TEST_DIR "/sweeps/good/parents/base.yaml");
-    CHECK(vg_sweep_file_path(s, 2) == NULL);
+    VG_CHECK_STR_EQ(vg_sweep_name(s), "child");
+    VG_CHECK_INT_EQ(vg_sweep_seed(s), 9);
+    VG_CHECK_INT_EQ(vg_sweep_file_count(s), 2);
+    VG_CHECK_STR_EQ(vg_sweep_file_path(s, 1), VG_TEST_DIR "/sweeps/good/parents/base.yaml");
+    VG_CHECK(vg_sweep_file_path(s, 2) == NULL);
     const char *text = vg_sweep_text(s);
-    CHECK_INT(strlen(text), vg_sweep_text_length(s));
-    CHECK(strncmp(text, "# --- file: " VG_TEST_DIR "/sweeps/good/extends_child.yaml\n# Inherits", 12) == 0);
-    CHECK(strstr(text, "\n# --- file: " VG_TEST_DIR "/sweeps/good/parents/base.yaml\n# Parent") != NULL);
-    CHECK_OK(vg_sweep_expand(s, &runs, &n, &err), err);
-    CHECK_INT(n, 4); /* depth [3] (replaced in place) x activation [relu, tanh] x lr [0.1, 0.2] */
+    VG_CHECK_INT_EQ(strlen(text), vg_sweep_text_length(s));
+    VG_CHECK(strncmp(text, "# --- file: " VG_TEST_DIR "/sweeps/good/extends_child.yaml\n# Inherits", 12) == 0);
+    VG_CHECK(strstr(text, "\n# --- file: " VG_TEST_DIR "/sweeps/good/parents/base.yaml\n# Parent") != NULL);
+    VG_CHECK_OK(vg_sweep_expand(s, &runs, &n, &err), &err);
+    VG_CHECK_INT_EQ(n, 4); /* depth [3] (replaced in place) x activation [relu, tanh] x lr [0.1, 0.2] */
     for (int64_t i = 0; i < n && i < 4; i++) {
-        CHECK_INT(runs[i].model_depth, 3);
-        CHECK_INT(runs[i].model_width, 8);   /* the child's */
-        CHECK_INT(runs[i].train_epochs, 2);  /* the parent's */
-        CHECK_INT(runs[i].model_activation, i < 2 ? VG_ACT_RELU : VG_ACT_TANH);
-        CHECK_REAL(runs[i].train_lr, i % 2 ? 0.2 : 0.1);
+        VG_CHECK_INT_EQ(runs[i].model_depth, 3);
+        VG_CHECK_INT_EQ(runs[i].model_width, 8);   /* the child's */
+        VG_CHECK_INT_EQ(runs[i].train_epochs, 2);  /* the parent's */
+        VG_CHECK_INT_EQ(runs[i].model_activation, i < 2 ? VG_ACT_RELU : VG_ACT_TANH);
+        VG_CHECK_REAL_EQ(runs[i].train_lr, i % 2 ? 0.2 : 0.1);
     }
     /* The same runs written in one file have the same ids and seeds. */
     char path[64];
@@ -785,12 +741,12 @@ static void test_extends(void) {
     vg_run_config *rf = NULL;
     int64_t nf = 0;
     if (flat) {
-        CHECK_OK(vg_sweep_expand(flat, &rf, &nf, &err), err);
+        VG_CHECK_OK(vg_sweep_expand(flat, &rf, &nf, &err), &err);
         int matched = 0;
         for (int64_t i = 0; i < n; i++)
             for (int64_t j = 0; j < nf; j++)
                 if (!strcmp(runs[i].id, rf[j].id) && runs[i].seed == rf[j].seed) matched++;
-        CHECK_INT(matched, 4);
+        VG_CHECK_INT_EQ(matched, 4);
     }
     free(rf);
     vg_sweep_free(flat);
@@ -805,31 +761,31 @@ static void test_extends(void) {
                               {NULL, NULL}};
     vg_sweep_reader reader = {.read = mem_read, .ctx = (void *)files};
     const char *a = "extends: b.yaml\n";
-    CHECK_INT(vg_sweep_load_text("mem/a.yaml", a, strlen(a), &reader, &s, &err), VG_ECONFIG);
-    CHECK(s == NULL);
-    CHECK_STR(err.message, "mem/a.yaml:1:10: extends: cycle mem/a.yaml -> mem/b.yaml -> mem/a.yaml");
+    VG_CHECK_INT_EQ(vg_sweep_load_text("mem/a.yaml", a, strlen(a), &reader, &s, &err), VG_ECONFIG);
+    VG_CHECK(s == NULL);
+    VG_CHECK_STR_EQ(err.message, "mem/a.yaml:1:10: extends: cycle mem/a.yaml -> mem/b.yaml -> mem/a.yaml");
     const char *c = "name: c\nextends: c.yaml\n";
-    CHECK_INT(vg_sweep_load_text("mem/x.yaml", c, strlen(c), &reader, &s, &err), VG_ECONFIG);
-    CHECK_STR(err.message, "mem/c.yaml:1:10: extends: mem/sub/d.yaml: cannot read: No such "
+    VG_CHECK_INT_EQ(vg_sweep_load_text("mem/x.yaml", c, strlen(c), &reader, &s, &err), VG_ECONFIG);
+    VG_CHECK_STR_EQ(err.message, "mem/c.yaml:1:10: extends: mem/sub/d.yaml: cannot read: No such "
                            "file or directory");
     const char *ok = "extends: b.yaml\nmodel: {depth: 4}\n";
-    CHECK_OK(vg_sweep_load_text("mem/ok.yaml", ok, strlen(ok), &reader, &s, &err), err);
+    VG_CHECK_OK(vg_sweep_load_text("mem/ok.yaml", ok, strlen(ok), &reader, &s, &err), &err);
     if (s) {
-        CHECK_OK(vg_sweep_expand(s, &runs, &n, &err), err);
-        CHECK_INT(n, 1);
+        VG_CHECK_OK(vg_sweep_expand(s, &runs, &n, &err), &err);
+        VG_CHECK_INT_EQ(n, 1);
         if (n == 1) {
-            CHECK_INT(runs[0].model_depth, 4); /* the child overrides its parents */
-            CHECK_INT(runs[0].model_width, 3); /* the grandparent's */
+            VG_CHECK_INT_EQ(runs[0].model_depth, 4); /* the child overrides its parents */
+            VG_CHECK_INT_EQ(runs[0].model_width, 3); /* the grandparent's */
         }
-        CHECK_INT(vg_sweep_file_count(s), 3);
-        CHECK_STR(vg_sweep_file_path(s, 2), "mem/a.yaml");
-        CHECK_STR(vg_sweep_name(s), "ok");
+        VG_CHECK_INT_EQ(vg_sweep_file_count(s), 3);
+        VG_CHECK_STR_EQ(vg_sweep_file_path(s, 2), "mem/a.yaml");
+        VG_CHECK_STR_EQ(vg_sweep_name(s), "ok");
         free(runs);
         vg_sweep_free(s);
     }
     const char *nul = "model: {depth: 4}\n\0x";
-    CHECK_INT(vg_sweep_load_text("mem/nul.yaml", nul, 20, NULL, &s, &err), VG_ECONFIG);
-    CHECK(strstr(err.message, "mem/nul.yaml:2:1: not a text file: NUL byte") != NULL);
+    VG_CHECK_INT_EQ(vg_sweep_load_text("mem/nul.yaml", nul, 20, NULL, &s, &err), VG_ECONFIG);
+    VG_CHECK(strstr(err.message, "mem/nul.yaml:2:1: not a text file: NUL byte") != NULL);
 }
 
 static void test_filter(void) {
@@ -863,18 +819,18 @@ static void test_filter(void) {
         vg_sweep_counts c;
         vg_run_config *runs = NULL;
         int64_t n = -1;
-        CHECK_OK(vg_run_filter_parse(cases[i].filter, &f, &err), err);
+        VG_CHECK_OK(vg_run_filter_parse(cases[i].filter, &f, &err), &err);
         if (!f) continue;
         const vg_sweep *s = cases[i].zip ? z : x;
-        CHECK_OK(vg_sweep_count(s, f, &c, &err), err);
-        CHECK_OK(vg_sweep_select(s, f, &runs, &n, NULL, &err), err);
-        checks++;
+        VG_CHECK_OK(vg_sweep_count(s, f, &c, &err), &err);
+        VG_CHECK_OK(vg_sweep_select(s, f, &runs, &n, NULL, &err), &err);
+        vg_test_checks++;
         if (n != cases[i].runs || c.runs != n)
-            FAIL_AT("filter %s: %lld runs (counted %lld), expected %lld", cases[i].filter,
+            VG_FAIL("filter %s: %lld runs (counted %lld), expected %lld", cases[i].filter,
                     (long long)n, (long long)c.runs, (long long)cases[i].runs);
         for (int64_t k = 0; k < n; k++) {
-            CHECK(vg_run_filter_match(f, &runs[k]));
-            CHECK_INT(runs[k].index, k);
+            VG_CHECK(vg_run_filter_match(f, &runs[k]));
+            VG_CHECK_INT_EQ(runs[k].index, k);
         }
         free(runs);
         vg_run_filter_free(f);
@@ -883,18 +839,18 @@ static void test_filter(void) {
     vg_run_config *all = NULL, *one = NULL;
     int64_t n_all = 0, n_one = 0;
     vg_error err = {0};
-    CHECK_OK(vg_sweep_expand(x, &all, &n_all, &err), err);
+    VG_CHECK_OK(vg_sweep_expand(x, &all, &n_all, &err), &err);
     if (n_all > 5) {
         char text[64];
         snprintf(text, sizeof text, "id=%.8s", all[5].id);
         vg_run_filter *f = NULL;
-        CHECK_OK(vg_run_filter_parse(text, &f, &err), err);
-        CHECK_OK(vg_sweep_select(x, f, &one, &n_one, NULL, &err), err);
-        CHECK_INT(n_one, 1);
+        VG_CHECK_OK(vg_run_filter_parse(text, &f, &err), &err);
+        VG_CHECK_OK(vg_sweep_select(x, f, &one, &n_one, NULL, &err), &err);
+        VG_CHECK_INT_EQ(n_one, 1);
         if (n_one == 1) {
-            CHECK_STR(one[0].id, all[5].id);
-            CHECK_INT(one[0].seed, all[5].seed);
-            CHECK_INT(one[0].repeat, all[5].repeat);
+            VG_CHECK_STR_EQ(one[0].id, all[5].id);
+            VG_CHECK_INT_EQ(one[0].seed, all[5].seed);
+            VG_CHECK_INT_EQ(one[0].repeat, all[5].repeat);
         }
         vg_run_filter_free(f);
     }
@@ -920,13 +876,13 @@ static void test_filter(void) {
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         vg_run_filter *f = (vg_run_filter *)&f;
         err = (vg_error){0};
-        CHECK_INT(vg_run_filter_parse(bad[i].filter, &f, &err), VG_EUSAGE);
-        CHECK(f == NULL);
-        CHECK_STR(err.message, bad[i].message);
+        VG_CHECK_INT_EQ(vg_run_filter_parse(bad[i].filter, &f, &err), VG_EUSAGE);
+        VG_CHECK(f == NULL);
+        VG_CHECK_STR_EQ(err.message, bad[i].message);
     }
     vg_run_config any;
     vg_run_config_defaults(&any);
-    CHECK(vg_run_filter_match(NULL, &any)); /* no filter: everything */
+    VG_CHECK(vg_run_filter_match(NULL, &any)); /* no filter: everything */
     vg_sweep_free(z), vg_sweep_free(x);
 }
 
@@ -944,16 +900,16 @@ static void test_count_large(void) {
     if (!s) return;
     vg_sweep_counts c;
     vg_error err = {0};
-    CHECK_INT(vg_sweep_run_count(s), 300000);
-    CHECK_OK(vg_sweep_count(s, NULL, &c, &err), err);
-    CHECK_INT(c.grid, 100000);
-    CHECK_INT(c.excluded, 10000);
-    CHECK_INT(c.runs, 270000);
+    VG_CHECK_INT_EQ(vg_sweep_run_count(s), 300000);
+    VG_CHECK_OK(vg_sweep_count(s, NULL, &c, &err), &err);
+    VG_CHECK_INT_EQ(c.grid, 100000);
+    VG_CHECK_INT_EQ(c.excluded, 10000);
+    VG_CHECK_INT_EQ(c.runs, 270000);
     vg_run_filter *f = NULL;
-    CHECK_OK(vg_run_filter_parse("model.depth=2,model.width=3,train.epochs<3", &f, &err), err);
-    CHECK_OK(vg_sweep_count(s, f, &c, &err), err);
-    CHECK_INT(c.runs, 600);
-    CHECK_INT(c.filtered, 270000 - 600);
+    VG_CHECK_OK(vg_run_filter_parse("model.depth=2,model.width=3,train.epochs<3", &f, &err), &err);
+    VG_CHECK_OK(vg_sweep_count(s, f, &c, &err), &err);
+    VG_CHECK_INT_EQ(c.runs, 600);
+    VG_CHECK_INT_EQ(c.filtered, 270000 - 600);
     vg_run_filter_free(f);
     vg_sweep_free(s);
     unlink(path);
@@ -981,41 +937,41 @@ static void test_recurrent_kinds(void) {
                             "  train.loss: [mse, cross_entropy, cross_entropy]\n", pd);
     if (!a || !b || !c || !d) goto done;
     vg_sweep_counts counts;
-    CHECK_OK(vg_sweep_count(a, NULL, &counts, &err), err);
-    CHECK_INT(counts.grid, 8);
-    CHECK_INT(counts.excluded, 3);
-    CHECK_INT(counts.runs, 5);
-    CHECK_OK(vg_sweep_expand(a, &ra, &na, &err), err);
-    CHECK_INT(na, 5);
+    VG_CHECK_OK(vg_sweep_count(a, NULL, &counts, &err), &err);
+    VG_CHECK_INT_EQ(counts.grid, 8);
+    VG_CHECK_INT_EQ(counts.excluded, 3);
+    VG_CHECK_INT_EQ(counts.runs, 5);
+    VG_CHECK_OK(vg_sweep_expand(a, &ra, &na, &err), &err);
+    VG_CHECK_INT_EQ(na, 5);
     for (int64_t i = 0; i < na; i++) {
-        CHECK(ra[i].model_kind == VG_MODEL_MLP || ra[i].model_norm == VG_NORM_NONE);
+        VG_CHECK(ra[i].model_kind == VG_MODEL_MLP || ra[i].model_norm == VG_NORM_NONE);
         /* the activation's default follows the kind: relu for the mlp, tanh for the others */
-        CHECK_INT(ra[i].model_activation,
+        VG_CHECK_INT_EQ(ra[i].model_activation,
                   ra[i].model_kind == VG_MODEL_MLP ? VG_ACT_RELU : VG_ACT_TANH);
     }
     /* without the exclude entry the same grid is refused (tests/sweeps/bad/grid_kind_norm.yaml) */
-    CHECK_OK(vg_sweep_expand(b, &rb, &nb, &err), err);
-    CHECK_INT(nb, 2);
+    VG_CHECK_OK(vg_sweep_expand(b, &rb, &nb, &err), &err);
+    VG_CHECK_INT_EQ(nb, 2);
     if (na == 5 && nb == 2) {
         /* an rnn's default tanh and an explicit tanh make one run: the same id */
-        CHECK_INT(ra[2].model_kind, VG_MODEL_RNN);
-        CHECK_STR(rb[1].id, ra[2].id);
+        VG_CHECK_INT_EQ(ra[2].model_kind, VG_MODEL_RNN);
+        VG_CHECK_STR_EQ(rb[1].id, ra[2].id);
         /* the mlp of b is told tanh, the one of a keeps its default relu */
-        CHECK(strcmp(rb[0].id, ra[0].id) != 0); /* tanh vs relu */
+        VG_CHECK(strcmp(rb[0].id, ra[0].id) != 0); /* tanh vs relu */
     }
-    CHECK_OK(vg_sweep_expand(c, &rc, &nc, &err), err);
-    CHECK_INT(nc, 1);
-    if (nc == 1) CHECK_STR(rc[0].id, "01cdb68e9588"); /* the all-defaults id of format 2 */
-    CHECK_OK(vg_sweep_expand(d, &rd, &nd, &err), err);
-    CHECK_INT(nd, 3);
+    VG_CHECK_OK(vg_sweep_expand(c, &rc, &nc, &err), &err);
+    VG_CHECK_INT_EQ(nc, 1);
+    if (nc == 1) VG_CHECK_STR_EQ(rc[0].id, "01cdb68e9588"); /* the all-defaults id of format 2 */
+    VG_CHECK_OK(vg_sweep_expand(d, &rd, &nd, &err), &err);
+    VG_CHECK_INT_EQ(nd, 3);
     if (nd == 3) {
-        CHECK_INT(rd[0].data_features, 2 * 30); /* adding: 2 values per step */
-        CHECK_INT(rd[0].data_classes, 10);      /* a real target: data.classes left alone */
-        CHECK_INT(rd[1].data_features, 10 * (7 + 20)); /* copy: one-hot of 10, T + 20 steps */
-        CHECK_INT(rd[1].data_classes, 9);
-        CHECK_INT(rd[2].data_features, 8 * 12); /* temporal_order: one-hot of 8 */
-        CHECK_INT(rd[2].data_classes, 4);
-        CHECK(strcmp(rd[0].id, rd[1].id) != 0);
+        VG_CHECK_INT_EQ(rd[0].data_features, 2 * 30); /* adding: 2 values per step */
+        VG_CHECK_INT_EQ(rd[0].data_classes, 10);      /* a real target: data.classes left alone */
+        VG_CHECK_INT_EQ(rd[1].data_features, 10 * (7 + 20)); /* copy: one-hot of 10, T + 20 steps */
+        VG_CHECK_INT_EQ(rd[1].data_classes, 9);
+        VG_CHECK_INT_EQ(rd[2].data_features, 8 * 12); /* temporal_order: one-hot of 8 */
+        VG_CHECK_INT_EQ(rd[2].data_classes, 4);
+        VG_CHECK(strcmp(rd[0].id, rd[1].id) != 0);
     }
 done:
     free(ra), free(rb), free(rc), free(rd);
@@ -1041,10 +997,5 @@ int main(void) {
     test_filter();
     test_count_large();
     test_recurrent_kinds();
-    if (failures) {
-        fprintf(stderr, "test_config: %d of %d checks failed\n", failures, checks);
-        return 1;
-    }
-    printf("test_config: all %d checks passed\n", checks);
-    return 0;
+    return vg_test_finish("test_config");
 }

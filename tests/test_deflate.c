@@ -10,9 +10,9 @@
 #include <zlib.h>
 
 #include "record/deflate.h"
+#include "vg_test.h"
 #include "vgsweep/rng.h"
 
-static int failures, checks;
 static vg_deflater deflater;
 
 static void shuffle4(unsigned char *dst, const unsigned char *src, size_t n) {
@@ -28,13 +28,10 @@ static size_t roundtrip(const unsigned char *s, size_t n, const char *what) {
     size_t len = vg_deflate_shuffled(&deflater, d, s, n);
     uLongf ul = (uLongf)n + 16;
     int rc = uncompress(u, &ul, d, (uLong)len);
-    checks++;
-    if (len > vg_deflate_bound(n) || rc != Z_OK || ul != n || memcmp(u, s, n) != 0 ||
-        vg_adler32(s, n) != (uint32_t)adler32(1L, s, (uInt)n)) {
-        failures++;
-        fprintf(stderr, "FAIL: %s, %zu bytes: stream %zu bytes, inflate %d, %lu bytes back\n", what,
-                n, len, rc, (unsigned long)ul);
-    }
+    VG_CHECK_MSG(len <= vg_deflate_bound(n) && rc == Z_OK && ul == n && memcmp(u, s, n) == 0 &&
+                     vg_adler32(s, n) == (uint32_t)adler32(1L, s, (uInt)n),
+                 "%s, %zu bytes: stream %zu bytes, inflate %d, %lu bytes back", what, n, len, rc,
+                 (unsigned long)ul);
     free(d);
     free(u);
     return len;
@@ -57,10 +54,7 @@ int main(void) {
         total += roundtrip(s, 4 * n, "gradient-like");
     }
     printf("gradient-like 64x64 slots: stream %.3f of the raw bytes\n", total / (50.0 * 4 * n));
-    if (total > 0.95 * 50 * 4 * n) {
-        failures++;
-        fprintf(stderr, "FAIL: the exponent plane did not shrink\n");
-    }
+    VG_CHECK_MSG(total <= 0.95 * 50 * 4 * n, "the exponent plane did not shrink");
 
     const size_t sizes[] = {4, 8, 12, 40, 4096, 65535 * 4 + 4, 65536 * 4, (size_t)1 << 20, cap};
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
@@ -97,11 +91,8 @@ int main(void) {
         size_t zero = roundtrip(s, 4 * n, "all zeros");
         printf("half the rows zero: %.3f of the raw bytes; all zeros: %.4f\n", half / (4.0 * n),
                zero / (4.0 * n));
-        checks++;
-        if (half > 0.6 * 4 * n || zero > 0.01 * 4 * n) {
-            failures++;
-            fprintf(stderr, "FAIL: runs of zeros did not shrink (%zu, %zu bytes)\n", half, zero);
-        }
+        VG_CHECK_MSG(half <= 0.6 * 4 * n && zero <= 0.01 * 4 * n,
+                     "runs of zeros did not shrink (%zu, %zu bytes)", half, zero);
     }
     /* Fibonacci counts: an unlimited Huffman code would be ~30 bits deep */
     {
@@ -118,16 +109,12 @@ int main(void) {
     {
         memset(s, 255, cap);
         for (size_t m = 0; m <= cap; m = m < 100 ? m + 1 : m * 3 + 7) {
-            checks++;
-            if (vg_adler32_update(0xFFF0FFF0u, s, m) != (uint32_t)adler32(0xFFF0FFF0uL, s, (uInt)m)) {
-                failures++;
-                fprintf(stderr, "FAIL: Adler-32 of %zu bytes of 255\n", m);
-            }
+            VG_CHECK_MSG(vg_adler32_update(0xFFF0FFF0u, s, m) == (uint32_t)adler32(0xFFF0FFF0uL, s, (uInt)m),
+                         "Adler-32 of %zu bytes of 255", m);
         }
     }
     vg_deflater_free(&deflater);
-    printf("test_deflate: %d checks, %d failed\n", checks, failures);
     free(s);
     free(g);
-    return failures != 0;
+    return vg_test_finish("test_deflate");
 }

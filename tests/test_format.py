@@ -165,6 +165,59 @@ def size_estimate(tmp, sweep, path):
         print("the dry run prints no size estimate: not checked")
 
 
+
+def cmake_cache(build):
+    """The build's CMakeCache.txt as {name: value}."""
+    cache = {}
+    with open(os.path.join(build, "CMakeCache.txt")) as f:
+        for line in f:
+            m = re.match(r"^([A-Za-z0-9_]+):[A-Z]+=(.*)$", line.rstrip("\n"))
+            if m:
+                cache[m.group(1)] = m.group(2)
+    return cache
+
+
+def provenance(attrs):
+    """The root's provenance against the build that made the binary (its CMakeCache.txt next
+    to it) and the source tree's git: the revision taken at build time, the real flags."""
+    cache = cmake_cache(os.path.dirname(VGSWEEP))
+    build_type = cache.get("CMAKE_BUILD_TYPE", "")
+    check(attrs["build_type"] == build_type, f"build_type {attrs['build_type']!r}, CMake's {build_type!r}")
+    flags = attrs["compiler_flags"].split()
+    type_flags = cache.get(f"CMAKE_C_FLAGS_{build_type.upper()}", "").split()
+    check(type_flags and all(t in flags for t in type_flags),
+          f"compiler_flags {flags} lack the {build_type} flags {type_flags}")
+    o_levels = [t for t in type_flags if re.fullmatch(r"-O.?", t)]
+    check([t for t in flags if re.fullmatch(r"-O.?", t)][-1:] == o_levels[-1:],
+          f"compiler_flags {flags}: the last -O is {build_type}'s {o_levels}")
+    if cache.get("VG_NATIVE") == "ON" and cache.get("VG_HAVE_MARCH_NATIVE") == "1":
+        check("-march=native" in flags, f"compiler_flags {flags} lack -march=native (VG_NATIVE)")
+    want = {"address", "undefined"} if cache.get("VG_SANITIZE") == "ON" else \
+        {"thread"} if cache.get("VG_TSAN") == "ON" else set()
+    got = set(attrs["sanitizers"].split(",")) - {"none"}
+    check(got == want and (attrs["sanitizers"] == "none") == (not want),
+          f"sanitizers {attrs['sanitizers']!r}, the build's options want {sorted(want) or 'none'}")
+    for s in want:
+        check(any(t.startswith("-fsanitize=") and s in t[11:].split(",") for t in flags),
+              f"compiler_flags {flags} lack -fsanitize={s}")
+    check(re.fullmatch(r"\S+ \d+(\.\d+)+", attrs["compiler"]) is not None,
+          f"compiler {attrs['compiler']!r} is id and version")
+    # The revision: HEAD of the source tree when it is a git checkout of its own (taken at
+    # build time: a binary built before the last commit fails here; rebuild), else unknown.
+    src = cache.get("CMAKE_HOME_DIRECTORY", "")
+    top = subprocess.run(["git", "-C", src, "rev-parse", "--show-toplevel", "HEAD"],
+                         capture_output=True, text=True)
+    lines = top.stdout.split()
+    if top.returncode == 0 and os.path.realpath(lines[0]) == os.path.realpath(src):
+        check(attrs["git_revision"] == lines[1],
+              f"git_revision {attrs['git_revision']!r}, HEAD of {src} is {lines[1]} (rebuild?)")
+        check(attrs["git_dirty"] in (0, 1), f"git_dirty {attrs['git_dirty']} in a git checkout")
+        # (whether it was dirty is not checked against today's tree: edits made since the
+        # build are not the binary's; tests/test_layers.py checks the flag on made-up trees)
+    else:
+        check(attrs["git_revision"] == "unknown" or re.fullmatch(r"[0-9a-f]{40}", attrs["git_revision"]),
+              f"git_revision {attrs['git_revision']!r} outside a git checkout")
+
 def main():
     with open(DOC) as f:
         doc = f.read()
@@ -193,9 +246,13 @@ def main():
             check(len(f["index"]) == len(f["runs"]) == f.attrs["n_runs"], "one /index row per run")
             # provenance: the architecture, and the kernels its CPU runs (docs/PORTABILITY.md)
             machine, kernel = f.attrs["machine"], f.attrs["kernel_path"]
+            for rid in f["runs"]:  # each run says the kernels it trained with
+                rk = f["runs"][rid].attrs.get("kernel_path")
+                check(rk == kernel, f"run {rid}: kernel_path {rk!r}, file's {kernel!r}")
             check(machine == platform.machine(), f"machine {machine!r}, uname -m says {platform.machine()!r}")
             check(kernel in ("avx512", "generic") and (kernel == "generic" or machine == "x86_64"),
                   f"kernel_path {kernel!r} on {machine!r}")
+            provenance(dict(f.attrs))
 
         with open(os.path.join(tmp, "r.yaml"), "w") as f:
             f.write(SWEEP_REC)

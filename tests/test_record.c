@@ -40,7 +40,7 @@
 /* --- fake runs --------------------------------------------------------------------------- */
 
 #define MAX_LAYERS 100
-#define MAX_TENSORS (2 * MAX_LAYERS + 1)
+#define MAX_TENSORS (2 * MAX_LAYERS + 2)
 #define PROBE 5
 #define BINS 4
 
@@ -48,6 +48,7 @@ typedef struct fake_run {
     vg_run_config cfg;
     int fan_in[MAX_LAYERS], fan_out[MAX_LAYERS];
     vg_tensor_spec specs[MAX_TENSORS];
+    vg_axis axes[10 + 2 * MAX_LAYERS]; /* the run's, each layer's unit and input, seq's */
     int checkpoints[MAX_LAYERS + 2]; /* 0..E */
     vg_run_layout layout;
     int n_written; /* slots 0 .. n_written-1 of the per-checkpoint tensors are written */
@@ -95,20 +96,55 @@ static void fake_config(fake_run *r, int run, const char *id, int depth, int wid
         snprintf(W->name, sizeof W->name, "layers/%0*d/grad_W", L >= 100 ? 3 : 2, l + 1);
         snprintf(b->name, sizeof b->name, "layers/%0*d/grad_b", L >= 100 ? 3 : 2, l + 1);
         *W = (vg_tensor_spec){.doc = "dloss/dW", .rank = 2, .dims = {r->fan_out[l], r->fan_in[l]},
-                              .n_slots = epochs + 1, .checkpoints = r->checkpoints};
+                              .axes = "checkpoint,unit,input", .n_slots = epochs + 1,
+                              .checkpoints = r->checkpoints};
         snprintf(W->name, sizeof W->name, "layers/%0*d/grad_W", L >= 100 ? 3 : 2, l + 1);
         *b = (vg_tensor_spec){.doc = "dloss/db", .rank = 1, .dims = {r->fan_out[l]},
-                              .n_slots = epochs + 1, .checkpoints = r->checkpoints};
+                              .axes = "checkpoint,unit", .n_slots = epochs + 1,
+                              .checkpoints = r->checkpoints};
         snprintf(b->name, sizeof b->name, "layers/%0*d/grad_b", L >= 100 ? 3 : 2, l + 1);
     }
     /* weights at initialization only: one slot holding checkpoint 0 */
     r->specs[n] = (vg_tensor_spec){.doc = "W at init", .rank = 2, .dims = {r->fan_out[0], r->fan_in[0]},
-                                   .n_slots = 1, .checkpoints = r->checkpoints};
+                                   .axes = "init,unit,input", .n_slots = 1,
+                                   .checkpoints = r->checkpoints};
     snprintf(r->specs[n].name, sizeof r->specs[n].name, "layers/%0*d/W", L >= 100 ? 3 : 2, 1);
     n++;
-    r->layout = (vg_run_layout){.n_epochs = epochs, .n_checkpoints = epochs + 1, .n_layers = L,
-                                .fan_in = r->fan_in, .fan_out = r->fan_out, .steps_per_epoch = 7,
-                                .n_tensors = n, .tensors = r->specs};
+    /* a slot of rank 3 (a recurrent net's (gate, unit, time), say), its axes in its own group */
+    r->specs[n] = (vg_tensor_spec){.doc = "rank 3", .rank = 3, .dims = {2, 3, 5},
+                                   .axes = "checkpoint,gate,unit,time", .n_slots = epochs + 1,
+                                   .checkpoints = r->checkpoints};
+    snprintf(r->specs[n].name, sizeof r->specs[n].name, "seq/h");
+    n++;
+    /* the axes: the series', the init slot's, each layer's units and inputs */
+    int na = 0;
+    static const struct { const char *name; int first; } run_axes[7] = {
+        {"checkpoint", 0}, {"epoch", 1}, {"layer", 1}, {"bin", 0}, {"sample", 0}, {"feature", 0},
+        {"init", 0}};
+    const int64_t run_len[7] = {epochs + 1, epochs, L, BINS, PROBE, 2, 1};
+    for (int i = 0; i < 7; i++, na++) {
+        snprintf(r->axes[na].name, sizeof r->axes[na].name, "%s", run_axes[i].name);
+        r->axes[na].doc = run_axes[i].name;
+        r->axes[na].length = run_len[i];
+        r->axes[na].first = run_axes[i].first;
+    }
+    for (int l = 0; l < L; l++) {
+        snprintf(r->axes[na].name, sizeof r->axes[na].name, "layers/%0*d/unit", L >= 100 ? 3 : 2, l + 1);
+        r->axes[na].doc = "unit";
+        r->axes[na++].length = r->fan_out[l];
+        snprintf(r->axes[na].name, sizeof r->axes[na].name, "layers/%0*d/input", L >= 100 ? 3 : 2, l + 1);
+        r->axes[na].doc = "input";
+        r->axes[na++].length = r->fan_in[l];
+    }
+    static const char *const seq_axes[3] = {"seq/gate", "seq/unit", "time"};
+    for (int i = 0; i < 3; i++, na++) {
+        snprintf(r->axes[na].name, sizeof r->axes[na].name, "%s", seq_axes[i]);
+        r->axes[na].doc = seq_axes[i];
+        r->axes[na].length = i == 0 ? 2 : i == 1 ? 3 : 5;
+    }
+    r->layout = (vg_run_layout){.n_axes = na, .axes = r->axes, .n_tensors = n, .tensors = r->specs,
+                                .n_attrs = 3,
+                                .attrs = {{"n_layers", L}, {"n_epochs", epochs}, {"steps_per_epoch", 7}}};
     r->n_written = epochs + 1;
     r->status = VG_RUN_OK;
     r->message = "";
@@ -166,14 +202,15 @@ typedef struct job {
 static void *write_run(void *arg) {
     job *j = arg;
     const fake_run *r = j->run;
-    const int L = r->layout.n_layers, E = r->layout.n_epochs;
+    const int L = r->cfg.model_depth + 1, E = r->cfg.train_epochs;
     vg_run_writer *w = NULL;
     vg_error_clear(&j->err);
     j->st = vg_recorder_begin_run(j->rec, &r->cfg, &r->layout, &w, &j->err);
     if (j->st != VG_OK) return NULL;
     for (int t = 0; t < r->layout.n_tensors && j->st == VG_OK; t++) {
         const vg_tensor_spec *s = &r->specs[t];
-        long n = s->rank == 2 ? (long)(s->dims[0] * s->dims[1]) : (long)s->dims[0];
+        long n = 1;
+        for (int d = 0; d < s->rank; d++) n *= (long)s->dims[d];
         float *buf = malloc(sizeof(float) * (size_t)n);
         for (int k = 0; k < s->n_slots && k < r->n_written && j->st == VG_OK; k++) {
             for (long i = 0; i < n; i++) buf[i] = tensor_value(j->run_no, t, k, i);
@@ -182,13 +219,12 @@ static void *write_run(void *arg) {
         free(buf);
     }
 
-    vg_run_result res;
+    vg_run_output res;
     memset(&res, 0, sizeof res);
     res.status = r->status;
     snprintf(res.message, sizeof res.message, "%s", r->message);
     res.epochs_done = r->epochs_done;
     res.wall_seconds = 1.5 + j->run_no;
-    res.layout = r->layout;
     vg_series series[N_SERIES];
     for (int s = 0; s < N_SERIES; s++) {
         series_shape(s, E, L, &series[s]);
@@ -217,10 +253,14 @@ static void *write_run(void *arg) {
 
 static vg_sweep_info sweep_info(const vg_run_config *runs, int n, vg_record_mode mode) {
     static const int varying[2] = {VG_SET_model_depth, VG_SET_model_activation};
+    static const vg_index_column columns[4] = {{"loss", "loss"}, {"accuracy", "accuracy"},
+                                               {"test_loss", "test_loss"},
+                                               {"test_accuracy", "test_accuracy"}};
     return (vg_sweep_info){.sweep_file = "fake.yaml", .sweep_name = "fake", .sweep_text = "name: fake\n",
                            .sweep_seed = UINT64_C(18446744073709551557), .n_runs = n,
                            .command_line = "test_record", .runs = runs, .varying = varying,
-                           .n_varying = 2, .libraries = "fakelib 1.0", .mode = mode};
+                           .n_varying = 2, .index_columns = columns, .n_index_columns = 4,
+                           .libraries = "fakelib 1.0", .mode = mode};
 }
 
 static int file_exists(const char *path) {
@@ -322,21 +362,21 @@ static long check_dataset(hid_t g, const char *name, hid_t file_type, int rank, 
     return n;
 }
 
-/* vgsweep's rule (src/record/record.c): a tensor of at most 256 KiB in all is one chunk while
+/* vgsweep's rule (src/record/record_impl.h, vg__take_whole): a tensor of at most 256 KiB in all is one chunk while
  * the run's one-chunk tensors stay within 16 MiB; the others are a slot per chunk.
  * *whole_bytes: the run's one-chunk bytes so far. */
 static void check_tensor(hid_t g, const fake_run *r, int run_no, int t, uint64_t *whole_bytes) {
     const vg_tensor_spec *s = &r->specs[t];
-    hsize_t dims[3] = {(hsize_t)s->n_slots, (hsize_t)s->dims[0], (hsize_t)s->dims[1]};
+    hsize_t dims[4] = {(hsize_t)s->n_slots, (hsize_t)s->dims[0], (hsize_t)s->dims[1], (hsize_t)s->dims[2]};
     hid_t d;
     long n = check_dataset(g, s->name, H5T_IEEE_F32LE, s->rank + 1, dims, &d);
     if (n < 0) return;
     hid_t dcpl = H5Dget_create_plist(d);
-    hsize_t chunk[3] = {0, 0, 0};
+    hsize_t chunk[4] = {0, 0, 0, 0};
     VG_CHECK_INT_EQ(H5Pget_layout(dcpl), H5D_CHUNKED);
-    VG_CHECK_INT_EQ(H5Pget_chunk(dcpl, 3, chunk), s->rank + 1);
-    uint64_t all = 4ull * (uint64_t)s->n_slots * (uint64_t)s->dims[0] *
-                   (uint64_t)(s->rank == 2 ? s->dims[1] : 1);
+    VG_CHECK_INT_EQ(H5Pget_chunk(dcpl, 4, chunk), s->rank + 1);
+    uint64_t all = 4ull * (uint64_t)s->n_slots;
+    for (int k = 0; k < s->rank; k++) all *= (uint64_t)s->dims[k];
     int whole = all <= (256u << 10) && *whole_bytes + all <= (16u << 20);
     if (whole) *whole_bytes += all;
     VG_CHECK_INT_EQ(chunk[0], whole ? (hsize_t)s->n_slots : 1);
@@ -350,6 +390,16 @@ static void check_tensor(hid_t g, const fake_run *r, int run_no, int t, uint64_t
     H5Pclose(dcpl);
     char doc[64];
     VG_CHECK_STR_CONTAINS(attr_str(d, "doc", doc, sizeof doc), s->doc);
+    /* every dimension labelled with its axis and attached to one scale */
+    char axes[64], label[32];
+    snprintf(axes, sizeof axes, "%s", s->axes);
+    int n_dims = 0;
+    for (char *tok = strtok(axes, ","); tok; tok = strtok(NULL, ","), n_dims++) {
+        VG_CHECK_MSG(H5DSget_label(d, (unsigned)n_dims, label, sizeof label) > 0 && !strcmp(label, tok),
+                     "%s dim %d: label %s, axis %s", s->name, n_dims, label, tok);
+        VG_CHECK_INT_EQ(H5DSget_num_scales(d, (unsigned)n_dims), 1);
+    }
+    VG_CHECK_INT_EQ(n_dims, s->rank + 1);
     /* checkpoints: int64 (n_slots) */
     int64_t ks[MAX_LAYERS + 2];
     hid_t a = H5Aopen(d, "checkpoints", H5P_DEFAULT);
@@ -373,7 +423,7 @@ static void check_tensor(hid_t g, const fake_run *r, int run_no, int t, uint64_t
 }
 
 static void check_series(hid_t g, const fake_run *r, int run_no, int s) {
-    const int E = r->layout.n_epochs, L = r->layout.n_layers;
+    const int E = r->cfg.train_epochs, L = r->cfg.model_depth + 1;
     vg_series sh;
     series_shape(s, E, L, &sh);
     hsize_t dims[3] = {(hsize_t)sh.dims[0], (hsize_t)sh.dims[1], (hsize_t)sh.dims[2]};
@@ -383,16 +433,15 @@ static void check_series(hid_t g, const fake_run *r, int run_no, int s) {
     if (n < 0) return;
     char doc[64], label[32];
     VG_CHECK_STR_CONTAINS(attr_str(d, "doc", doc, sizeof doc), sh.name);
-    /* dimension labels from axes; checkpoint/epoch/layer attached to the run's scales */
+    /* dimension labels from axes, each attached to the run's scale of that name */
     char axes[64];
     snprintf(axes, sizeof axes, "%s", sh.axes);
     int k = 0;
     for (char *tok = strtok(axes, ","); tok; tok = strtok(NULL, ","), k++) {
         VG_CHECK(H5DSget_label(d, (unsigned)k, label, sizeof label) > 0);
         VG_CHECK_MSG(strcmp(label, tok) == 0, "%s dim %d label %s != %s", sh.name, k, label, tok);
-        int scaled = !strcmp(tok, "checkpoint") || !strcmp(tok, "epoch") || !strcmp(tok, "layer");
-        VG_CHECK_INT_EQ(H5DSget_num_scales(d, (unsigned)k), scaled);
-        if (scaled) {
+        VG_CHECK_INT_EQ(H5DSget_num_scales(d, (unsigned)k), 1);
+        {
             hid_t sc = H5Dopen2(g, tok, H5P_DEFAULT);
             VG_CHECK_MSG(H5DSis_attached(d, sc, (unsigned)k) > 0, "%s dim %d not attached to %s",
                          sh.name, k, tok);
@@ -410,7 +459,7 @@ static void check_series(hid_t g, const fake_run *r, int run_no, int s) {
 static void check_run(hid_t file, const fake_run *r, int run_no, int index) {
     char path[64], s[256];
     const vg_run_config *c = &r->cfg;
-    const int L = r->layout.n_layers, E = r->layout.n_epochs;
+    const int L = r->cfg.model_depth + 1, E = r->cfg.train_epochs;
     snprintf(path, sizeof path, "/runs/%s", c->id);
     hid_t g = H5Gopen2(file, path, H5P_DEFAULT);
     VG_CHECK_MSG(g >= 0, "missing group %s", path);
@@ -436,19 +485,20 @@ static void check_run(hid_t file, const fake_run *r, int run_no, int index) {
     uint64_t whole_bytes = 0;
     for (int t = 0; t < r->layout.n_tensors; t++) check_tensor(g, r, run_no, t, &whole_bytes);
     for (int s2 = 0; s2 < N_SERIES; s2++) check_series(g, r, run_no, s2);
-    /* scales and layer shapes */
-    hid_t d;
-    hsize_t dcp[1] = {(hsize_t)E + 1}, dl[1] = {(hsize_t)L};
-    if (check_dataset(g, "checkpoint", H5T_STD_I64LE, 1, dcp, &d) >= 0) {
-        VG_CHECK(H5DSis_scale(d) > 0);
+    /* the scales: every axis of the layout, its values first, first + 1, ... */
+    for (int i = 0; i < r->layout.n_axes; i++) {
+        const vg_axis *a = &r->layout.axes[i];
+        hid_t d;
+        hsize_t dn[1] = {(hsize_t)a->length};
+        if (check_dataset(g, a->name, H5T_STD_I64LE, 1, dn, &d) < 0) continue;
+        VG_CHECK_MSG(H5DSis_scale(d) > 0, "%s is not a dimension scale", a->name);
+        int64_t v[MAX_LAYERS + 2];
+        if (a->length <= MAX_LAYERS + 2 &&
+            H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0)
+            for (int64_t k = 0; k < a->length; k++) VG_CHECK_INT_EQ(v[k], a->first + k);
         H5Dclose(d);
     }
-    if (check_dataset(g, "fan_in", H5T_STD_I32LE, 1, dl, &d) >= 0) {
-        int v[MAX_LAYERS];
-        H5Dread(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
-        for (int l = 0; l < L; l++) VG_CHECK_INT_EQ(v[l], r->fan_in[l]);
-        H5Dclose(d);
-    }
+    (void)L, (void)E;
     H5Gclose(g);
 }
 
@@ -732,11 +782,15 @@ static void check_errors(const char *dir) {
     VG_CHECK_INT_EQ(vg_run_writer_tensor(w, runs[0].layout.n_tensors, 0, zeros, &err), VG_EINTERNAL);
     VG_CHECK_INT_EQ(vg_run_writer_tensor(w, 0, runs[0].specs[0].n_slots, zeros, &err), VG_EINTERNAL);
     VG_CHECK_STR_CONTAINS(err.message, "grad_W");
-    vg_run_result res;
+    vg_run_output res;
     memset(&res, 0, sizeof res);
-    res.layout = runs[0].layout;
-    res.layout.n_epochs++; /* a result that does not match the run */
+    /* an output that breaks the contract: a series along an axis the layout does not declare */
+    double one = 1;
+    vg_series stray = {.name = "stray", .doc = "", .axes = "nope", .dtype = VG_F64, .rank = 1,
+                       .dims = {1}, .data = &one};
+    res.n_series = 1, res.series = &stray;
     VG_CHECK_INT_EQ(vg_recorder_end_run(w, &res, &err), VG_EINTERNAL);
+    VG_CHECK_STR_CONTAINS(err.message, "axis nope is not declared");
     char part[700];
     snprintf(part, sizeof part, "%s.parts/%s.part", path, runs[0].cfg.id);
     VG_CHECK(!file_exists(part)); /* a run that failed to end is not kept */
@@ -760,16 +814,16 @@ static void check_estimate(const char *dir) {
     }
     const int order[3] = {0, 1, 2};
     write_file(path, bare, 3, order, 3, 0);
-    vg_run_result plan;
+    vg_run_output plan;
     memset(&plan, 0, sizeof plan);
     double est = 0;
     for (int i = 0; i < 3; i++) {
         vg_series series[N_SERIES];
-        for (int s = 0; s < N_SERIES; s++) series_shape(s, runs[i].layout.n_epochs, runs[i].layout.n_layers, &series[s]);
-        plan.layout = bare[i].layout;
+        for (int s = 0; s < N_SERIES; s++)
+            series_shape(s, runs[i].cfg.train_epochs, runs[i].cfg.model_depth + 1, &series[s]);
         plan.series = series;
         plan.n_series = N_SERIES;
-        est += (double)vg_record_estimate_bytes(&runs[i].cfg, &plan);
+        est += (double)vg_record_estimate_bytes(&bare[i].layout, &plan);
     }
     vg_sweep_info info = sweep_info(cfgs, 3, VG_RECORD_NEW);
     est += (double)vg_record_estimate_sweep_bytes(&info);

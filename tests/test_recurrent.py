@@ -13,6 +13,7 @@ adding, copy and temporal_order tasks, with full and truncated BPTT, and what th
     RNN's);
   - each run rebuilt in PyTorch from its record (tools/vgsweep_torch.py) gives the recorded probe
     loss and gradient tensors at initialization (full and truncated BPTT);
+  - xarray opens every group of a recurrent record, every dimension with its scale;
   - -j 1 and -j 2 give bit-identical datasets (also for one run, helped by the second thread); kill -9 during a recurrent sweep then --resume
     gives the datasets of an uninterrupted run;
   - runs that explode (relu RNN, identity recurrent weights times 3, T 100: h overflows float
@@ -156,6 +157,38 @@ def check_torch(paths):
                     worst, n = max(worst, err), n + 1
                     check(err < 1e-4, f"{what}: {name} differs from PyTorch's by {err:.2e} (relative to its largest)")
     print(f"torch rebuild: {n} gradient tensors, worst relative error {worst:.2e}")
+
+
+def check_xarray(path):
+    """xarray opens every group of a recurrent record, each dimension with its coordinate (the
+    record's dimension scales: recurrent_layer, time, gate, hidden, layers/NN/unit, ...)."""
+    try:
+        import xarray as xr
+    except ImportError:
+        print("xarray: not installed, not checked")
+        return
+    n = 0
+    with h5py.File(path, "r") as f:
+        groups = []
+        for rid, g in f["runs"].items():
+            groups.append(f"runs/{rid}")
+            g.visititems(lambda name, obj, rid=rid: groups.append(f"runs/{rid}/{name}")
+                         if isinstance(obj, h5py.Group) else None)
+    for group in groups:
+        try:
+            ds = xr.open_dataset(path, group=group, engine="h5netcdf")
+        except Exception as e:  # noqa: BLE001 - any failure is what is checked
+            check(False, f"xarray cannot open {group}: {type(e).__name__}: {e}")
+            continue
+        n += 1
+        with ds:
+            for dim in ds.dims if group.count("/") == 1 else ():
+                check(dim in ds.coords, f"{group}: dimension {dim} has no coordinate")
+            if group.count("/") == 1:
+                check(ds["grad_h_norm"].dims == ("checkpoint", "recurrent_layer", "time") and
+                      list(ds["recurrent_layer"].values) == [1, 2],
+                      f"{group}: grad_h_norm dims {ds['grad_h_norm'].dims}")
+    print(f"xarray: {n} groups of {os.path.basename(path)} opened")
 
 
 def check_decay(tmp):
@@ -309,6 +342,7 @@ def main():
         for task in TASKS:
             check_task(tmp, task)
         check_torch([os.path.join(tmp, f"rec_{task}.h5") for task in TASKS])
+        check_xarray(os.path.join(tmp, "rec_copy.h5"))
         check_decay(tmp)
         check_divergence(tmp)
         check_rows(tmp)

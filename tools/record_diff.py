@@ -2,19 +2,22 @@
 """Compares two vgsweep records of the same sweep, e.g. written on Debian 12 and Debian 13 or on
 x86-64 and arm64 (docs/PORTABILITY.md):
 
-    tools/record_diff.py A.h5 B.h5 [--exact]
+    tools/record_diff.py A.h5 B.h5 [--exact] [--new-scales]
 
 Prints the provenance that differs, then every dataset and run attribute whose values differ,
 with the largest difference in units in the last place (ulp) for floats. Run ids, the run
 groups and the datasets each run holds must be the same (exit 1 otherwise); with --exact the
-values must also be bit-identical (NaNs equal when their bits are)."""
+values must also be bit-identical (NaNs equal when their bits are). With --new-scales, dimension
+scales that only B has are allowed (a record from before every dimension had its scale, against
+one from after)."""
 import sys
 
 import h5py
 import numpy as np
 
 # Provenance: what differs between builds and machines by design (docs/FORMAT.md)
-PROVENANCE = {"git_revision", "build_type", "compiler", "compiler_flags", "libraries", "host",
+PROVENANCE = {"git_revision", "git_dirty", "build_type", "compiler", "compiler_flags", "sanitizers",
+              "libraries", "host",
               "machine", "kernel_path", "started", "finished", "command_line", "sweep_file"}
 # Per-run attributes that are measurements of the session, not results
 SESSION = {"wall_seconds"}
@@ -53,7 +56,8 @@ def describe(a, b):
 
 def main(argv):
     exact = "--exact" in argv
-    paths = [a for a in argv if a != "--exact"]
+    new_scales = "--new-scales" in argv
+    paths = [a for a in argv if a not in ("--exact", "--new-scales")]
     if len(paths) != 2:
         print(__doc__, file=sys.stderr)
         return 2
@@ -95,6 +99,9 @@ def main(argv):
         names_a, names_b = [], []
         ga.visit(lambda n: names_a.append(n) if isinstance(ga[n], h5py.Dataset) else None)
         gb.visit(lambda n: names_b.append(n) if isinstance(gb[n], h5py.Dataset) else None)
+        if new_scales:  # B's added scales: datasets of class DIMENSION_SCALE that A lacks
+            added = set(names_b) - set(names_a)
+            names_b = [n for n in names_b if n not in added or gb[n].attrs.get("CLASS") != b"DIMENSION_SCALE"]
         if sorted(names_a) != sorted(names_b):
             structural.append(f"/runs/{rid}: datasets differ: {sorted(set(names_a) ^ set(names_b))}")
         for n in sorted(set(names_a) & set(names_b)):

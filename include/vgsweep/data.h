@@ -13,16 +13,8 @@
 
 #include "vgsweep/error.h"
 #include "vgsweep/settings.h"
+#include "vgsweep/targets.h"
 
-/* What a sample's target is. Every set made before the recurrent nets has VG_TARGET_CLASS. */
-typedef enum vg_target_kind {
-    VG_TARGET_CLASS = 0, /* y: (n) class index in [0, classes); a sequence is scored at its last
-                          * step (temporal_order, image rows) */
-    VG_TARGET_STEP_CLASS, /* y: (n, steps) class index per step, or -1 where that step is not
-                           * scored (the copy task); the loss is the mean over scored steps */
-    VG_TARGET_REAL,      /* t: (n, targets) real values (a CSV's regression column, the adding
-                          * task at the last step); the loss is MSE, mean over rows and targets */
-} vg_target_kind;
 
 typedef struct vg_dataset {
     int64_t n_train, n_test;
@@ -45,15 +37,6 @@ typedef struct vg_dataset {
     char **label_names;
 } vg_dataset;
 
-/* The shape of a generated sequence task (data.kind adding, copy, temporal_order) of length T
- * (data.length): its steps, values per step, classes (0: a real target) and real targets per
- * sample. Returns 0 (and sets nothing) for the other kinds. The sweep loader derives
- * data.features = steps * step_features and data.classes from it. */
-int vg_data_task_shape(int data_kind, int length, int *steps, int *step_features, int *classes,
-                       int *targets);
-/* Whether runs of cfg have real (regression) targets: data.kind adding, or csv with
- * data.target real. */
-int vg_data_real_target(const vg_run_config *cfg);
 
 /* Builds the data set that cfg describes, a private copy. The generated sets draw from
  * data.seed, or from a stream derived from the run's seed when data.seed is -1; sets read from

@@ -5,7 +5,9 @@
  * For every trained parameter tensor of the model's plan it compares the analytic gradient
  * (one forward and backward on the batch) with a central difference of the loss in each entry:
  * a five-point stencil (truncation O(h^4)) at the steps h_k = 1e-2 / 2^k, k = 0..15, taking the
- * estimate of the adjacent pair that agrees best (balancing truncation against rounding), and
+ * estimate of the adjacent pair that agrees best, counting the rounding floor of each estimate
+ * (1.5 eps |loss| / h) into their disagreement (balancing truncation against rounding; without
+ * the floor, two estimates at the smallest steps can agree exactly by quantization), and
  * skipping steps whose stencil moves a unit across an activation's kink (relu, leaky_relu, selu,
  * elu: seen through the probe views' activation inputs). An entry whose every step crosses a
  * kink has no derivative to compare; it is counted in n_kinks and left out.

@@ -34,7 +34,7 @@
  * vg_run_config; tests fill it by hand). Fields a kind does not use are ignored by it. */
 typedef struct vg_model_spec {
     int kind;          /* vg_model_kind (vgsweep/settings.h) */
-    int target_kind;   /* vg_target_kind (vgsweep/data.h): what a batch's targets are */
+    int target_kind;   /* vg_target_kind (vgsweep/targets.h): what a batch's targets are */
     int steps;         /* T: time steps per sample (1 for every set an MLP takes) */
     int step_features; /* values per step; a sample is (steps, step_features), time-major */
     int n_outputs;     /* classes (CLASS, STEP_CLASS) or real targets per sample (REAL) */
@@ -73,6 +73,9 @@ typedef struct vg_model_layer {
  * the same offset of grads) or not-trained state (a view into state). */
 typedef struct vg_model_tensor {
     char name[16];      /* "W", "b", "gamma", "beta", "running_mean", "W_ih", "W_hh", ... */
+    /* the record's axis of dims[1] when it is not the layer's inputs: "hidden" (W_hh, whose
+     * columns are the hidden units, not the layer's inputs); NULL: "input" */
+    const char *in_axis;
     const char *doc;    /* one line: what the values are (the record's doc attribute) */
     const char *grad_doc; /* one line: what its gradient is; NULL for state */
     int layer;          /* 0-based */
@@ -213,8 +216,9 @@ vg_status vg_mlp_plan(const vg_model_spec *spec, vg_model_plan *plan, vg_error *
 vg_model_cost vg_mlp_cost(const vg_model_spec *spec);
 
 /* The recurrent nets' plan and cost (kind rnn, lstm, gru), from the spec alone. The plan
- * declares the extra series grad_h_norm (checkpoint, layer, time), for the LSTM grad_c_norm
- * (checkpoint, layer, time), gate_saturated and gate_grad_norm (checkpoint, layer, gate). */
+ * declares the extra series grad_h_norm (checkpoint, recurrent_layer, time), for the LSTM
+ * grad_c_norm (checkpoint, recurrent_layer, time), gate_saturated and gate_grad_norm
+ * (checkpoint, recurrent_layer, gate). */
 vg_status vg_rnn_plan(const vg_model_spec *spec, vg_model_plan *plan, vg_error *err);
 vg_model_cost vg_rnn_cost(const vg_model_spec *spec);
 

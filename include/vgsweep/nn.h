@@ -48,7 +48,7 @@ typedef struct vg_mlp_shape {
     double skip_scale;
     int loss;         /* vg_loss */
     int max_batch;    /* most rows a forward/backward call may take */
-    int target_kind;  /* vg_target_kind (vgsweep/data.h): 0, class labels, unless REAL: real
+    int target_kind;  /* vg_target_kind (vgsweep/targets.h): 0, class labels, unless REAL: real
                        * targets (n_outputs of them; loss MSE). STEP_CLASS is refused. */
 } vg_mlp_shape;
 

@@ -30,13 +30,16 @@ typedef struct vg_record_info {
     int interrupted;          /* 1: an output being assembled (<output>.tmp) */
     int64_t format_version;   /* 2; -1 in a .tmp (not written yet) */
     int64_t n_runs_planned;   /* runs of the sweep (root n_runs); -1 when unknown (.tmp) */
-    char sweep_name[256];     /* "" when unknown */
+    char sweep_name[256];     /* "" when unknown; printable ASCII (others shown as '?') */
+    char sweep_name_raw[256]; /* the same as written, for comparing (--resume) */
+    uint64_t sweep_seed;      /* 0 when unknown */
+    char started[32];         /* when the sweep started (ISO 8601 UTC); "" when unknown */
 } vg_record_info;
 
 /* One run: its settings as written (attributes; a setting the file lacks keeps its default)
- * and its end state. */
+ * and its end state. This is what vgsweep --resume keeps of the runs of an existing output. */
 typedef struct vg_record_run {
-    vg_run_config cfg;      /* settings, id, repeat, index, seed */
+    vg_run_config cfg;      /* settings, id, repeat, index, seed (0 when the file lacks it) */
     char status[16];        /* "ok", "diverged", "failed" */
     char message[256];      /* why it diverged or failed */
     int64_t epochs_done, n_layers, n_epochs;

@@ -5,8 +5,11 @@
  *   /                      attrs: format, format_version, provenance, the sweep file, ...
  *   /index                 one row per run: id, status, the varying settings, final losses
  *   /runs/<id>/            attrs: every resolved setting, id, seed, repeat, index, status, ...
- *   /runs/<id>/<series>    every vg_series of the run's result (loss, grad_norm, ...)
+ *   /runs/<id>/<axis>      every vg_axis of its layout: a dimension scale (checkpoint, ...)
+ *   /runs/<id>/<series>    every vg_series of the run's output (loss, grad_norm, ...)
  *   /runs/<id>/<tensor>    every vg_tensor_spec of its layout (layers/<NN>/grad_W, ...)
+ * What a run records is declared by its producer in the run contract (contract.h): the
+ * record knows nothing of nets, layers or epochs.
  *
  * Crash safety: each run is written to its own part file, <output>.parts/<id>.h5.tmp, which is
  * synced and renamed to <id>.h5 when the run ends; end_run then copies the run into
@@ -22,7 +25,7 @@
 
 #include "vgsweep/error.h"
 #include "vgsweep/settings.h"
-#include "vgsweep/train.h"
+#include "vgsweep/contract.h"
 
 #define VG_FORMAT_NAME "vgsweep"
 #define VG_FORMAT_VERSION 2
@@ -48,6 +51,10 @@ typedef struct vg_sweep_info {
     const vg_run_config *runs;
     const int *varying; /* (n_varying) setting ids that vary across the grid: /index columns */
     int n_varying;
+    /* The /index columns after the settings, each the final value of a series (the
+     * producer's, e.g. vg_train_index_columns); at most VG_MAX_INDEX_COLUMNS. */
+    const vg_index_column *index_columns;
+    int n_index_columns;
     /* Versions of the libraries the recorder cannot ask itself (it only calls HDF5 and zlib),
      * e.g. "libyaml 0.2.5; OpenBLAS 0.3.21"; NULL: none. */
     const char *libraries;
@@ -108,8 +115,10 @@ vg_status vg_recorder_close(vg_recorder *rec, vg_error *err);
  * nothing else is left behind. Frees the recorder. */
 void vg_recorder_abort(vg_recorder *rec);
 
-/* Starts the part file of run cfg->id (one of info->runs): writes the settings as attributes
- * and creates the tensor datasets of the layout's tensor specs. */
+/* Starts the part file of run cfg->id (one of info->runs) with its settings and layout (axes,
+ * tensor specs, attributes), checked here: VG_EINTERNAL for a layout that breaks the contract
+ * (a bad name, a dimension whose axis is not declared or has another length, ...). layout and
+ * what it points to must stay valid until end_run. */
 vg_status vg_recorder_begin_run(vg_recorder *rec, const vg_run_config *cfg,
                                 const vg_run_layout *layout, vg_run_writer **out,
                                 vg_error *err);
@@ -119,32 +128,34 @@ vg_status vg_recorder_begin_run(vg_recorder *rec, const vg_run_config *cfg,
  * then returned by that call or by end_run). */
 vg_status vg_run_writer_tensor(vg_run_writer *w, int tensor, int slot, const float *data,
                                vg_error *err);
-/* Writes every series of res and the status attributes, then makes the part file durable
+/* Writes every series of out and the status attributes, then makes the part file durable
  * (fsync, atomic rename): from then on the run survives any crash. Then copies the run into the
  * output being assembled (with a share of the runs reused from before this session); a failure
  * there does not fail the run: the output is dropped and vg_recorder_close reports it. When
- * there is no memory to write the series, the run is kept as failed without them: res's
- * status and message say so. Frees w (also on error; a run whose writer failed is not kept). */
-vg_status vg_recorder_end_run(vg_run_writer *w, vg_run_result *res, vg_error *err);
+ * there is no memory to write the series, the run is kept as failed without them: out's
+ * status and message say so. Every dimension of a series must be one of the layout's axes
+ * (VG_EINTERNAL otherwise). Frees w (also on error; a run whose writer failed is not kept). */
+vg_status vg_recorder_end_run(vg_run_writer *w, vg_run_output *out, vg_error *err);
 
 /* Drops a run that stopped before its end (interrupted): its unfinished part file is deleted
  * and the run is left to do, so that a later VG_RECORD_RESUME runs it again; the recorder
  * closes or aborts as if it had never begun. Frees w. */
 void vg_run_writer_discard(vg_run_writer *w);
 
-/* Bytes a run planned by vg_run_result_init adds to the file (compressed tensors included),
- * for the dry run's size estimate; the model is in docs/FORMAT.md ("Size"). */
-int64_t vg_record_estimate_bytes(const vg_run_config *cfg, const vg_run_result *plan);
-/* Bytes the recorder holds for a run planned by vg_run_result_plan (or _init) from its
- * begin_run to its end_run (the part's write buffer, the compressor, the tensors kept whole
- * until the end); *at_end (if not NULL) gets what end_run adds (the result payload, the part
- * mapped while the run is written into the output, HDF5's work). For the memory budget. */
-double vg_record_estimate_memory(const vg_run_config *cfg, const vg_run_result *plan,
+/* Bytes a run of that layout and planned output (its series' shapes; data may be NULL) adds
+ * to the file (compressed tensors included, at the layout's tensor_ratio), for the dry run's
+ * size estimate; the model is in docs/FORMAT.md ("Size"). */
+int64_t vg_record_estimate_bytes(const vg_run_layout *layout, const vg_run_output *plan);
+/* Bytes the recorder holds for such a run from its begin_run to its end_run (the part's write
+ * buffer, the compressor, the tensors kept whole until the end); *at_end (if not NULL) gets
+ * what end_run adds (the output payload, the part mapped while the run is written into the
+ * output, HDF5's work). For the memory budget. */
+double vg_record_estimate_memory(const vg_run_layout *layout, const vg_run_output *plan,
                                  double *at_end);
-/* Whether the recorder can keep a run planned by vg_run_result_init (a tensor slot under
- * HDF5's 4 GiB chunk limit): checked for every run before the first trains, so that no run is
- * trained that could not be written. VG_EUSAGE with the run and tensor otherwise. */
-vg_status vg_record_check_plan(const vg_run_config *cfg, const vg_run_result *plan,
+/* Whether the recorder can keep a run of that layout (a tensor slot under HDF5's 4 GiB chunk
+ * limit): checked for every run before the first trains, so that no run is trained that could
+ * not be written. VG_EUSAGE naming run cfg->id and the tensor otherwise. */
+vg_status vg_record_check_plan(const vg_run_config *cfg, const vg_run_layout *layout,
                                vg_error *err);
 /* Bytes the file holds besides its runs (superblock, root attributes with the sweep text). */
 int64_t vg_record_estimate_sweep_bytes(const vg_sweep_info *info);

@@ -58,7 +58,7 @@ typedef struct vg_rnn_shape {
     int activation;  /* vg_activation of the vanilla RNN (tanh by default); LSTM/GRU ignore it */
     double act_param;/* leaky_relu's slope or elu's alpha (vg_act_param's meaning) */
     int loss;        /* vg_loss: cross_entropy or mse (REAL targets: mse only) */
-    int target;      /* vg_target_kind (vgsweep/data.h) */
+    int target;      /* vg_target_kind (vgsweep/targets.h) */
     int bptt;        /* K: truncation every K steps; 0 = full BPTT */
     int max_batch;   /* most rows a forward/backward call may take */
 } vg_rnn_shape;

@@ -64,6 +64,11 @@ typedef struct vg_sched_options {
      * run_bytes[i] (by index into runs; vg_run_memory_estimate) fits beside the runs going. */
     int64_t mem_budget;
     const int64_t *run_bytes;
+    /* NULL, or (n_threads) each: filled with each worker thread's CPU seconds in the sweep and
+     * the blocks it ran helping runs not its own (what bench/help_bench.py and the hidden
+     * VGSWEEP_DEBUG_HELP=1 show; the caller prints them). */
+    double *thread_cpu_seconds;
+    int64_t *thread_helped;
 } vg_sched_options;
 
 typedef struct vg_sched_summary {
@@ -71,6 +76,7 @@ typedef struct vg_sched_summary {
     int64_t n_reused;                   /* recorded before: skipped */
     int64_t n_stopped;                  /* begun but stopped by opt->stop: not recorded */
     int64_t n_not_run;                  /* neither recorded nor trained (stopped sweep) */
+    int64_t helped_blocks;              /* blocks (vgsweep/team.h) helper threads ran */
     double wall_seconds;
 } vg_sched_summary;
 

@@ -10,12 +10,16 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-/* Item `item` of a loop; helper is 0 on the team's owner, 1 on a helping thread. */
+/* Item `item` of a loop; helper is 0 on the team's owner, 1 on a helping thread. The owner
+ * takes a loop's items from the first on, helpers from the last back: a thread's next item
+ * is usually item + 1 on the owner, item - 1 on a helper. */
 typedef void (*vg_team_fn)(void *arg, int item, int helper);
 
 /* One per worker thread, on its own cache lines. */
 typedef struct vg_team {
-    _Alignas(64) _Atomic uint64_t ticket; /* (generation << 32) | (items << 16) | next item */
+    _Alignas(64) _Atomic uint64_t ticket; /* (generation << 32) | (first unclaimed item << 16)
+                                             | end of the unclaimed items */
+    _Atomic int items;                    /* items of the current task */
     _Atomic uint32_t gen;                 /* futex word: bumped on every task and at the end */
     _Atomic int active;                   /* the owner has a run (or is about to claim one) */
     _Atomic int helpers;                  /* threads serving this team */
@@ -24,7 +28,9 @@ typedef struct vg_team {
     _Atomic(void *) arg;
     _Atomic double cost;                  /* estimated cost of the owner's run: helpers pick
                                              the costliest */
-    _Alignas(64) _Atomic int done;        /* items of the current task finished */
+    _Alignas(64) _Atomic int done;        /* items of the current task finished; futex word
+                                             of the owner waiting for its helpers' last items */
+    _Atomic int owner_sleeps;             /* the owner sleeps on done (or is about to) */
 } vg_team;
 
 /* Most items one loop may have. */

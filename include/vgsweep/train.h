@@ -12,76 +12,28 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "vgsweep/contract.h"
 #include "vgsweep/data.h"
 #include "vgsweep/error.h"
 #include "vgsweep/settings.h"
-
-#define VG_RUN_STATUSES(X)                                                   \
-    X(PENDING, "pending")                                                    \
-    X(OK, "ok")                                                              \
-    X(DIVERGED, "diverged")                                                  \
-    X(FAILED, "failed")
-
-typedef enum vg_run_status {
-#define X(name, text) VG_RUN_##name,
-    VG_RUN_STATUSES(X)
-#undef X
-        VG_RUN_STATUS_COUNT
-} vg_run_status;
-extern const char *const vg_run_status_names[];
-
-typedef enum vg_dtype { VG_F32, VG_F64, VG_I32, VG_I64 } vg_dtype;
-
-/* A named array a run produces, written when the run ends as the dataset
- * /runs/<id>/<name>. Adding a statistic means adding a series; the recorder needs no change. */
-typedef struct vg_series {
-    const char *name; /* path inside the run's group: "loss", "clip/fraction", "probe/x" */
-    const char *doc;  /* one line: meaning and unit (the dataset's "doc" attribute) */
-    const char *axes; /* comma-separated axis names, e.g. "checkpoint,layer" (dimension scales) */
-    vg_dtype dtype;
-    int rank;         /* 1..3 */
-    int64_t dims[3];
-    void *data;       /* (dims[0], ..., dims[rank-1]) row-major, owned by the result */
-} vg_series;
-
-/* A tensor recorded at chosen checkpoints and streamed through the hook while the run trains:
- * the float32 dataset /runs/<id>/<name> of shape (n_slots, dims...). Slots never written (a
- * run that diverged first) read back as NaN. */
-typedef struct vg_tensor_spec {
-    char name[48];    /* path inside the run's group: "layers/03/grad_W" */
-    const char *doc;  /* one line: meaning */
-    int rank;         /* of one slot: 1 or 2 */
-    int64_t dims[2];  /* shape of one slot */
-    int n_slots;
-    int *checkpoints; /* (n_slots): the checkpoint k each slot holds (attribute "checkpoints") */
-    int source, layer; /* the producer's own: which buffer of which layer (the recorder ignores) */
-} vg_tensor_spec;
-
-/* Shapes of a run's record, known before training starts. */
-typedef struct vg_run_layout {
-    int n_epochs;            /* E */
-    int n_checkpoints;       /* E + 1 */
-    int n_layers;            /* L = depth + 1 dense layers, input side first */
-    int *fan_in;             /* (L) */
-    int *fan_out;            /* (L) */
-    int64_t steps_per_epoch; /* ceil(train_size / batch_size) */
-    int n_tensors;
-    vg_tensor_spec *tensors; /* (n_tensors) */
-} vg_run_layout;
 
 /* What a run produced besides the streamed tensors: every series it writes at its end.
  * Per-epoch and per-checkpoint values that were not reached hold NaN (a diverged run keeps its
  * shapes). The typed pointers are views into the series, for the scheduler and tests. With
  * record.probe 0 the series computed on the probe batch (those under probe/, grad_norm,
- * delta_rms, act_..., grad_hist...) are not part of the result at all. */
+ * delta_rms, act_..., grad_hist...) are not part of the result at all.
+ * The record's view of it (contract.h) is `output` (what vg_recorder_end_run takes) and
+ * `layout` (what vg_recorder_begin_run takes); output's fields are also members of the result
+ * itself (res->status is res->output.status). */
 typedef struct vg_run_result {
-    vg_run_status status;
-    char message[1024];     /* why it diverged or failed; empty when ok */
-    int epochs_done;
-    double wall_seconds;
-    vg_run_layout layout;
-    int n_series;
-    vg_series *series;     /* (n_series) */
+    union {
+        vg_run_output output;
+        struct {
+            VG_RUN_OUTPUT_FIELDS
+        };
+    };
+    vg_run_layout layout;  /* axes, tensor specs, run attributes (n_layers, n_epochs, ...);
+                            * n_axes 0: not even the plan could be made */
     double *loss;          /* (E) mean training loss over the epoch's steps */
     double *accuracy;      /* (E) training accuracy over the epoch's steps */
     double *test_loss;     /* (E) on the test set after the epoch */
@@ -89,8 +41,13 @@ typedef struct vg_run_result {
     double *grad_norm;     /* (E+1, L) Frobenius norm of dloss/dW on the probe batch; NULL
                             * (and no such series) when record.probe is 0 */
     double *delta_rms;     /* (E+1, L) RMS of dloss/dz over probe samples and units; NULL too */
-    void *storage;         /* the producer's own allocation behind the tensor specs */
+    void *storage;         /* the producer's own allocation behind the tensor specs and axes */
 } vg_run_result;
+
+/* The /index columns the training stage asks the record for (the final loss, accuracy, test
+ * loss and test accuracy), for vg_sweep_info. */
+extern const vg_index_column vg_train_index_columns[];
+extern const int vg_train_n_index_columns;
 
 /* The series of res named name, or NULL. */
 const vg_series *vg_run_result_find(const vg_run_result *res, const char *name);

@@ -22,7 +22,7 @@
 #include "progress.h"
 #include "report_cmd.h"
 
-#include "vgsweep/build_info.h"
+#include "vgsweep/buildinfo.h"
 #include "vgsweep/config.h"
 #include "vgsweep/data.h"
 #include "vgsweep/error.h"
@@ -36,44 +36,61 @@
 #define VG_EXIT_RUNTIME 1
 #define VG_EXIT_USAGE 2
 
-static const char vg__usage[] =
-    "usage: vgsweep [options] SWEEP.yaml\n"
-    "       vgsweep report [options] OUT.h5   (diagnose a record; vgsweep report --help)\n"
-    "\n"
-    "Trains every configuration of a sweep file and records per-layer, per-epoch gradients\n"
+/* The commands (vgsweep COMMAND ...): run is the default (vgsweep SWEEP.yaml). A new command
+ * (merge, ...) is a row of vg__commands (main, at the end) and a line here. */
+#define VG__DESCRIPTION                                                                         \
+    "Trains every configuration of a sweep file and records per-layer, per-epoch gradients\n" \
     "to one HDF5 file.\n"
-    "\n"
-    "options:\n"
-    "  -o, --output FILE   output file (default: results/<sweep file's base name>.h5);\n"
-    "                      missing directories are created\n"
-    "  -j, --jobs N        worker threads (default: OMP_NUM_THREADS, else all cores)\n"
-    "      --mem SIZE      memory the runs may use at once, e.g. 512M, 4G, 1.5GiB (default:\n"
-    "                      MemAvailable, lowered by a cgroup memory limit or ulimit -v);\n"
-    "                      fewer runs go at once when their estimates need it\n"
-    "      --force         overwrite an existing output (a regular file) and its unfinished\n"
-    "                      parts; run a sweep of over 100,000 runs or larger than the free\n"
-    "                      disk\n"
-    "      --resume        continue an interrupted sweep, or extend a finished one: runs\n"
-    "                      already recorded (same id) are kept, the others are run; recorded\n"
-    "                      runs outside the sweep (or --only) stay in the output as they are\n"
-    "      --prune         with --resume: drop the recorded runs outside the sweep (or --only)\n"
-    "  -n, --dry-run       validate the sweep and list its runs with estimates of memory,\n"
-    "                      compute and output size; train nothing\n"
-    "      --only FILTER   only the runs that meet every condition, e.g.\n"
-    "                      'model.activation=relu|tanh,model.depth>=10' (=, !=, >=, <=, >, <)\n"
-    "      --list-settings[=markdown]\n"
-    "                      print every setting with its type, bounds, default and help\n"
-    "  -q, --quiet         no progress display or lines (errors and the summary remain)\n"
-    "  -h, --help          this help\n"
-    "  -V, --version       program version\n"
-    "\n"
-    "An output is used by one vgsweep at a time (a lock on FILE.lock); another one is refused.\n"
-    "The first SIGINT, SIGTERM or SIGHUP stops the running runs at their next step, keeps the\n"
-    "finished ones and prints the command that resumes; a second one exits at once.\n"
-    "\n"
-    "exit status: 0 success, 1 a run-time failure, 2 a usage or sweep-file error (also an\n"
-    "output that cannot be written or is in use, found before any run trains), 128 + the\n"
-    "signal's number when a signal stopped the sweep (130 SIGINT, 143 SIGTERM, 129 SIGHUP)\n";
+#define VG__COMMANDS                                                                             \
+    "commands:\n"                                                                                \
+    "  run       train a sweep and record it: vgsweep run SWEEP.yaml (the default: vgsweep\n"   \
+    "            SWEEP.yaml is the same)\n"                                                       \
+    "  report    diagnose the runs of a record: vgsweep report OUT.h5\n"                         \
+    "  help      a command's help: vgsweep help COMMAND (or vgsweep COMMAND --help)\n"
+
+/* The options of run, shared by its help and the program's. */
+#define VG__RUN_OPTIONS \
+    "  -o, --output FILE   output file (default: results/<sweep file's base name>.h5);\n" \
+    "                      missing directories are created\n" \
+    "  -j, --jobs N        worker threads (default: OMP_NUM_THREADS, else all cores)\n" \
+    "      --mem SIZE      memory the runs may use at once, e.g. 512M, 4G, 1.5GiB (default:\n" \
+    "                      MemAvailable, lowered by a cgroup memory limit or ulimit -v);\n" \
+    "                      fewer runs go at once when their estimates need it\n" \
+    "      --force         overwrite an existing output (a regular file) and its unfinished\n" \
+    "                      parts; run a sweep of over 100,000 runs or larger than the free\n" \
+    "                      disk\n" \
+    "      --resume        continue an interrupted sweep, or extend a finished one: runs\n" \
+    "                      already recorded (same id) are kept, the others are run; recorded\n" \
+    "                      runs outside the sweep (or --only) stay in the output as they are\n" \
+    "      --prune         with --resume: drop the recorded runs outside the sweep (or --only)\n" \
+    "  -n, --dry-run       validate the sweep and list its runs with estimates of memory,\n" \
+    "                      compute and output size; train nothing\n" \
+    "      --only FILTER   only the runs that meet every condition, e.g.\n" \
+    "                      'model.activation=relu|tanh,model.depth>=10' (=, !=, >=, <=, >, <)\n" \
+    "      --list-settings[=markdown]\n" \
+    "                      print every setting with its type, bounds, default and help\n" \
+    "  -q, --quiet         no progress display or lines (errors and the summary remain)\n" \
+    "  -h, --help          this help\n" \
+    "  -V, --version       program version\n" \
+    "\n" \
+    "An output is used by one vgsweep at a time (a lock on FILE.lock); another one is refused.\n" \
+    "The first SIGINT, SIGTERM or SIGHUP stops the running runs at their next step, keeps the\n" \
+    "finished ones and prints the command that resumes; a second one exits at once.\n" \
+    "\n" \
+    "exit status: 0 success, 1 a run-time failure, 2 a usage or sweep-file error (also an\n" \
+    "output that cannot be written or is in use, found before any run trains), 128 + the\n" \
+    "signal's number when a signal stopped the sweep (130 SIGINT, 143 SIGTERM, 129 SIGHUP)\n"
+
+static const char vg__usage[] =
+    "usage: vgsweep [run] [options] SWEEP.yaml\n"
+    "       vgsweep COMMAND [options] ...   (vgsweep help COMMAND)\n"
+    "\n" VG__DESCRIPTION "\n" VG__COMMANDS "\n"
+    "options of run (vgsweep run --help):\n" VG__RUN_OPTIONS;
+
+static const char vg__run_usage[] =
+    "usage: vgsweep run [options] SWEEP.yaml\n"
+    "       vgsweep [options] SWEEP.yaml   (the same)\n"
+    "\n" VG__DESCRIPTION "\noptions:\n" VG__RUN_OPTIONS;
 
 typedef struct vg__cli {
     const char *sweep_path;
@@ -105,7 +122,7 @@ static int vg__parse_jobs(const char *text, int *out) {
 }
 
 /* Returns -1 to go on, or an exit code. */
-static int vg__parse_args(int argc, char **argv, vg__cli *cli) {
+static int vg__parse_args(int argc, char **argv, const char *help, vg__cli *cli) {
     static const struct option long_opts[] = {
         {"output", required_argument, NULL, 'o'}, {"jobs", required_argument, NULL, 'j'},
         {"force", no_argument, NULL, 'F'},        {"dry-run", no_argument, NULL, 'n'},
@@ -141,8 +158,14 @@ static int vg__parse_args(int argc, char **argv, vg__cli *cli) {
                 return vg__usage_error("--mem expects a size such as 512M, 4G or 1.5GiB, got \"%s\"", optarg);
             break;
         case 'q': cli->quiet = 1; break;
-        case 'h': fputs(vg__usage, stdout); return VG_EXIT_OK;
-        case 'V': printf("vgsweep %s (git %s, %s)\n", VG_VERSION, VG_GIT_REVISION, VG_C_COMPILER); return VG_EXIT_OK;
+        case 'h': fputs(help, stdout); return VG_EXIT_OK;
+        case 'V': {
+            const vg_buildinfo *b = vg_buildinfo_get();
+            printf("vgsweep %s (git %.12s%s, %s %s, %s)\n", b->version, b->git_revision,
+                   b->git_dirty == 1 ? "-dirty" : "", b->build_type, b->compiler,
+                   strcmp(b->sanitizers, "none") ? b->sanitizers : "no sanitizers");
+            return VG_EXIT_OK;
+        }
         case ':': return vg__usage_error("option %s needs a value", argv[optind - 1]);
         default: return vg__usage_error("unknown option \"%s\"", argv[optind - 1]);
         }
@@ -283,11 +306,11 @@ static vg_status vg__estimate(const vg_run_config *runs, int64_t n, double *flop
                                 runs[i].id, vg_mem_human(need, a, sizeof a), need,
                                 vg_mem_human((double)budget, b, sizeof b), budget_from);
         }
-        if (vg_record_check_plan(&runs[i], &plan, err) != VG_OK) {
+        if (vg_record_check_plan(&runs[i], &plan.layout, err) != VG_OK) {
             vg_run_result_free(&plan);
             return err->code;
         }
-        *bytes += (double)vg_record_estimate_bytes(&runs[i], &plan);
+        *bytes += (double)vg_record_estimate_bytes(&plan.layout, &plan.output);
         vg_run_result_free(&plan);
         *flops += vg_train_estimate_flops(&runs[i]);
     }
@@ -468,15 +491,15 @@ static int vg__long_opt(const char *arg, const char *name, size_t min) {
     return n >= min && n <= strlen(name) && strncmp(arg + 2, name, n) == 0;
 }
 
-/* The command that continues this sweep: argv with --resume added and --force removed (in any
+/* The command that continues this sweep: argv (its options from argv[first]) with --resume added and --force removed (in any
  * spelling getopt_long accepts), every word shell-quoted. Option values are copied as they are
  * (an output file named "--force" stays). */
-static void vg__resume_command(int argc, char **argv, char *buf, size_t size) {
+static void vg__resume_command(int argc, char **argv, int first, char *buf, size_t size) {
     size_t used = 0;
     buf[0] = '\0';
-    vg__shell_word(argv[0], buf, size, &used);
+    for (int i = 0; i < first; i++) vg__shell_word(argv[i], buf, size, &used); /* vgsweep [run] */
     vg__shell_word("--resume", buf, size, &used);
-    for (int i = 1; i < argc; i++) {
+    for (int i = first; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--") == 0) {
             for (; i < argc; i++) vg__shell_word(argv[i], buf, size, &used);
@@ -543,8 +566,9 @@ static void vg__print_runs(const vg_run_config *runs, int64_t n, const int *vary
     printf("%lld run%s\n", (long long)n, n == 1 ? "" : "s");
 }
 
-int main(int argc, char **argv) {
-    if (argc > 1 && !strcmp(argv[1], "report")) return vg_cli_report(argc - 1, argv + 1);
+/* vgsweep [run] [options] SWEEP.yaml: argv is the whole command line, its options start at
+ * argv[first] (1, or 2 after "run"). */
+static int vg__cmd_run(int argc, char **argv, int first) {
 #ifdef __GLIBC__
     /* Each run allocates and frees its buffers (the net's, its part file's 1 MiB write buffer,
      * the compressors'). By default glibc gives blocks over 128 KiB back to the kernel on free
@@ -558,7 +582,7 @@ int main(int argc, char **argv) {
     double t_start = vg__seconds();
     vg__install_signals();
     vg__cli cli;
-    int rc = vg__parse_args(argc, argv, &cli);
+    int rc = vg__parse_args(argc - first + 1, argv + first - 1, first > 1 ? vg__run_usage : vg__usage, &cli);
     if (rc >= 0) return rc;
     if (cli.list_settings) {
         vg__list_settings(cli.list_markdown);
@@ -714,7 +738,7 @@ int main(int argc, char **argv) {
     if (n_inputs > 64) n_inputs = 64; /* extends: chains are at most 17 files */
     for (int i = 0; i < n_inputs; i++) inputs[i] = vg_sweep_file_path(sweep, i);
     char resume_command[4096];
-    vg__resume_command(argc, argv, resume_command, sizeof resume_command);
+    vg__resume_command(argc, argv, first, resume_command, sizeof resume_command);
     snprintf(vg__bye, sizeof vg__bye,
              "\nvgsweep: second signal: exiting at once; the finished runs are kept in %s.parts; "
              "resume with: %s\n", output, resume_command);
@@ -732,6 +756,8 @@ int main(int argc, char **argv) {
                           .runs = runs,
                           .varying = varying,
                           .n_varying = n_varying,
+                          .index_columns = vg_train_index_columns,
+                          .n_index_columns = vg_train_n_index_columns,
                           .libraries = vg__library_versions(),
                           .prune = cli.prune,
                           .inputs = inputs,
@@ -782,8 +808,21 @@ int main(int argc, char **argv) {
                             .stop = &vg__stop,
                             .mem_budget = peak_mem > (double)budget ? budget : 0,
                             .run_bytes = run_mem};
+    /* hidden, for tests/test_help.py and bench/help_bench.py: each thread's share of the work */
+    int debug_help = getenv("VGSWEEP_DEBUG_HELP") != NULL;
+    if (debug_help) {
+        opt.thread_cpu_seconds = calloc((size_t)jobs, sizeof *opt.thread_cpu_seconds);
+        opt.thread_helped = calloc((size_t)jobs, sizeof *opt.thread_helped);
+    }
     vg_sched_summary summary;
     vg_status st = vg_sched_run(runs, n_runs, rec, &opt, &summary, &err);
+    if (debug_help) {
+        for (int t = 0; opt.thread_cpu_seconds && opt.thread_helped && t < jobs; t++)
+            fprintf(stderr, "vgsweep: thread %d: %.3f s CPU, helped %lld blocks\n", t,
+                    opt.thread_cpu_seconds[t], (long long)opt.thread_helped[t]);
+        fprintf(stderr, "vgsweep: helpers ran %lld blocks\n", (long long)summary.helped_blocks);
+        free(opt.thread_cpu_seconds), free(opt.thread_helped);
+    }
     vg_progress_end(progress);
     progress = NULL;
     vg__phase = VG__CLOSING;
@@ -826,4 +865,99 @@ out:
     vg_sweep_free(sweep);
     vg_data_registry_free();
     return exit_code;
+}
+
+/* vgsweep report ...: src/cli/report_cmd.c. */
+static int vg__cmd_report(int argc, char **argv, int first) {
+    return vg_cli_report(argc - first + 1, argv + first - 1);
+}
+
+static int vg__cmd_help(int argc, char **argv, int first);
+
+/* The commands: name, main (argv whole, the command's arguments from argv[first]). */
+typedef struct vg__command {
+    const char *name;
+    int (*main)(int argc, char **argv, int first);
+} vg__command;
+
+static const vg__command vg__commands[] = {
+    {"run", vg__cmd_run},
+    {"report", vg__cmd_report},
+    {"help", vg__cmd_help},
+};
+#define VG__N_COMMANDS (sizeof vg__commands / sizeof vg__commands[0])
+
+/* Edits (insertions, deletions, substitutions, swaps of neighbours) from a to b, for the
+ * did-you-mean of an unknown command; words of up to 31 letters. */
+static int vg__edits(const char *a, const char *b) {
+    size_t m = strlen(a), n = strlen(b);
+    if (m > 31 || n > 31) return 99;
+    int d[32][32];
+    for (size_t i = 0; i <= m; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= n; j++) d[0][j] = (int)j;
+    for (size_t i = 1; i <= m; i++)
+        for (size_t j = 1; j <= n; j++) {
+            int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[m][n];
+}
+
+static const vg__command *vg__find_command(const char *name) {
+    for (size_t i = 0; i < VG__N_COMMANDS; i++)
+        if (!strcmp(vg__commands[i].name, name)) return &vg__commands[i];
+    return NULL;
+}
+
+/* Exit 2 for a word that is no command, with the closest command when one is near (and, for
+ * the first word, how to name a sweep file that has no dot). */
+static int vg__unknown_command(const char *word, int maybe_file) {
+    const char *best = NULL;
+    int best_d = 3; /* at most 2 edits, and fewer than the word's length */
+    for (size_t i = 0; i < VG__N_COMMANDS; i++) {
+        int d = vg__edits(word, vg__commands[i].name);
+        if (d < best_d && d < (int)strlen(word)) best = vg__commands[i].name, best_d = d;
+    }
+    fprintf(stderr, "vgsweep: unknown command \"%s\"", word);
+    if (best) fprintf(stderr, "; did you mean \"%s\"?", best);
+    if (maybe_file) fprintf(stderr, "\n(a sweep file named so: vgsweep ./%s)", word);
+    fprintf(stderr, "\nTry 'vgsweep --help'.\n");
+    return VG_EXIT_USAGE;
+}
+
+/* vgsweep help [COMMAND]: the program's help, or the command's (its --help). */
+static int vg__cmd_help(int argc, char **argv, int first) {
+    if (argc - first > 1) {
+        fprintf(stderr, "vgsweep: help takes one command, got also \"%s\"\nTry 'vgsweep --help'.\n",
+                argv[first + 1]);
+        return VG_EXIT_USAGE;
+    }
+    if (argc == first) {
+        fputs(vg__usage, stdout);
+        return VG_EXIT_OK;
+    }
+    const vg__command *c = vg__find_command(argv[first]);
+    if (!c) return vg__unknown_command(argv[first], 0);
+    if (c->main == vg__cmd_help) {
+        fputs(vg__usage, stdout);
+        return VG_EXIT_OK;
+    }
+    char *help_argv[] = {argv[0], argv[first], "--help", NULL};
+    return c->main(3, help_argv, 2);
+}
+
+/* vgsweep COMMAND ..., or vgsweep [options] SWEEP.yaml (run). A first word that is no
+ * command is a sweep file when it looks like a path (a '/' or a '.') or names a file, else an
+ * unknown command. */
+int main(int argc, char **argv) {
+    if (argc < 2 || argv[1][0] == '-') return vg__cmd_run(argc, argv, 1);
+    const vg__command *c = vg__find_command(argv[1]);
+    if (c) return c->main(argc, argv, 2);
+    if (strchr(argv[1], '/') || strchr(argv[1], '.') || access(argv[1], F_OK) == 0)
+        return vg__cmd_run(argc, argv, 1);
+    return vg__unknown_command(argv[1], 1);
 }

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "config/internal.h"
-#include "vgsweep/data.h"
+#include "vgsweep/targets.h"
 #include "vgsweep/rng.h"
 
 /* A grid larger than this is a typo (a list pasted twice, a missing bracket), not a plan. */

@@ -230,33 +230,6 @@ static vg_status vg__make_teacher(const vg_run_config *cfg, vg_dataset *ds, vg_r
 /* --- sequence tasks (recurrent nets), time-major: step t of sample i is
  * x[i * features + t * step_features ...] --- */
 
-/* Their alphabets. copy: 0 blank, 1..8 the symbols, 9 the delimiter; the targets are blank or a
- * symbol (9 classes: the delimiter is never one). temporal_order: 0..3 the noise symbols a-d, 4 X,
- * 5 Y, 6 the start symbol B, 7 the end symbol E (Hochreiter & Schmidhuber 1997, 6a). */
-#define VG_COPY_SYMBOLS 10 /* to remember, each one of 8 categories (Arjovsky et al. 2016) */
-#define VG_COPY_ALPHABET 10
-#define VG_TORDER_ALPHABET 8
-
-int vg_data_task_shape(int data_kind, int length, int *steps, int *step_features, int *classes,
-                       int *targets) {
-    switch (data_kind) {
-    case VG_DATA_ADDING: *steps = length, *step_features = 2, *classes = 0, *targets = 1; return 1;
-    case VG_DATA_COPY:
-        *steps = length + 2 * VG_COPY_SYMBOLS, *step_features = VG_COPY_ALPHABET;
-        *classes = 9, *targets = 0;
-        return 1;
-    case VG_DATA_TEMPORAL_ORDER:
-        *steps = length, *step_features = VG_TORDER_ALPHABET, *classes = 4, *targets = 0;
-        return 1;
-    default: return 0;
-    }
-}
-
-int vg_data_real_target(const vg_run_config *cfg) {
-    return cfg->data_kind == VG_DATA_ADDING ||
-           (cfg->data_kind == VG_DATA_CSV && cfg->data_target == VG_DATA_TARGET_REAL);
-}
-
 /* "adding" (Hochreiter & Schmidhuber 1997; the form of Le et al. 2015 and Arjovsky et al.
  * 2016): channel 0 of each step a value U[0, 1], channel 1 a marker, 1 at one step drawn
  * uniformly in [0, T/2) and one in [T/2, T), else 0; the target is the sum of the two marked

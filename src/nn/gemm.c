@@ -208,8 +208,10 @@ typedef struct {
 } vg__product;
 
 /* Columns [j0, j0 + NR) of C, every k and every row: what no other panel reads or writes.
- * work: a (KC, NR) panel of scratch, 64-byte aligned. */
-__attribute__((target("avx512f"))) static void panel(const vg__product *p, int j0, float *work) {
+ * work: a (KC, NR) panel of scratch, 64-byte aligned. step: the panel this thread computes
+ * after this one, in columns (NR; -NR on a helper of a shared product, vgsweep/team.h). */
+__attribute__((target("avx512f"))) static void panel(const vg__product *p, int j0, float *work,
+                                                     int step) {
     const int N = p->N, K = p->K, M = p->M, ldb = p->ldb, trans_b = p->trans_b;
     const float *B = p->B;
     int n = N - j0 < NR ? N - j0 : NR;
@@ -233,8 +235,8 @@ __attribute__((target("avx512f"))) static void panel(const vg__product *p, int j
         const float *next = NULL;
         int next_rows = 0, next_n = 0, tiles = (M + MR - 1) / MR;
         if (!trans_b && bp == work) {
-            int nk0 = k0 + KC < K ? k0 + KC : 0, nj0 = k0 + KC < K ? j0 : j0 + NR;
-            if (nj0 < N) {
+            int nk0 = k0 + KC < K ? k0 + KC : 0, nj0 = k0 + KC < K ? j0 : j0 + step;
+            if (nj0 >= 0 && nj0 < N) {
                 next = B + (int64_t)nk0 * ldb + nj0;
                 next_rows = K - nk0 < KC ? K - nk0 : KC;
                 next_n = N - nj0 < NR ? N - nj0 : NR;
@@ -263,7 +265,7 @@ static _Thread_local _Alignas(64) float vg__helper_panel[KC * NR];
 /* Panel `item` of a shared product, on whichever thread takes it. */
 static void panel_item(void *arg, int item, int helper) {
     const vg__product *p = arg;
-    panel(p, item * NR, helper ? vg__helper_panel : p->work);
+    panel(p, item * NR, helper ? vg__helper_panel : p->work, helper ? -NR : NR);
 }
 
 /* Products with fewer multiply-adds than this stay on their caller even when it has helpers:
@@ -289,20 +291,26 @@ __attribute__((target("avx512f"))) static void sgemm_avx512(int trans_a, int tra
      * every panel of C. Rows far apart share few cache sets and evict each other before the
      * next panel comes: packed once into tiles instead (the weight gradient at W = 1024
      * ~180 -> ~210 GFLOP/s, 2048 +11 %, 768 +4 %; no gain at 512 and 256, a loss at 64). */
-    if (trans_a && lda > 512 && N > NR && vg__apack_floats(M, K) <= APACK_FLOATS) {
-        float *apack = work + KC * NR;
-        pack_a_cols(apack, A, lda, M, K);
-        p.apack = apack, p.a_tile = (int64_t)K * MR, p.ars = 1, p.acs = MR;
-    }
     /* The panels are independent and each is computed by the same instructions whichever
      * thread runs it: shared with the caller's helpers (vgsweep/team.h) when it has any and
      * the product is worth it, the results are the same bits as serially. */
     int panels = (N + NR - 1) / NR;
-    if (panels > 1 && (int64_t)M * N * K >= SHARE_MIN_FMAS && vg_team_has_helpers()) {
+    int shared = panels > 1 && (int64_t)M * N * K >= SHARE_MIN_FMAS && vg_team_has_helpers();
+    if (trans_a && lda > 512 && N > NR && vg__apack_floats(M, K) <= APACK_FLOATS) {
+        float *apack = work + KC * NR;
+        p.apack = apack, p.a_tile = (int64_t)K * MR;
+        /* on the caller even when it has helpers: shared, it would save ~1 % of the
+         * product (a weight gradient's op(A) at W = 1024 is 0.5 MB, ~2 % of it) but put a
+         * barrier, the helpers' arrival, on the owner's path, long when a helper is
+         * descheduled (a shared machine) */
+        pack_a_cols(apack, A, lda, M, K);
+        p.ars = 1, p.acs = MR;
+    }
+    if (shared) {
         vg_team_for(panels, panel_item, &p);
         return;
     }
-    for (int j0 = 0; j0 < N; j0 += NR) panel(&p, j0, work);
+    for (int j0 = 0; j0 < N; j0 += NR) panel(&p, j0, work, NR);
 }
 
 /* libgcc fills the CPU model before main; reading it is a load and a test. */

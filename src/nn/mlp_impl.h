@@ -18,7 +18,7 @@
 
 #include <cblas.h>
 
-#include "vgsweep/data.h"
+#include "vgsweep/targets.h"
 #include "vgsweep/model.h"
 #include "vgsweep/nn.h"
 #include "vgsweep/settings.h"

@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "nn/gemm.h"
-#include "vgsweep/data.h"
 #include "vgsweep/rnn.h"
+#include "vgsweep/targets.h"
 #include "vgsweep/settings.h"
 
 void vg_model_plan_free(vg_model_plan *plan) {
@@ -230,6 +230,7 @@ vg_status vg_rnn_plan(const vg_model_spec *spec, vg_model_plan *plan, vg_error *
             t->rank = i < 2 ? 2 : 1;
             t->dims[0] = GH;
             t->dims[1] = i == 0 ? fi : i == 1 ? H : 0;
+            t->in_axis = i == 1 ? "hidden" : NULL;
             t->offset = off;
             off += i == 0 ? GH * fi : i == 1 ? GH * H : GH;
         }
@@ -261,22 +262,22 @@ vg_status vg_rnn_plan(const vg_model_spec *spec, vg_model_plan *plan, vg_error *
     /* the extra series, filled at every probe checkpoint (rnn_model_impl.h) */
     vg_model_series *s = plan->series;
     s[plan->n_series++] = (vg_model_series){
-        "grad_h_norm", "checkpoint,layer,time",
+        "grad_h_norm", "checkpoint,recurrent_layer,time",
         "root mean square over the probe sequences of ||dloss/dh_t|| per recurrent layer and time "
         "step t = 1..T (index t-1): the total gradient reaching h_t (read-out, layer above, and "
         "the recurrence unless train.bptt cut it)", 3, {0, D, T}};
     if (cell == VG_CELL_LSTM)
         s[plan->n_series++] = (vg_model_series){
-            "grad_c_norm", "checkpoint,layer,time",
+            "grad_c_norm", "checkpoint,recurrent_layer,time",
             "root mean square over the probe sequences of ||dloss/dc_t|| (LSTM cell state) per "
             "recurrent layer and time step", 3, {0, D, T}};
     s[plan->n_series++] = (vg_model_series){
-        "gate_saturated", "checkpoint,layer,gate",
+        "gate_saturated", "checkpoint,recurrent_layer,gate",
         "fraction of gate units (over probe sequences, steps, units) within 0.01 of a sigmoid's 0 "
         "or 1 (tanh blocks: of -1 or 1); gates in PyTorch's order (lstm i f g o, gru r z n; rnn: "
         "its activation, 0 unless tanh, sigmoid or softsign)", 3, {0, D, G}};
     s[plan->n_series++] = (vg_model_series){
-        "gate_grad_norm", "checkpoint,layer,gate",
+        "gate_grad_norm", "checkpoint,recurrent_layer,gate",
         "Frobenius norm of each gate block's gradient (its rows of dW_ih, dW_hh, db_ih, db_hh) on "
         "the probe batch", 3, {0, D, G}};
     return VG_OK;

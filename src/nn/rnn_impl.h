@@ -22,7 +22,7 @@
 
 #include <cblas.h>
 
-#include "vgsweep/data.h"
+#include "vgsweep/targets.h"
 #include "vgsweep/nn.h"
 #include "vgsweep/rnn.h"
 #include "vgsweep/settings.h"

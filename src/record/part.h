@@ -1,6 +1,6 @@
 /* A run's part file: an append-only journal of what the run recorded, written by the worker
  * that trains the run without taking the HDF5 lock, made durable (fsync) and renamed when the
- * run ends. The output is written once, from the part, by vgsweep's HDF5 code (record.c); a
+ * run ends. The output is written once, from the part, by vgsweep's HDF5 code (emit.c); a
  * --resume rebuilds the output from the parts the same way. Internal to src/record.
  *
  * Layout (docs/FORMAT.md, "Part files"): a sequence of records, each a 24-byte header
@@ -19,16 +19,17 @@
 #include "vgsweep/files.h"
 #include <sys/types.h>
 
-#define VG_PART_VERSION 2 /* 2: a one-chunk tensor is one CHUNK record (slot 0) */
+#define VG_PART_VERSION 3 /* 2: a one-chunk tensor is one CHUNK record (slot 0); 3: the run
+                           * contract (axes, attributes; no layer shapes) in LAYOUT */
 #define VG_PART_BYTE_ORDER 0x01020304u
 
 typedef enum vg_part_type {
     VG_PART_HEADER = 1, /* payload: sweep name (str), sweep seed (u64), run id (str) */
-    VG_PART_LAYOUT = 2, /* payload: the run's layout and tensor specs (record.c) */
+    VG_PART_LAYOUT = 2, /* payload: the run contract: attributes, axes, tensor specs (writer.c) */
     VG_PART_CHUNK = 3,  /* a = tensor, b = slot, c = HDF5 filter mask; payload: the chunk as
                          * stored (shuffled, deflated); a one-chunk tensor: all of it, b = 0 */
     VG_PART_RAW = 4,    /* a = tensor, b = slot; payload: the slot's float32 values (native) */
-    VG_PART_RESULT = 5, /* payload: status, message, series (record.c) */
+    VG_PART_RESULT = 5, /* payload: status, message, series (writer.c) */
     VG_PART_END = 6,    /* payload: Adler-32 (u32) and byte count (u64) of everything before */
 } vg_part_type;
 

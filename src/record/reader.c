@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "h5attr.h"
 #include "vgsweep/record.h"
 #include "vgsweep/reader.h"
 
@@ -25,107 +26,6 @@ struct vg_reader {
 static int vg__exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0;
-}
-
-/* A string attribute (variable or fixed length) into buf; 0 when absent or not a string. */
-static int vg__attr_str(hid_t obj, const char *name, char *buf, size_t size) {
-    int ok = 0;
-    buf[0] = '\0';
-    if (H5Aexists(obj, name) <= 0) {
-        H5Eclear2(H5E_DEFAULT);
-        return 0;
-    }
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    hid_t t = a >= 0 ? H5Aget_type(a) : H5I_INVALID_HID;
-    hid_t sp = a >= 0 ? H5Aget_space(a) : H5I_INVALID_HID;
-    if (t >= 0 && sp >= 0 && H5Tget_class(t) == H5T_STRING &&
-        H5Sget_simple_extent_npoints(sp) == 1) {
-        if (H5Tis_variable_str(t) > 0) {
-            hid_t mt = H5Tcopy(H5T_C_S1);
-            char *s = NULL;
-            if (mt >= 0 && H5Tset_size(mt, H5T_VARIABLE) >= 0 && H5Tset_cset(mt, H5Tget_cset(t)) >= 0 &&
-                H5Aread(a, mt, &s) >= 0 && s) {
-                snprintf(buf, size, "%s", s);
-                ok = 1;
-            }
-            if (s) H5free_memory(s);
-            if (mt >= 0) H5Tclose(mt);
-        } else {
-            size_t n = H5Tget_size(t);
-            if (n > 0 && n < 65536) {
-                char *s = calloc(1, n + 1);
-                hid_t mt = H5Tcopy(H5T_C_S1);
-                if (s && mt >= 0 && H5Tset_size(mt, n) >= 0 && H5Tset_cset(mt, H5Tget_cset(t)) >= 0 &&
-                    H5Aread(a, mt, s) >= 0) {
-                    snprintf(buf, size, "%s", s);
-                    ok = 1;
-                }
-                if (mt >= 0) H5Tclose(mt);
-                free(s);
-            }
-        }
-    }
-    if (sp >= 0) H5Sclose(sp);
-    if (t >= 0) H5Tclose(t);
-    if (a >= 0) H5Aclose(a);
-    H5Eclear2(H5E_DEFAULT);
-    return ok;
-}
-
-/* A scalar numeric attribute as a double; 0 when absent or not a number. */
-static int vg__attr_num_open(hid_t a, double *out) {
-    int ok = 0;
-    hid_t t = H5Aget_type(a);
-    hid_t sp = H5Aget_space(a);
-    if (t >= 0 && sp >= 0 && H5Sget_simple_extent_npoints(sp) == 1) {
-        H5T_class_t c = H5Tget_class(t);
-        if (c == H5T_INTEGER || c == H5T_FLOAT) {
-            ok = H5Aread(a, H5T_NATIVE_DOUBLE, out) >= 0;
-        } else if (c == H5T_ENUM) { /* h5py's booleans */
-            hid_t base = H5Tget_super(t);
-            if (base >= 0 && H5Tget_size(base) <= 8) {
-                long long v = 0;
-                hid_t mt = H5Tget_native_type(t, H5T_DIR_ASCEND);
-                unsigned char raw[16] = {0};
-                if (mt >= 0 && H5Tget_size(mt) <= sizeof raw && H5Aread(a, mt, raw) >= 0) {
-                    /* compare against the member named TRUE, else take the value */
-                    int n = H5Tget_nmembers(mt);
-                    v = raw[0] != 0;
-                    for (int k = 0; k < n && k < 64; k++) {
-                        char *nm = H5Tget_member_name(mt, (unsigned)k);
-                        unsigned char mv[16] = {0};
-                        if (nm && H5Tget_member_value(mt, (unsigned)k, mv) >= 0 &&
-                            !memcmp(mv, raw, H5Tget_size(mt)))
-                            v = !strcmp(nm, "TRUE") || !strcmp(nm, "true");
-                        if (nm) H5free_memory(nm);
-                    }
-                    *out = (double)v;
-                    ok = 1;
-                }
-                if (mt >= 0) H5Tclose(mt);
-            }
-            if (base >= 0) H5Tclose(base);
-        }
-    }
-    if (sp >= 0) H5Sclose(sp);
-    if (t >= 0) H5Tclose(t);
-    H5Eclear2(H5E_DEFAULT);
-    return ok;
-}
-
-static int vg__attr_num(hid_t obj, const char *name, double *out) {
-    if (H5Aexists(obj, name) <= 0) {
-        H5Eclear2(H5E_DEFAULT);
-        return 0;
-    }
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0) {
-        H5Eclear2(H5E_DEFAULT);
-        return 0;
-    }
-    int ok = vg__attr_num_open(a, out);
-    H5Aclose(a);
-    return ok;
 }
 
 /* Free text from the file, made printable ASCII (a damaged file is not to garble the report). */
@@ -151,14 +51,14 @@ static herr_t vg__attr_cb(hid_t loc, const char *name, const H5A_info_t *ainfo, 
         const vg_setting *set = &vg_settings[s];
         char *field = (char *)&run->cfg + set->offset;
         if (set->type == VG_TYPE_STRING) { /* data.path and the like: kept as written */
-            if (!vg__attr_str(loc, name, field, sizeof(vg_setting_text))) field[0] = '\0';
+            if (!vg_h5_attr_str(loc, name, field, sizeof(vg_setting_text))) field[0] = '\0';
             vg__printable(field);
             return 0;
         }
         if (set->type == VG_TYPE_ENUM) {
             char text[128];
             int found = -1;
-            if (vg__attr_str(loc, name, text, sizeof text))
+            if (vg_h5_attr_str(loc, name, text, sizeof text))
                 for (int k = 0; set->choices[k]; k++)
                     if (!strcmp(set->choices[k], text)) found = k;
             if (found < 0) {
@@ -173,7 +73,7 @@ static herr_t vg__attr_cb(hid_t loc, const char *name, const H5A_info_t *ainfo, 
         }
         double v;
         hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-        int ok = a >= 0 && vg__attr_num_open(a, &v);
+        int ok = a >= 0 && vg_h5_attr_num_open(a, &v);
         if (a >= 0) H5Aclose(a);
         H5Eclear2(H5E_DEFAULT);
         if (!ok || isnan(v) || (set->type != VG_TYPE_BOOL && (v < set->lo || v > set->hi)) ||
@@ -188,22 +88,24 @@ static herr_t vg__attr_cb(hid_t loc, const char *name, const H5A_info_t *ainfo, 
     }
     double v = 0;
     if (!strcmp(name, "status")) {
-        c->has_status = vg__attr_str(loc, name, run->status, sizeof run->status);
+        c->has_status = vg_h5_attr_str(loc, name, run->status, sizeof run->status);
     } else if (!strcmp(name, "message")) {
-        vg__attr_str(loc, name, run->message, sizeof run->message);
+        vg_h5_attr_str(loc, name, run->message, sizeof run->message);
         vg__printable(run->message);
     } else if (!strcmp(name, "repeat")) {
-        if (vg__attr_num(loc, name, &v) && v >= 0 && v < 1e9) run->cfg.repeat = (int)v;
+        if (vg_h5_attr_num(loc, name, &v) && v >= 0 && v < 1e9) run->cfg.repeat = (int)v;
     } else if (!strcmp(name, "index")) {
-        if (vg__attr_num(loc, name, &v) && v >= 0 && v < 1e15) run->cfg.index = (int64_t)v;
+        if (vg_h5_attr_num(loc, name, &v) && v >= 0 && v < 1e15) run->cfg.index = (int64_t)v;
     } else if (!strcmp(name, "epochs_done")) {
-        if (vg__attr_num(loc, name, &v) && v >= 0 && v <= 1e6) run->epochs_done = (int64_t)v;
+        if (vg_h5_attr_num(loc, name, &v) && v >= 0 && v <= 1e6) run->epochs_done = (int64_t)v;
     } else if (!strcmp(name, "n_layers")) {
-        if (vg__attr_num(loc, name, &v) && v >= 0 && v <= 1e6) run->n_layers = (int64_t)v;
+        if (vg_h5_attr_num(loc, name, &v) && v >= 0 && v <= 1e6) run->n_layers = (int64_t)v;
     } else if (!strcmp(name, "n_epochs")) {
-        if (vg__attr_num(loc, name, &v) && v >= 0 && v <= 1e6) run->n_epochs = (int64_t)v;
+        if (vg_h5_attr_num(loc, name, &v) && v >= 0 && v <= 1e6) run->n_epochs = (int64_t)v;
     } else if (!strcmp(name, "wall_seconds")) {
-        if (vg__attr_num(loc, name, &v)) run->wall_seconds = v;
+        if (vg_h5_attr_num(loc, name, &v)) run->wall_seconds = v;
+    } else if (!strcmp(name, "seed")) {
+        vg_h5_attr_u64(loc, name, &run->cfg.seed);
     }
     return 0;
 }
@@ -394,22 +296,26 @@ vg_status vg_reader_open(const char *path, vg_reader **out, vg_error *err) {
     }
     char format[64];
     double version = -1, n = -1;
-    int has_format = vg__attr_str(r->file, "format", format, sizeof format);
+    int has_format = vg_h5_attr_str(r->file, "format", format, sizeof format);
     if (has_format) {
         if (strcmp(format, VG_FORMAT_NAME) != 0) {
             st = vg_error_set(err, VG_EUSAGE, "%s: not a vgsweep record (format \"%.40s\")", p, format);
             goto fail;
         }
-        if (!vg__attr_num(r->file, "format_version", &version) || version != VG_FORMAT_VERSION) {
+        if (!vg_h5_attr_num(r->file, "format_version", &version) || version != VG_FORMAT_VERSION) {
             st = vg_error_set(err, VG_EUSAGE,
                               "%s: record format version %.0f; this vgsweep reads version %d",
                               p, version, VG_FORMAT_VERSION);
             goto fail;
         }
         r->info.format_version = (int64_t)version;
-        if (vg__attr_num(r->file, "n_runs", &n) && n >= 0 && n < 1e15) r->info.n_runs_planned = (int64_t)n;
-        vg__attr_str(r->file, "sweep_name", r->info.sweep_name, sizeof r->info.sweep_name);
+        if (vg_h5_attr_num(r->file, "n_runs", &n) && n >= 0 && n < 1e15) r->info.n_runs_planned = (int64_t)n;
+        vg_h5_attr_str(r->file, "sweep_name", r->info.sweep_name_raw, sizeof r->info.sweep_name_raw);
+        memcpy(r->info.sweep_name, r->info.sweep_name_raw, sizeof r->info.sweep_name);
         vg__printable(r->info.sweep_name);
+        vg_h5_attr_u64(r->file, "sweep_seed", &r->info.sweep_seed);
+        vg_h5_attr_str(r->file, "started", r->info.started, sizeof r->info.started);
+        vg__printable(r->info.started);
     } else if (vg__ends_with(p, ".tmp")) {
         r->info.interrupted = 1; /* assembled so far: no root attributes yet */
     } else {

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vgsweep/data.h"
 #include "vgsweep/report.h"
+#include "vgsweep/targets.h"
 
 void vg_report_thresholds_default(vg_report_thresholds *t) {
     t->vanish_decades = 2;

@@ -92,7 +92,7 @@ int64_t vg_membudget_peak(const vg_membudget *b) {
 int64_t vg_run_memory_estimate(const vg_run_config *cfg, const vg_run_result *plan) {
     double result = 0, at_end = 0, kept = 0;
     double training = vg_train_estimate_memory(cfg, &result, &kept);
-    double held = vg_record_estimate_memory(cfg, plan, &at_end);
+    double held = vg_record_estimate_memory(&plan->layout, &plan->output, &at_end);
     /* The training memory is freed before the run's end, but main() has malloc keep freed
      * blocks under 64 MiB in the heap: the end's work comes on top of those. */
     double phase = training > kept + at_end ? training : kept + at_end;

@@ -20,12 +20,6 @@
 #include "vgsweep/rng.h"
 #include "vgsweep/team.h"
 
-const char *const vg_run_status_names[] = {
-#define X(name, text) text,
-    VG_RUN_STATUSES(X)
-#undef X
-        NULL};
-
 /* Stream tags: each random stream of a run derives from the run's seed and its own tag, so
  * adding a stream never shifts another. */
 #define VG_INIT_STREAM 0x696e6974ULL    /* "init" */
@@ -64,17 +58,39 @@ enum {
     S_GRAD_NORM, S_DELTA_RMS, S_WEIGHT_NORM,
     S_ACT_MEAN, S_ACT_STD, S_ACT_SATURATED, S_ACT_DEAD,
     S_GRAD_HIST, S_GRAD_HIST_EDGES,
-    S_PROBE_X, S_PROBE_Y, S_DIVERGENCE,
+    S_PROBE_X, S_PROBE_Y, S_DIVERGENCE, S_FAN_IN, S_FAN_OUT,
     S_PROBE_T, /* last: the series before it keep their places */
     S_COUNT
 };
 
 /* Axis lengths a series' shape is written in. */
 enum { A_E, A_K, A_L, A_D, A_S, A_BINS, A_EDGES, A_P, A_F, A_3,
-       A_T,  /* time steps per sample */
-       A_Y,  /* label values per sample: 1 (CLASS), T (STEP_CLASS), 0 (REAL: no probe/y) */
-       A_TG, /* real targets per sample (REAL), else 0 (no probe/t) */
-       A_COUNT };
+       A_T,      /* time steps per sample */
+       A_TG,     /* real targets per sample (REAL), else 0 (no probe/t) */
+       A_COUNT,
+       A_Y = A_COUNT, /* not an axis: label values per sample, 1 (CLASS), T (STEP_CLASS: probe/y
+                       * is (P, T) on the time axis), 0 (REAL: no probe/y) */
+       A_ALL };
+
+/* The axes of the series (the record's dimension scales): name, first value, doc. */
+static const struct {
+    const char *name;
+    int64_t first;
+    const char *doc;
+} vg__axis_plan[A_COUNT] = {
+    [A_E] = {"epoch", 1, "epoch e, from 1"},
+    [A_K] = {"checkpoint", 0, "checkpoint k: 0 at initialization, e after epoch e"},
+    [A_L] = {"layer", 1, "dense layer l, from 1 (input side)"},
+    [A_D] = {"hidden_layer", 1, "hidden layer l (dense layer l and its activation), from 1"},
+    [A_S] = {"step", 0, "training step, from 0, counted over the run"},
+    [A_BINS] = {"bin", 0, "histogram bin, from 0"},
+    [A_EDGES] = {"edge", 0, "histogram bin edge, from 0"},
+    [A_P] = {"sample", 0, "probe sample, from 0"},
+    [A_F] = {"feature", 0, "input feature, from 0"},
+    [A_3] = {"field", 0, "0: epoch, 1: step, 2: layer"},
+    [A_T] = {"time", 0, "time step t, from 0: the state after input step t"},
+    [A_TG] = {"target", 0, "real target of a sample, from 0"},
+};
 
 static const struct {
     const char *name, *axes, *doc;
@@ -107,21 +123,24 @@ static const struct {
     [S_PROBE_X] = {"probe/x", "sample,feature", "the probe batch's inputs (the first record.probe training samples)", VG_F32, 2, {A_P, A_F}, 1},
     [S_PROBE_Y] = {"probe/y", "sample", "the probe batch's class labels (per step, -1 where not scored, for a class per step: (P, T) sample,step); absent for real targets", VG_I32, 1, {A_P}, 1},
     [S_DIVERGENCE] = {"divergence", "field", "epoch (1-based), step (0-based, counted over the run) and layer (1-based) where the run went non-finite; -1 when it did not", VG_I64, 1, {A_3}, 0},
+    [S_FAN_IN] = {"fan_in", "layer", "inputs of each dense layer", VG_I32, 1, {A_L}, 0},
+    [S_FAN_OUT] = {"fan_out", "layer", "outputs of each dense layer", VG_I32, 1, {A_L}, 0},
     [S_PROBE_T] = {"probe/t", "sample,target", "the probe batch's real targets (regression: data.kind adding, csv with data.target real); absent for class targets", VG_F32, 2, {A_P, A_TG}, 1},
 };
 
 /* The rank, dims and axes of series i (vg__series_plan) for a run whose axis lengths are
  * axis; 0 when it is not recorded (a probe series without a probe batch, probe/y without class
  * labels, probe/t without real targets). */
-static int vg__series_dims(int i, const int64_t *axis, int64_t dims[3], const char **axes) {
+static int vg__series_dims(int i, const int64_t *axis, int64_t dims[3], int ax[3],
+                           const char **axes) {
     if (vg__series_plan[i].probe && axis[A_P] == 0) return 0;
     if ((i == S_PROBE_Y && axis[A_Y] == 0) || (i == S_PROBE_T && axis[A_TG] == 0)) return 0;
     int rank = vg__series_plan[i].rank;
     *axes = vg__series_plan[i].axes;
-    for (int d = 0; d < rank; d++) dims[d] = axis[vg__series_plan[i].dims[d]];
-    if (i == S_PROBE_Y && axis[A_Y] > 1) { /* a class per step */
-        rank = 2, dims[1] = axis[A_Y];
-        *axes = "sample,step";
+    for (int d = 0; d < rank; d++) dims[d] = axis[ax[d] = vg__series_plan[i].dims[d]];
+    if (i == S_PROBE_Y && axis[A_Y] > 1) { /* a class per step: on the time axis */
+        rank = 2, dims[1] = axis[A_Y], ax[1] = A_T;
+        *axes = "sample,time";
     }
     return rank;
 }
@@ -174,6 +193,11 @@ static int vg__plan_tensors(const vg_run_config *cfg, const vg_model_plan *plan,
                     snprintf(what, sizeof what, "%s%s", is_grad ? "grad_" : "", mt->name);
                     vg__layer_name(t->name, sizeof t->name, L, l, what);
                     t->doc = is_grad ? mt->grad_doc : mt->doc;
+                    int hid = mt->in_axis && strcmp(mt->in_axis, "hidden") == 0;
+                    t->axes = is_grad ? (mt->rank == 2 ? (hid ? "grad_checkpoint,unit,hidden" : "grad_checkpoint,unit,input")
+                                                       : "grad_checkpoint,unit")
+                                      : (mt->rank == 2 ? (hid ? "weight_checkpoint,unit,hidden" : "weight_checkpoint,unit,input")
+                                                       : "weight_checkpoint,unit");
                     t->rank = mt->rank;
                     t->dims[0] = mt->dims[0];
                     t->dims[1] = mt->dims[1];
@@ -191,7 +215,7 @@ static int vg__plan_tensors(const vg_run_config *cfg, const vg_model_plan *plan,
 
 /* The length of every axis a series' shape is written in (A_*). */
 static void vg__axis_lengths(const vg_run_config *cfg, const vg_model_plan *plan,
-                             int64_t axis[A_COUNT]) {
+                             int64_t axis[A_ALL]) {
     int64_t E = cfg->train_epochs;
     axis[A_E] = E;
     axis[A_K] = E + 1;
@@ -221,13 +245,14 @@ static double vg__extra_count(const vg_run_config *cfg, const vg_model_series *m
 
 /* Bytes of the values of every series a run of cfg records (no allocation). */
 static double vg__series_bytes(const vg_run_config *cfg, const vg_model_plan *plan) {
-    int64_t axis[A_COUNT];
+    int64_t axis[A_ALL];
     vg__axis_lengths(cfg, plan, axis);
     double bytes = 0;
     for (int i = 0; i < S_COUNT; i++) {
         int64_t dims[3];
+        int ax[3];
         const char *axes;
-        int rank = vg__series_dims(i, axis, dims, &axes);
+        int rank = vg__series_dims(i, axis, dims, ax, &axes);
         if (rank == 0) continue;
         double n = 1;
         for (int d = 0; d < rank; d++) n *= (double)dims[d];
@@ -242,8 +267,51 @@ static vg_status vg__series_init(vg_run_result *res, const vg_run_config *cfg,
                                  const vg_model_plan *plan, int index[S_COUNT], int with_data,
                                  vg_error *err);
 
-/* The plan (layout, tensor specs, the series' names and shapes) and, with_data, the series'
- * values. A failure to allocate the values keeps the plan and drops the series (n_series 0). */
+/* The axes a model's own series name (vg_model_series.axes) beside the plan's: the
+ * dimension scales' first value and doc. */
+static int64_t vg__model_axis_first(const char *name) {
+    for (int a = 0; a < A_COUNT; a++)
+        if (strcmp(vg__axis_plan[a].name, name) == 0) return vg__axis_plan[a].first;
+    return strcmp(name, "recurrent_layer") == 0 ? 1 : 0; /* as "layer": from 1 */
+}
+static const char *vg__model_axis_doc(const char *name) {
+    static const struct { const char *name, *doc; } known[] = {
+        {"time", "time step t, from 0: the state after input step t"},
+        {"gate", "gate of the cell, in PyTorch's order (LSTM i, f, g, o; GRU r, z, n; RNN: one)"},
+        {"recurrent_layer", "recurrent layer l, from 1 (input side)"},
+    };
+    for (int a = 0; a < A_COUNT; a++)
+        if (strcmp(vg__axis_plan[a].name, name) == 0) return vg__axis_plan[a].doc;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(known[i].name, name) == 0) return known[i].doc;
+    return "an axis of the model's own series, from 0";
+}
+
+/* Declares axis `name` (unless it is among the axes from `from` on) in lay->axes, which has
+ * room for it. */
+static void vg__declare_axis(vg_run_layout *lay, int from, const char *name, int64_t length,
+                             int64_t first, const int64_t *values, const char *doc) {
+    for (int i = from; i < lay->n_axes; i++)
+        if (strcmp(lay->axes[i].name, name) == 0) return;
+    vg_axis *a = &lay->axes[lay->n_axes++];
+    snprintf(a->name, sizeof a->name, "%s", name);
+    a->doc = doc, a->length = length, a->first = first, a->values = values;
+}
+
+/* Deflate ratio of shuffled float32 gradients (compressed / raw), by activation; measured on
+ * sweeps/depth_vs_act.yaml-like sweeps (docs/FORMAT.md, "Size"). Nets whose gradients are
+ * exactly zero in places (dead ReLU units) compress much better than this. */
+static double vg__tensor_ratio(const vg_run_config *cfg) {
+    switch (cfg->model_activation) {
+    case VG_ACT_RELU: return 0.75;
+    case VG_ACT_SIGMOID: return 0.82;
+    default: return 0.90;
+    }
+}
+
+/* The plan (layout: axes, tensor specs, attributes; the series' names and shapes) and,
+ * with_data, the series' values. A failure to allocate the values keeps the plan and drops the
+ * series (n_series 0). */
 static vg_status vg__result_init(vg_run_result *res, const vg_run_config *cfg, int with_data,
                                  vg_error *err) {
     memset(res, 0, sizeof *res);
@@ -254,31 +322,85 @@ static vg_status vg__result_init(vg_run_result *res, const vg_run_config *cfg, i
     vg_status st = vg_train_model_plan(&spec, &plan, err);
     if (st != VG_OK) return st;
     vg_run_layout *lay = &res->layout;
-    int E = lay->n_epochs = cfg->train_epochs;
-    lay->n_checkpoints = E + 1;
-    int L = lay->n_layers = plan.n_layers;
-    lay->steps_per_epoch = vg__steps_per_epoch(cfg);
-    lay->fan_in = malloc((size_t)L * sizeof(int));
-    lay->fan_out = malloc((size_t)L * sizeof(int));
+    int E = cfg->train_epochs;
+    int L = plan.n_layers;
+    lay->attrs[0] = (vg_run_attr){"n_layers", L, NULL};
+    lay->attrs[1] = (vg_run_attr){"n_epochs", E, NULL};
+    lay->attrs[2] = (vg_run_attr){"steps_per_epoch", vg__steps_per_epoch(cfg), NULL};
+    /* the kernels this run trains with (nn.h): runs of one record may come from different
+     * machines (a merge, MPI ranks), so each says its own */
+    lay->attrs[3] = (vg_run_attr){"kernel_path", 0, vg_nn_kernel_path()};
+    lay->n_attrs = 4;
+    lay->tensor_ratio = vg__tensor_ratio(cfg);
     lay->n_tensors = vg__plan_tensors(cfg, &plan, NULL, NULL);
     lay->tensors = calloc((size_t)lay->n_tensors + 1, sizeof *lay->tensors);
-    int *ckpt_pool = malloc(2 * (size_t)(E + 1) * sizeof(int));
+    /* the series' axes, the two slot axes, a unit and an input axis per layer, and each axis
+     * of the model's own series */
+    size_t max_axes = (size_t)A_COUNT + 2 + 2 * (size_t)L;
+    for (int i = 0; i < plan.n_series; i++) max_axes += (size_t)plan.series[i].rank;
+    lay->axes = calloc(max_axes, sizeof *lay->axes);
+    /* the tensors' slot lists: int64 (the slot axes' values), then int (the specs') */
+    void *pool = malloc(2 * (size_t)(E + 1) * (sizeof(int64_t) + sizeof(int)));
+    int *ckpt_pool = pool ? (int *)((int64_t *)pool + 2 * (E + 1)) : NULL;
     res->series = calloc(S_COUNT + (size_t)plan.n_series, sizeof *res->series);
     int index[S_COUNT]; /* S_* -> position in res->series, or -1 (not recorded) */
-    if (!lay->fan_in || !lay->fan_out || !lay->tensors || !ckpt_pool || !res->series) {
-        free(ckpt_pool);
+    if (!lay->axes || !lay->tensors || !pool || !res->series) {
+        free(pool);
         vg_run_result_free(res);
         vg_model_plan_free(&plan);
         return vg_error_set(err, VG_ENOMEM, "out of memory for the run's plan (%d layers, %d epochs)",
                             L, E);
     }
     vg__plan_tensors(cfg, &plan, lay->tensors, ckpt_pool);
-    res->storage = ckpt_pool;
-    for (int l = 0; l < L; l++) {
-        lay->fan_in[l] = plan.layers[l].fan_in;
-        lay->fan_out[l] = plan.layers[l].fan_out;
+    res->storage = pool;
+    /* the tensors' axes: their slots (the checkpoints of each list), a layer's units and inputs */
+    /* the slot axes: the checkpoints of the gradient list and of the weight list */
+    int64_t *slot_values = pool;
+    for (int g = 0; g < 2; g++) {
+        const vg_tensor_spec *first = NULL;
+        for (int j = 0; j < lay->n_tensors && !first; j++)
+            if ((lay->tensors[j].checkpoints == ckpt_pool) == !g) first = &lay->tensors[j];
+        if (!first) continue;
+        int64_t *v = slot_values + (g ? E + 1 : 0);
+        for (int k = 0; k < first->n_slots; k++) v[k] = first->checkpoints[k];
+        vg__declare_axis(lay, 0, g ? "weight_checkpoint" : "grad_checkpoint", first->n_slots, 0, v,
+                         g ? "checkpoint k of each slot of the weight tensors"
+                           : "checkpoint k of each slot of the gradient tensors");
+    }
+    /* a layer's units and inputs: "unit" and "input" (in the run group: "layers" holds only
+     * the layers' groups) of model.width for every layer, "layers/<NN>/unit" or "/input" where
+     * a layer's differ (the first layer's inputs, the last one's units): one scale each, not
+     * one per layer (a layer's tensors are contiguous: its own are looked for among its own) */
+    int layer_from = 0, layer = -1;
+    for (int i = 0; i < lay->n_tensors; i++) {
+        const vg_tensor_spec *t = &lay->tensors[i];
+        if (t->layer != layer) layer = t->layer, layer_from = lay->n_axes;
+        char group[40], name[48];
+        snprintf(group, sizeof group, "%.*s", (int)(strrchr(t->name, '/') - t->name), t->name);
+        for (int d = 0; d < t->rank; d++) {
+            /* the name in t->axes after the slot axis: unit, input, or hidden (W_hh's columns) */
+            const char *what = d == 0 ? "unit" : strrchr(t->axes, ',') + 1;
+            const char *doc = d == 0 ? "output unit of the layer, from 0"
+                              : strcmp(what, "hidden") == 0 ? "hidden unit of the recurrent layer (W_hh's columns), from 0"
+                                                            : "input of the layer, from 0";
+            if (t->dims[d] == cfg->model_width) {
+                snprintf(name, sizeof name, "%s", what);
+                vg__declare_axis(lay, 0, name, t->dims[d], 0, NULL, doc);
+            } else {
+                snprintf(name, sizeof name, "%s/%s", group, what);
+                vg__declare_axis(lay, layer_from, name, t->dims[d], 0, NULL, doc);
+            }
+        }
     }
     st = vg__series_init(res, cfg, &plan, index, with_data, err);
+    if (st == VG_OK && with_data) {
+        int32_t *fan_in = res->series[index[S_FAN_IN]].data;
+        int32_t *fan_out = res->series[index[S_FAN_OUT]].data;
+        for (int l = 0; l < L; l++) {
+            fan_in[l] = plan.layers[l].fan_in;
+            fan_out[l] = plan.layers[l].fan_out;
+        }
+    }
     vg_model_plan_free(&plan);
     if (st != VG_OK || !with_data) return st;
     if (index[S_GRAD_HIST_EDGES] >= 0) {
@@ -303,15 +425,18 @@ static vg_status vg__result_init(vg_run_result *res, const vg_run_config *cfg, i
 static vg_status vg__series_init(vg_run_result *res, const vg_run_config *cfg,
                                  const vg_model_plan *plan, int index[S_COUNT], int with_data,
                                  vg_error *err) {
-    int64_t axis[A_COUNT];
+    int64_t axis[A_ALL];
     vg__axis_lengths(cfg, plan, axis);
     const int64_t P = axis[A_P];
+    vg_run_layout *lay = &res->layout;
+    const int series_from = lay->n_axes; /* the series' axes are declared from here on */
     res->n_series = 0;
     for (int i = 0; i < S_COUNT; i++) {
         index[i] = -1;
         int64_t dims[3];
+        int ax[3];
         const char *axes;
-        int rank = vg__series_dims(i, axis, dims, &axes);
+        int rank = vg__series_dims(i, axis, dims, ax, &axes);
         if (rank == 0) continue; /* not recorded for this run */
         index[i] = res->n_series;
         vg_series *s = &res->series[res->n_series++];
@@ -321,7 +446,12 @@ static vg_status vg__series_init(vg_run_result *res, const vg_run_config *cfg,
         s->dtype = vg__series_plan[i].dtype;
         s->rank = rank;
         int64_t count = 1;
-        for (int d = 0; d < s->rank; d++) count *= s->dims[d] = dims[d];
+        for (int d = 0; d < s->rank; d++) {
+            int a = ax[d];
+            count *= s->dims[d] = dims[d];
+            vg__declare_axis(lay, series_from, vg__axis_plan[a].name, dims[d],
+                             vg__axis_plan[a].first, NULL, vg__axis_plan[a].doc);
+        }
         if (!with_data) continue;
         s->data = malloc((size_t)(count > 0 ? count : 1) * vg__dtype_size(s->dtype));
         if (!s->data) {
@@ -353,6 +483,16 @@ static vg_status vg__series_init(vg_run_result *res, const vg_run_config *cfg,
         s->rank = ms->rank;
         s->dims[0] = axis[A_K];
         for (int d = 1; d < ms->rank; d++) s->dims[d] = ms->dims[d];
+        /* its axes, named in ms->axes ("checkpoint,layer,time"): each declared with its length */
+        const char *name = ms->axes;
+        for (int d = 0; d < ms->rank && name; d++) {
+            const char *comma = strchr(name, ',');
+            char one[32];
+            snprintf(one, sizeof one, "%.*s", comma ? (int)(comma - name) : (int)strlen(name), name);
+            vg__declare_axis(lay, series_from, one, s->dims[d], vg__model_axis_first(one), NULL,
+                             vg__model_axis_doc(one));
+            name = comma ? comma + 1 : NULL;
+        }
         if (!with_data) continue;
         int64_t count = (int64_t)vg__extra_count(cfg, ms);
         s->data = malloc((size_t)(count > 0 ? count : 1) * sizeof(double));
@@ -380,10 +520,17 @@ void vg_run_result_free(vg_run_result *res) {
     free(res->series);
     free(res->storage);
     free(res->layout.tensors);
-    free(res->layout.fan_in);
-    free(res->layout.fan_out);
+    free(res->layout.axes);
     memset(res, 0, sizeof *res);
 }
+
+const vg_index_column vg_train_index_columns[] = {
+    {"loss", "loss"},
+    {"accuracy", "accuracy"},
+    {"test_loss", "test_loss"},
+    {"test_accuracy", "test_accuracy"},
+};
+const int vg_train_n_index_columns = sizeof vg_train_index_columns / sizeof vg_train_index_columns[0];
 
 const vg_series *vg_run_result_find(const vg_run_result *res, const char *name) {
     for (int i = 0; i < res->n_series; i++)
@@ -461,8 +608,9 @@ double vg_train_estimate_memory(const vg_run_config *cfg, double *result_bytes, 
         double E = cfg->train_epochs;
         *result_bytes = (have_plan ? vg__series_bytes(cfg, &plan) : 0) +
                         (S_COUNT + (have_plan ? plan.n_series : 0)) * sizeof(vg_series) +
-                        L * 2 * sizeof(int) + (n_tensors + 1.0) * sizeof(vg_tensor_spec) +
-                        2 * (E + 1) * sizeof(int);
+                        (A_COUNT + 2 + 2.0 * L + 3.0 * (have_plan ? plan.n_series : 0)) * sizeof(vg_axis) +
+                        (n_tensors + 1.0) * sizeof(vg_tensor_spec) +
+                        2 * (E + 1) * (sizeof(int) + sizeof(int64_t));
     }
     if (have_plan) vg_model_plan_free(&plan);
     if (kept_bytes) *kept_bytes = kept;
@@ -798,13 +946,14 @@ static vg_status vg__setup(vg__run *r, vg_error *err) {
                         .weight_decay = cfg->train_weight_decay};
     st = vg_optim_f32_create(&r->opt, &os, plan->n_params, err);
     if (st != VG_OK) return st;
-    int64_t axis[A_COUNT], dims[3];
+    int64_t axis[A_ALL], dims[3];
+    int ax[3];
     const char *axes;
     vg__axis_lengths(cfg, plan, axis);
     for (int i = 0; i < S_COUNT; i++) {
         const vg_series *s = vg_run_result_find(r->res, vg__series_plan[i].name);
         r->data[i] = s ? s->data : NULL;
-        if (!s && vg__series_dims(i, axis, dims, &axes) > 0)
+        if (!s && vg__series_dims(i, axis, dims, ax, &axes) > 0)
             return vg_error_set(err, VG_EINTERNAL, "the run's result has no series %s",
                                 vg__series_plan[i].name);
     }
@@ -951,7 +1100,7 @@ vg_status vg_train_run(const vg_run_config *cfg, const vg_dataset *ds, vg_run_re
     if (r.progress) {
         atomic_store_explicit(&r.progress->epoch, 0, memory_order_relaxed);
         atomic_store_explicit(&r.progress->step, 0, memory_order_relaxed);
-        atomic_store_explicit(&r.progress->steps, res->layout.steps_per_epoch * cfg->train_epochs,
+        atomic_store_explicit(&r.progress->steps, vg__steps_per_epoch(cfg) * cfg->train_epochs,
                               memory_order_relaxed);
         atomic_store_explicit(&r.progress->loss, NAN, memory_order_relaxed);
     }
