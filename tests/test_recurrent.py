@@ -335,6 +335,26 @@ record: {{probe: 2}}
             r = next(iter(f["runs"].values()))
             check(r["grad_h_norm"].shape[2] == 2 and r["layers/01/grad_W_ih"].shape[2] == 3,
                   f"rows: grad_h_norm {r['grad_h_norm'].shape}, W_ih {r['layers/01/grad_W_ih'].shape}")
+    # pixels: 6 steps of 1 pixel, in order, and permuted (pMNIST): the permuted probe inputs are
+    # the same pixels of each image, reordered by one fixed permutation
+    probes = {}
+    for permute in ("false", "true"):
+        name = f"pixels_{permute}"
+        out = run_sweep(tmp, name, text.replace("name: rows", f"name: {name}")
+                        .replace("sequence: rows", f"sequence: pixels, permute: {permute}"))
+        if out:
+            with h5py.File(out, "r") as f:
+                r = next(iter(f["runs"].values()))
+                check(r["grad_h_norm"].shape[2] == 6 and r["layers/01/grad_W_ih"].shape[2] == 1,
+                      f"{name}: grad_h_norm {r['grad_h_norm'].shape}, W_ih {r['layers/01/grad_W_ih'].shape}")
+                probes[permute] = r["probe/x"][...].reshape(-1, 6)
+    if len(probes) == 2:
+        plain, perm = probes["false"], probes["true"]
+        check(np.array_equal(np.sort(plain, axis=1), np.sort(perm, axis=1)) and not np.array_equal(plain, perm),
+              f"pixels: the permuted probe is not a reordering of the plain one: {plain} {perm}")
+        # one permutation for every image: the column order that maps row 0 maps every row
+        match = [next((j for j in range(6) if np.array_equal(perm[:, i], plain[:, j])), -1) for i in range(6)]
+        check(-1 not in match, f"pixels: no single permutation maps the images: {match}")
 
 
 def main():
