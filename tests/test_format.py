@@ -205,15 +205,18 @@ def provenance(attrs):
     # The revision: HEAD of the source tree when it is a git checkout of its own (taken at
     # build time: a binary built before the last commit fails here; rebuild), else unknown.
     src = cache.get("CMAKE_HOME_DIRECTORY", "")
-    top = subprocess.run(["git", "-C", src, "rev-parse", "--show-toplevel", "HEAD"],
-                         capture_output=True, text=True)
+    try:
+        top = subprocess.run(["git", "-C", src, "rev-parse", "--show-toplevel", "HEAD"],
+                             capture_output=True, text=True)
+    except FileNotFoundError:  # no git here: the build could not ask it either
+        top = subprocess.CompletedProcess([], 1, "", "")
     lines = top.stdout.split()
-    if top.returncode == 0 and os.path.realpath(lines[0]) == os.path.realpath(src):
+    if top.returncode == 0 and len(lines) == 2 and os.path.realpath(lines[0]) == os.path.realpath(src):
         check(attrs["git_revision"] == lines[1],
               f"git_revision {attrs['git_revision']!r}, HEAD of {src} is {lines[1]} (rebuild?)")
         check(attrs["git_dirty"] in (0, 1), f"git_dirty {attrs['git_dirty']} in a git checkout")
         # (whether it was dirty is not checked against today's tree: edits made since the
-        # build are not the binary's; tests/test_layers.py checks the flag on made-up trees)
+        # build are not the binary's; tests/test_build.py checks the flag on made-up trees)
     else:
         check(attrs["git_revision"] == "unknown" or re.fullmatch(r"[0-9a-f]{40}", attrs["git_revision"]),
               f"git_revision {attrs['git_revision']!r} outside a git checkout")
