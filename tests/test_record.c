@@ -173,7 +173,7 @@ static void series_shape(int s, int E, int L, vg_series *out) {
     out->dtype = t[s].dtype;
     out->rank = t[s].rank;
     int64_t d[N_SERIES][3] = {{E}, {E}, {E}, {E}, {E + 1, L}, {E + 1, L, BINS}, {PROBE, 2}, {PROBE}, {E}};
-    memcpy(out->dims, d[s], sizeof out->dims);
+    memcpy(out->dims, d[s], sizeof d[s]); /* dims has room for VG_MAX_RANK */
 }
 
 /* Element i of series s of run `run`: NaN for epochs/checkpoints not reached (float). */
