@@ -7,17 +7,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Attribute `name` of obj opened, or H5I_INVALID_HID when it is absent or cannot be opened
+ * (HDF5's error stack cleared: an absent attribute is an answer, not an error). */
+static hid_t vg__attr_open(hid_t obj, const char *name) {
+    hid_t a = H5Aexists(obj, name) > 0 ? H5Aopen(obj, name, H5P_DEFAULT) : H5I_INVALID_HID;
+    if (a < 0) H5Eclear2(H5E_DEFAULT);
+    return a;
+}
+
 /* A string attribute (variable or fixed length) into buf; 0 when absent or not a string. */
 int vg_h5_attr_str(hid_t obj, const char *name, char *buf, size_t size) {
     int ok = 0;
     buf[0] = '\0';
-    if (H5Aexists(obj, name) <= 0) {
-        H5Eclear2(H5E_DEFAULT);
-        return 0;
-    }
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    hid_t t = a >= 0 ? H5Aget_type(a) : H5I_INVALID_HID;
-    hid_t sp = a >= 0 ? H5Aget_space(a) : H5I_INVALID_HID;
+    hid_t a = vg__attr_open(obj, name);
+    if (a < 0) return 0;
+    hid_t t = H5Aget_type(a);
+    hid_t sp = H5Aget_space(a);
     if (t >= 0 && sp >= 0 && H5Tget_class(t) == H5T_STRING &&
         H5Sget_simple_extent_npoints(sp) == 1) {
         if (H5Tis_variable_str(t) > 0) {
@@ -94,15 +99,8 @@ int vg_h5_attr_num_open(hid_t a, double *out) {
 }
 
 int vg_h5_attr_num(hid_t obj, const char *name, double *out) {
-    if (H5Aexists(obj, name) <= 0) {
-        H5Eclear2(H5E_DEFAULT);
-        return 0;
-    }
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0) {
-        H5Eclear2(H5E_DEFAULT);
-        return 0;
-    }
+    hid_t a = vg__attr_open(obj, name);
+    if (a < 0) return 0;
     int ok = vg_h5_attr_num_open(a, out);
     H5Aclose(a);
     return ok;
@@ -112,13 +110,10 @@ int vg_h5_attr_num(hid_t obj, const char *name, double *out) {
  * not an integer. */
 int vg_h5_attr_u64(hid_t obj, const char *name, uint64_t *out) {
     int ok = 0;
-    if (H5Aexists(obj, name) <= 0) {
-        H5Eclear2(H5E_DEFAULT);
-        return 0;
-    }
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    hid_t t = a >= 0 ? H5Aget_type(a) : H5I_INVALID_HID;
-    hid_t sp = a >= 0 ? H5Aget_space(a) : H5I_INVALID_HID;
+    hid_t a = vg__attr_open(obj, name);
+    if (a < 0) return 0;
+    hid_t t = H5Aget_type(a);
+    hid_t sp = H5Aget_space(a);
     if (t >= 0 && sp >= 0 && H5Tget_class(t) == H5T_INTEGER && H5Sget_simple_extent_npoints(sp) == 1)
         ok = H5Aread(a, H5T_NATIVE_UINT64, out) >= 0;
     if (sp >= 0) H5Sclose(sp);
