@@ -55,6 +55,24 @@ static const struct {
     {"running_var", "batch norm running variance (unbiased)", NULL, 0, 1, 1},
 };
 
+/* Appends a tensor of layer `layer` to the plan: (rows, cols), or (rows) when cols is 0; its
+ * offset into the parameters (trained) or the state. */
+static vg_model_tensor *vg__plan_tensor(vg_model_plan *plan, const char *name, const char *doc,
+                                        const char *grad_doc, int layer, int trained,
+                                        int64_t rows, int64_t cols, int64_t offset) {
+    vg_model_tensor *t = &plan->tensors[plan->n_tensors++];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->doc = doc;
+    t->grad_doc = grad_doc;
+    t->layer = layer;
+    t->trained = trained;
+    t->rank = cols ? 2 : 1;
+    t->dims[0] = rows;
+    t->dims[1] = cols;
+    t->offset = offset;
+    return t;
+}
+
 vg_status vg_mlp_plan(const vg_model_spec *spec, vg_model_plan *plan, vg_error *err) {
     memset(plan, 0, sizeof *plan);
     vg_mlp_shape shape = vg_mlp_shape_of(spec);
@@ -87,18 +105,13 @@ vg_status vg_mlp_plan(const vg_model_spec *spec, vg_model_plan *plan, vg_error *
         for (int i = 0; i < per_layer; i++) {
             if (vg__mlp_tensors[i].hidden_normed_only && !(normed && hidden)) continue;
             if (vg__mlp_tensors[i].batchnorm_only && !bn) continue;
-            vg_model_tensor *t = &plan->tensors[plan->n_tensors++];
-            snprintf(t->name, sizeof t->name, "%s", vg__mlp_tensors[i].name);
-            t->doc = vg__mlp_tensors[i].doc;
-            t->grad_doc = vg__mlp_tensors[i].grad_doc;
-            t->layer = l;
-            t->trained = vg__mlp_tensors[i].trained;
-            t->rank = i == 0 ? 2 : 1;
-            t->dims[0] = fo;
-            t->dims[1] = i == 0 ? fi : 0;
+            int trained = vg__mlp_tensors[i].trained;
             int64_t n = i == 0 ? (int64_t)fo * fi : fo;
-            if (t->trained) t->offset = off, off += n;
-            else t->offset = state_at, state_at += n;
+            vg__plan_tensor(plan, vg__mlp_tensors[i].name, vg__mlp_tensors[i].doc,
+                            vg__mlp_tensors[i].grad_doc, l, trained, fo, i == 0 ? fi : 0,
+                            trained ? off : state_at);
+            if (trained) off += n;
+            else state_at += n;
         }
         at = ly->param_end;
     }
@@ -221,18 +234,11 @@ vg_status vg_rnn_plan(const vg_model_spec *spec, vg_model_plan *plan, vg_error *
         plan->n_act_layers++;
         int64_t off = at;
         for (int i = 0; i < 4; i++) {
-            vg_model_tensor *t = &plan->tensors[plan->n_tensors++];
-            snprintf(t->name, sizeof t->name, "%s", vg__rnn_tensors[i].name);
-            t->doc = vg__rnn_tensors[i].doc;
-            t->grad_doc = vg__rnn_tensors[i].grad_doc;
-            t->layer = l;
-            t->trained = 1;
-            t->rank = i < 2 ? 2 : 1;
-            t->dims[0] = GH;
-            t->dims[1] = i == 0 ? fi : i == 1 ? H : 0;
+            int64_t cols = i == 0 ? fi : i == 1 ? H : 0;
+            vg_model_tensor *t = vg__plan_tensor(plan, vg__rnn_tensors[i].name, vg__rnn_tensors[i].doc,
+                                                 vg__rnn_tensors[i].grad_doc, l, 1, GH, cols, off);
             t->in_axis = i == 1 ? "hidden" : NULL;
-            t->offset = off;
-            off += i == 0 ? GH * fi : i == 1 ? GH * H : GH;
+            off += GH * (cols ? cols : 1);
         }
         at = ly->param_end;
     }
@@ -246,16 +252,9 @@ vg_status vg_rnn_plan(const vg_model_spec *spec, vg_model_plan *plan, vg_error *
     ro->act_cols = 0;
     ro->dz_rows_per_sample = spec->target_kind == VG_TARGET_STEP_CLASS ? T : 1;
     for (int i = 0; i < 2; i++) {
-        vg_model_tensor *t = &plan->tensors[plan->n_tensors++];
-        snprintf(t->name, sizeof t->name, "%s", vg__mlp_tensors[i].name);
-        t->doc = vg__mlp_tensors[i].doc;
-        t->grad_doc = vg__mlp_tensors[i].grad_doc;
-        t->layer = D;
-        t->trained = 1;
-        t->rank = i == 0 ? 2 : 1;
-        t->dims[0] = V;
-        t->dims[1] = i == 0 ? H : 0;
-        t->offset = i == 0 ? at : at + (int64_t)V * H;
+        vg__plan_tensor(plan, vg__mlp_tensors[i].name, vg__mlp_tensors[i].doc,
+                        vg__mlp_tensors[i].grad_doc, D, 1, V, i == 0 ? H : 0,
+                        i == 0 ? at : at + (int64_t)V * H);
     }
     plan->n_params = ro->param_end;
     plan->n_state = 0;
