@@ -5,13 +5,16 @@
  * tests/test_gradcheck.c defines them: per tensor ||g - num|| / max(||g||, ||num||) < 1e-6, and
  * the element-wise relative error among entries above 1e-2 of the tensor's largest < 1e-5.
  *
- * Truncated BPTT has no finite-difference counterpart on the loss (a detached state is not a
- * different function of the parameters); it is proven against its definition, PyTorch's
- * h.detach() every K steps, in tests/test_rnn_torch.py. Here, in double: with K >= T it is
- * full BPTT; with the loss scored only inside the first chunk nothing crosses a cut, so it
- * equals full BPTT (and finite differences); with a loss at the last step and K < T the steps
- * before the last cut get no gradient (dpre = 0, grad_h2 = 0 there), the last chunk's do, and
- * the read-out's gradient is unchanged; each cell, 1 and 2 layers.
+ * Truncated BPTT against finite differences too (check_truncated_fd): a truncated gradient is
+ * the exact gradient of the loss with the states at the cuts held constant, which is evaluated
+ * chunk by chunk from those states (vg_rnn_f64_set_initial_state); each cell, 1 and 2 layers,
+ * every target kind, K = 2 (even chunks), 4 (uneven) and 1 (a cut before every step), same
+ * bounds. Its definition, PyTorch's h.detach() every K steps, is matched in
+ * tests/test_rnn_torch.py. And the structure of the cuts (check_truncated): with K >= T it is
+ * full BPTT bit for bit; with the loss scored only inside the first chunk nothing crosses a cut,
+ * so it equals full BPTT; with a loss at the last step and K < T the steps before the last cut
+ * get no gradient (dpre = 0, grad_h2 = 0 there), the last chunk's do, and the read-out's
+ * gradient is unchanged.
  *
  * Also here: the theory of issue #20 item 6 (a linear RNN with recurrent weights g Q decays as
  * g^(T - t); an LSTM with zero recurrent weights carries dc_T/dc_t = prod f), the f32 net
@@ -21,6 +24,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "vg_test.h"
 #include "vgsweep/data.h"
@@ -35,16 +39,23 @@ typedef struct {
 
 static double net_grad_scale = 0;
 
-/* the loss as a function of the parameters, with truncation simulated: params_at(k) gives the
- * parameters used by chunk k. For full BPTT a plain forward. */
+/* The loss as a function of the parameters: a plain forward (full BPTT), or with `chunked` set
+ * the function truncated BPTT is the gradient of (check_truncated_fd). */
+typedef struct chunked chunked;
 typedef struct {
     vg_rnn_f64 *m;
     const double *x;
     const int32_t *y;
     const double *t;
+    chunked *chunks;
 } problem;
 
-static double loss_of(problem *p) { return vg_rnn_f64_forward(p->m, p->x, p->y, p->t, B, NULL, NULL); }
+static double chunked_loss(chunked *c);
+
+static double loss_of(problem *p) {
+    if (p->chunks) return chunked_loss(p->chunks);
+    return vg_rnn_f64_forward(p->m, p->x, p->y, p->t, B, NULL, NULL);
+}
 
 /* Five-point stencil with the step chosen where successive estimates agree best (as
  * test_gradcheck.c). */
@@ -87,6 +98,24 @@ static errs compare(const double *g, const double *num, int64_t n) {
 
 static int n_cases = 0;
 static double worst_overall = 0;
+
+/* per tensor: each layer's W_ih, W_hh, b_ih, b_hh, then W_out, b_out; the worst of each error */
+static errs compare_net(const vg_rnn_f64 *m, const double *g, const double *num) {
+    errs worst = {0, 0};
+    int depth = m->shape.depth;
+    for (int l = 0; l <= depth; l++) {
+        int64_t o = m->param_offset[l], GH = (int64_t)m->gates * H;
+        int64_t sizes[4] = {GH * m->fan_in[l % depth], GH * H, GH, GH};
+        if (l == depth) sizes[0] = (int64_t)N_OUT * H, sizes[1] = N_OUT, sizes[2] = sizes[3] = 0;
+        for (int k = 0; k < 4 && sizes[k] > 0; k++) {
+            errs e = compare(g + o, num + o, sizes[k]);
+            worst.norm_err = fmax(worst.norm_err, e.norm_err);
+            worst.elem_err = fmax(worst.elem_err, e.elem_err);
+            o += sizes[k];
+        }
+    }
+    return worst;
+}
 
 static void fill_targets(vg_rng *rng, int target, int32_t *y, double *tg) {
     if (target == VG_TARGET_CLASS)
@@ -136,23 +165,10 @@ static void check_full(int cell, int act, int depth, int target, int loss, uint6
     double g2 = 0;
     for (int64_t i = 0; i < m.n_params; i++) g[i] = m.grads[i], g2 += g[i] * g[i];
     net_grad_scale = sqrt(g2);
-    problem pr = {&m, x, yy, tt};
+    problem pr = {&m, x, yy, tt, NULL};
     for (int64_t i = 0; i < m.n_params; i++) num[i] = numeric(&pr, &m.params[i]);
-    /* per tensor: each layer's W_ih, W_hh, b_ih, b_hh, then W_out, b_out */
-    double worst_norm = 0, worst_elem = 0;
-    for (int l = 0; l < depth; l++) {
-        int64_t o = m.param_offset[l], GH = (int64_t)m.gates * H;
-        int64_t sizes[4] = {GH * m.fan_in[l], GH * H, GH, GH};
-        for (int k = 0; k < 4; k++) {
-            errs e = compare(g + o, num + o, sizes[k]);
-            worst_norm = fmax(worst_norm, e.norm_err), worst_elem = fmax(worst_elem, e.elem_err);
-            o += sizes[k];
-        }
-    }
-    int64_t o = m.param_offset[depth];
-    errs e1 = compare(g + o, num + o, (int64_t)N_OUT * H), e2 = compare(g + o + N_OUT * H, num + o + N_OUT * H, N_OUT);
-    worst_norm = fmax(worst_norm, fmax(e1.norm_err, e2.norm_err));
-    worst_elem = fmax(worst_elem, fmax(e1.elem_err, e2.elem_err));
+    errs worst = compare_net(&m, g, num);
+    double worst_norm = worst.norm_err, worst_elem = worst.elem_err;
     char name[160];
     snprintf(name, sizeof name, "%s%s depth %d target %d %s full", vg_cell_name(cell),
              cell == VG_CELL_RNN ? (act == VG_ACT_RELU ? "/relu" : "/tanh") : "", depth, target,
@@ -251,6 +267,158 @@ static void check_truncated(int cell, int act, int depth, uint64_t seed) {
     vg_rnn_f64_free(&tr);
     vg_rnn_f64_free(&f2);
     vg_rnn_f64_free(&full);
+}
+
+/* Truncated BPTT against finite differences. A truncated gradient is the exact gradient of
+ * F(theta): the loss when every layer's state entering a chunk [a, a + K) is held at the value
+ * the unperturbed forward reached there, a constant (which is what h.detach() makes it). F is
+ * evaluated chunk by chunk: each chunk runs as a net of its own length from those states
+ * (vg_rnn_f64_set_initial_state), and its mean loss is weighted by its share of the scored
+ * pairs. F(theta) equals the loss itself; its finite differences are what truncated BPTT must
+ * give, and they differ from full BPTT's gradient whenever a loss sits after a cut. */
+struct chunked {
+    vg_rnn_f64 *tr;          /* the truncated net (bptt = K), whose parameters are perturbed */
+    vg_rnn_f64 net[T + 1];   /* a net of each chunk length that occurs (T % K and K) */
+    int K, target;
+    const double *x, *t;
+    const int32_t *y;
+    double *h0, *c0;         /* (n_chunks, depth, B, H): the states at the cuts; c0 LSTM only */
+    int64_t n_scored;        /* scored pairs of the whole sequence */
+};
+
+static double chunked_loss(chunked *c) {
+    int depth = c->tr->shape.depth;
+    int64_t state = (int64_t)depth * B * H;
+    double total = 0;
+    for (int a = 0, k = 0; a < T; a += c->K, k++) {
+        int n = T - a < c->K ? T - a : c->K;
+        vg_rnn_f64 *cn = &c->net[n];
+        memcpy(cn->params, c->tr->params, (size_t)cn->n_params * sizeof *cn->params);
+        vg_rnn_f64_set_initial_state(cn, c->h0 + k * state, c->c0 ? c->c0 + k * state : NULL);
+        double xs[B * T * N_IN];
+        int32_t ys[B * T];
+        for (int b = 0; b < B; b++)
+            for (int j = 0; j < n; j++) {
+                memcpy(xs + ((int64_t)b * n + j) * N_IN, c->x + ((int64_t)b * T + a + j) * N_IN, N_IN * sizeof *xs);
+                ys[b * n + j] = c->y ? c->y[b * T + a + j] : -1;
+            }
+        const int32_t *yy = NULL;
+        const double *tt = NULL;
+        if (c->target == VG_TARGET_STEP_CLASS) yy = ys;
+        else if (a + n == T) yy = c->target == VG_TARGET_REAL ? NULL : c->y, tt = c->target == VG_TARGET_REAL ? c->t : NULL;
+        int64_t scored = 0;
+        double l = vg_rnn_f64_forward(cn, xs, yy, tt, B, NULL, &scored);
+        total += l * (double)scored;
+    }
+    return total / (double)c->n_scored;
+}
+
+static void check_truncated_fd(int cell, int act, int depth, int target, int K, uint64_t seed) {
+    int loss = target == VG_TARGET_REAL ? VG_LOSS_MSE : VG_LOSS_CROSS_ENTROPY;
+    vg_rnn_f64 tr, full;
+    vg_rng rng;
+    make_net(&tr, make_shape(cell, act, depth, target, loss, K), seed, &rng);
+    double x[B * T * N_IN], tg[B * N_OUT];
+    int32_t y[B * T];
+    for (int i = 0; i < B * T * N_IN; i++) x[i] = vg_rng_normal(&rng);
+    fill_targets(&rng, target, y, tg);
+    const int32_t *yy = target == VG_TARGET_REAL ? NULL : y;
+    const double *tt = target == VG_TARGET_REAL ? tg : NULL;
+    make_net(&full, make_shape(cell, act, depth, target, loss, 0), seed, &rng);
+    memcpy(full.params, tr.params, (size_t)tr.n_params * sizeof *tr.params);
+
+    chunked c = {.tr = &tr, .K = K, .target = target, .x = x, .t = tt, .y = yy};
+    int n_chunks = (T + K - 1) / K;
+    int64_t state = (int64_t)depth * B * H;
+    c.h0 = calloc((size_t)(n_chunks * state), sizeof *c.h0);
+    c.c0 = cell == VG_CELL_LSTM ? calloc((size_t)(n_chunks * state), sizeof *c.c0) : NULL;
+    double l0 = vg_rnn_f64_forward(&tr, x, yy, tt, B, NULL, NULL);
+    c.n_scored = tr.n_scored;
+    for (int k = 0; k < n_chunks; k++) /* the states at the cuts: slot k K of every layer */
+        for (int l = 0; l < depth; l++) {
+            memcpy(c.h0 + k * state + (int64_t)l * B * H, tr.hs[l] + (int64_t)k * K * B * H, (size_t)B * H * sizeof(double));
+            if (c.c0) memcpy(c.c0 + k * state + (int64_t)l * B * H, tr.cs[l] + (int64_t)k * K * B * H, (size_t)B * H * sizeof(double));
+        }
+    vg_error err;
+    for (int a = 0; a < T; a += K) {
+        int n = T - a < K ? T - a : K;
+        if (c.net[n].params) continue;
+        vg_rnn_shape s = make_shape(cell, act, depth, target, loss, 0);
+        s.steps = n;
+        VG_CHECK(vg_rnn_f64_create(&c.net[n], &s, &err) == VG_OK);
+    }
+    double f0 = chunked_loss(&c);
+    char name[160];
+    snprintf(name, sizeof name, "%s%s depth %d target %d truncated K = %d", vg_cell_name(cell),
+             cell == VG_CELL_RNN ? (act == VG_ACT_RELU ? "/relu" : "/tanh") : "", depth, target, K);
+    VG_CHECK_MSG(fabs(f0 - l0) <= 1e-13 * fabs(l0), "%s: the chunks' loss %.17g, the loss %.17g", name, f0, l0);
+
+    vg_rnn_f64_forward(&tr, x, yy, tt, B, NULL, NULL);
+    vg_rnn_f64_backward_set(&tr, x, yy, tt, 0);
+    vg_rnn_f64_forward(&full, x, yy, tt, B, NULL, NULL);
+    vg_rnn_f64_backward_set(&full, x, yy, tt, 0);
+    double *g = malloc((size_t)tr.n_params * sizeof *g), *num = malloc((size_t)tr.n_params * sizeof *num);
+    double g2 = 0, d2 = 0;
+    for (int64_t i = 0; i < tr.n_params; i++) {
+        g[i] = tr.grads[i], g2 += g[i] * g[i];
+        d2 += (g[i] - full.grads[i]) * (g[i] - full.grads[i]);
+    }
+    net_grad_scale = sqrt(g2);
+    problem pr = {&tr, x, yy, tt, &c};
+    for (int64_t i = 0; i < tr.n_params; i++) num[i] = numeric(&pr, &tr.params[i]);
+    errs e = compare_net(&tr, g, num);
+    /* truncation moved the gradient: the check above is not full BPTT's passing again */
+    double moved = sqrt(d2 / g2);
+    printf("%-50s tensor rel err %.2e, element rel err %.2e (truncated vs full: %.2g)\n", name,
+           e.norm_err, e.elem_err, moved);
+    VG_CHECK_MSG(e.norm_err < 1e-6, "%s: tensor rel err %.3g", name, e.norm_err);
+    VG_CHECK_MSG(e.elem_err < 1e-5, "%s: element rel err %.3g", name, e.elem_err);
+    VG_CHECK_MSG(moved > 1e-3, "%s: truncation moved the gradient by %.3g only", name, moved);
+    n_cases++;
+    worst_overall = fmax(worst_overall, e.norm_err);
+    for (int n = 0; n <= T; n++)
+        if (c.net[n].params) vg_rnn_f64_free(&c.net[n]);
+    free(c.h0), free(c.c0), free(g), free(num);
+    vg_rnn_f64_free(&tr);
+    vg_rnn_f64_free(&full);
+}
+
+/* The initial state: a forward from h0 (c0) continues a longer sequence exactly. Steps 1..T of
+ * a net of length 2T started from zeros are the steps of a net of length T started from the
+ * state the first half reached: same hidden states, same loss at the last step. */
+static void check_initial_state(int cell) {
+    vg_rnn_shape s2 = make_shape(cell, VG_ACT_TANH, 2, VG_TARGET_CLASS, VG_LOSS_CROSS_ENTROPY, 0);
+    vg_rnn_shape s1 = s2;
+    s2.steps = 2 * T;
+    vg_rnn_f64 longer, half;
+    vg_rng rng;
+    make_net(&longer, s2, 31, &rng);
+    vg_error err;
+    VG_CHECK(vg_rnn_f64_create(&half, &s1, &err) == VG_OK);
+    memcpy(half.params, longer.params, (size_t)half.n_params * sizeof *half.params);
+    double x[B * 2 * T * N_IN], xs[B * T * N_IN];
+    int32_t y[B] = {2, 0, 1};
+    for (int i = 0; i < B * 2 * T * N_IN; i++) x[i] = vg_rng_normal(&rng);
+    for (int b = 0; b < B; b++) memcpy(xs + b * T * N_IN, x + (b * 2 * T + T) * N_IN, T * N_IN * sizeof *xs);
+    double l2 = vg_rnn_f64_forward(&longer, x, y, NULL, B, NULL, NULL);
+    double h0[2 * B * H], c0[2 * B * H];
+    for (int l = 0; l < 2; l++) {
+        memcpy(h0 + l * B * H, longer.hs[l] + (int64_t)T * B * H, B * H * sizeof *h0);
+        if (cell == VG_CELL_LSTM) memcpy(c0 + l * B * H, longer.cs[l] + (int64_t)T * B * H, B * H * sizeof *c0);
+    }
+    vg_rnn_f64_set_initial_state(&half, h0, cell == VG_CELL_LSTM ? c0 : NULL);
+    double l1 = vg_rnn_f64_forward(&half, xs, y, NULL, B, NULL, NULL);
+    double worst = 0;
+    for (int l = 0; l < 2; l++)
+        for (int i = 0; i < (T + 1) * B * H; i++)
+            worst = fmax(worst, fabs(half.hs[l][i] - longer.hs[l][(int64_t)T * B * H + i]));
+    VG_CHECK_MSG(worst < 1e-13 && fabs(l1 - l2) < 1e-13 * l2, "%s: the continued half differs by %.3g (loss %.17g vs %.17g)",
+                 vg_cell_name(cell), worst, l1, l2);
+    vg_rnn_f64_set_initial_state(&half, NULL, NULL); /* back to zeros */
+    vg_rnn_f64_forward(&half, xs, y, NULL, B, NULL, NULL);
+    for (int i = 0; i < B * H; i++) VG_CHECK(half.hs[0][i] == 0 && half.hs[1][i] == 0);
+    vg_rnn_f64_free(&half);
+    vg_rnn_f64_free(&longer);
 }
 
 /* Theory: a linear RNN (phi = identity) with W_hh = g Q, Q orthogonal, loss at the last step:
@@ -455,6 +623,16 @@ int main(void) {
             }
     for (int c = 0; c < 4; c++)
         for (int depth = 1; depth <= 2; depth++) check_truncated(cells[c][0], cells[c][1], depth, seed++);
+    /* truncated BPTT against finite differences: K = 2 (three even chunks) on every target;
+     * K = 4 (chunks of 4 and 2) and K = 1 (a cut before every step) on losses at every step */
+    for (int c = 0; c < 4; c++)
+        for (int depth = 1; depth <= 2; depth++) {
+            for (int target = 0; target < 3; target++)
+                check_truncated_fd(cells[c][0], cells[c][1], depth, target, 2, seed++);
+            check_truncated_fd(cells[c][0], cells[c][1], depth, VG_TARGET_STEP_CLASS, 4, seed++);
+            check_truncated_fd(cells[c][0], cells[c][1], depth, VG_TARGET_STEP_CLASS, 1, seed++);
+        }
+    for (int c = 0; c < VG_CELL_COUNT; c++) check_initial_state(c);
     check_linear_decay(0.8);
     check_linear_decay(1.0);
     check_linear_decay(1.25);

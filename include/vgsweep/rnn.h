@@ -4,8 +4,9 @@
  * the finite-difference tests prove the same code with).
  *
  * The net (docs/MODEL.md, "Recurrent nets", states it precisely enough to rebuild any run in
- * PyTorch). Recurrent layers l = 0..depth-1, input h^{-1}_t = x_t (n_inputs), h^l_0 = c^l_0 = 0,
- * for t = 1..T, with G gate blocks of H = hidden units (PyTorch's layout and gate order):
+ * PyTorch). Recurrent layers l = 0..depth-1, input h^{-1}_t = x_t (n_inputs), h^l_0 = c^l_0 = 0
+ * (or a given initial state), for t = 1..T, with G gate blocks of H = hidden units (PyTorch's
+ * layout and gate order):
  *
  *   rnn  (G = 1):  h_t = phi(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)            phi: activation
  *   lstm (G = 4):  [i f g o] = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
@@ -138,6 +139,8 @@ typedef struct vg_rnn_stats {
         real *hp;               /* (B, G H): GRU's per-step W_hh h + b_hh */                    \
         real *gemm_work;        /* the float kernel's scratch (nn/gemm.c); NULL in double */    \
         vg_rnn_stats stats;     /* filled by a backward with stats = 1 */                       \
+        const real *h0, *c0;    /* (depth, max_batch, H) the state forwards start from;        \
+                                   NULL: zeros (vg_rnn_*_set_initial_state) */                 \
         int batch;              /* rows of the last forward */                                  \
         int64_t n_scored;       /* scored (row, step) pairs of the last forward */             \
     } vg_rnn_##sfx;                                                                             \
@@ -147,6 +150,13 @@ typedef struct vg_rnn_stats {
     /* Draws every parameter from rng (in double, so the f32 and f64 nets from the same seed   \
      * agree to float rounding), layer by layer: W_ih, W_hh block by block, then the read-out. */ \
     void vg_rnn_##sfx##_init(vg_rnn_##sfx *m, const vg_rnn_init_spec *init, vg_rng *rng);      \
+    /* The state h^l_0 (and the LSTM's c^l_0) the next forwards start from: h0, c0 (depth, B,  \
+     * H), row b of layer l at (l B + b) H, B the forward's rows; NULL: zeros, the default.    \
+     * Kept by pointer, not copied. The backward treats h_0 as a constant, as truncated BPTT   \
+     * treats the state at a cut: this is what lets tests/test_rnn_gradcheck.c prove a        \
+     * truncated gradient against finite differences, chunk by chunk from the states at the   \
+     * cuts, and what a stateful (streamed) sequence would start from. */                      \
+    void vg_rnn_##sfx##_set_initial_state(vg_rnn_##sfx *m, const real *h0, const real *c0);    \
     /* x (B, T n_inputs), time-major within a sample. Targets by shape.target: y (B) for       \
      * CLASS, y (B, T) with -1 for unscored steps for STEP_CLASS, t (B, n_outputs) for REAL;    \
      * both NULL: no loss (0). Returns the mean loss over the scored pairs; adds correct argmax \

@@ -461,6 +461,11 @@ static int SFX(label)(const RNN *m, const int32_t *y, int64_t r, int B) {
     return y[r];
 }
 
+void RNN_FN(set_initial_state)(RNN *m, const real *h0, const real *c0) {
+    m->h0 = h0;
+    m->c0 = c0;
+}
+
 double RNN_FN(forward)(RNN *m, const real *x, const int32_t *y, const real *tg, int B,
                        int64_t *n_correct, int64_t *n_scored) {
     const vg_rnn_shape *s = &m->shape;
@@ -480,8 +485,11 @@ double RNN_FN(forward)(RNN *m, const real *x, const int32_t *y, const real *tg, 
             bias[i] = m->b_ih[l][i] + (s->cell == VG_CELL_GRU && i >= 2 * H ? 0 : m->b_hh[l][i]);
         SFX(big_gemm)(0, 1, T * B, GH, m->fan_in[l], in, m->fan_in[l], m->W_ih[l], m->fan_in[l],
                       bias, m->gate[l], GH, m->gemm_work);
-        memset(m->hs[l], 0, (size_t)B * H * sizeof(real));
-        if (m->cs[l]) memset(m->cs[l], 0, (size_t)B * H * sizeof(real));
+        if (m->h0) memcpy(m->hs[l], m->h0 + (int64_t)l * B * H, (size_t)B * H * sizeof(real));
+        else memset(m->hs[l], 0, (size_t)B * H * sizeof(real));
+        if (m->cs[l] && m->c0)
+            memcpy(m->cs[l], m->c0 + (int64_t)l * B * H, (size_t)B * H * sizeof(real));
+        else if (m->cs[l]) memset(m->cs[l], 0, (size_t)B * H * sizeof(real));
         for (int t = 0; t < T; t++) {
             if (s->cell == VG_CELL_LSTM) SFX(lstm_step)(m, l, t, B);
             else if (s->cell == VG_CELL_GRU) SFX(gru_step)(m, l, t, B);
