@@ -116,6 +116,8 @@ typedef struct vg_rnn_stats {
         real *grads;            /* (n_params): same layout; backward writes it */               \
         real **W_ih, **W_hh;    /* (depth) views: (G H, fan_in), (G H, H) */                    \
         real **b_ih, **b_hh;    /* (depth) views: (G H) */                                      \
+        real **W_hhT;           /* (depth) (H, G H): W_hh transposed by each forward, so that   \
+                                   every step's product reads it in place (in the arena) */     \
         real **dW_ih, **dW_hh, **db_ih, **db_hh; /* (depth) views into grads */                 \
         real *W_out, *b_out;    /* (n_outputs, H), (n_outputs) */                               \
         real *dW_out, *db_out;                                                                  \
@@ -134,7 +136,8 @@ typedef struct vg_rnn_stats {
         real *logits;           /* (T_out, B, n_outputs), T_out = T for STEP_CLASS else 1 */   \
         real *probs;            /* (T_out, B, n_outputs) softmax (cross-entropy) */             \
         real *dlogits;          /* (T_out, B, n_outputs): dloss/dlogits of the last backward */ \
-        real *dseq;             /* (T, B, H): dloss/dh^l_t from the read-out or layer above */  \
+        real *dseq;             /* (T, B, H): dloss/dh^l_t from the read-out or layer above     \
+                                   (the top layer with a loss at the last step: slot T-1 only) */ \
         real *dh, *dc, *step_buf; /* (B, H) each: backward's carried gradients; scratch */      \
         real *hp;               /* (B, G H): GRU's per-step W_hh h + b_hh */                    \
         real *gemm_work;        /* the float kernel's scratch (nn/gemm.c); NULL in double */    \

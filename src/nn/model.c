@@ -311,6 +311,7 @@ vg_model_cost vg_rnn_cost(const vg_model_spec *spec) {
 #define VG__PIECE(n) (arena += ceil((n) / 16.0) * 16)
     VG__PIECE(T * B * F);
     for (int l = 0; l < spec->depth; l++) {
+        VG__PIECE(H * GH);          /* W_hhT */
         VG__PIECE(T * B * GH);      /* gate */
         VG__PIECE((T + 1) * B * H); /* hs */
         VG__PIECE(T * B * GH);      /* dpre */
@@ -329,7 +330,7 @@ vg_model_cost vg_rnn_cost(const vg_model_spec *spec) {
 #undef VG__PIECE
     c.alloc_bytes[c.n_allocs++] = vg__lines(arena * f);
     /* the per-layer views, shapes and statistics, the interface's struct and plan */
-    c.alloc_bytes[c.n_allocs++] = vg__lines(D * 15 * sizeof(void *));
+    c.alloc_bytes[c.n_allocs++] = vg__lines(D * 16 * sizeof(void *));
     c.alloc_bytes[c.n_allocs++] = vg__lines(D * T * sizeof(double) * (cell == VG_CELL_LSTM ? 2 : 1)) +
                                   vg__lines(D * G * sizeof(double)) + vg__lines(D * 4 + (D + 2) * 8) +
                                   (D + 1) * sizeof(vg_model_layer) +
