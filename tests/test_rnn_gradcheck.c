@@ -16,6 +16,9 @@
  * get no gradient (dpre = 0, grad_h2 = 0 there), the last chunk's do, and the read-out's
  * gradient is unchanged.
  *
+ * The products by chunks of steps (check_chunks): a batch of 200 rows, whose forward and
+ * backward run in chunks of 2 steps, against its parts of 8 rows (one chunk each), to 1e-12.
+ *
  * Also here: the theory of issue #20 item 6 (a linear RNN with recurrent weights g Q decays as
  * g^(T - t); an LSTM with zero recurrent weights carries dc_T/dc_t = prod f), the f32 net
  * against the f64 one, the initializers (orthogonal blocks, identity, forget bias), the gate
@@ -383,6 +386,54 @@ static void check_truncated_fd(int cell, int act, int depth, int target, int K, 
     vg_rnn_f64_free(&full);
 }
 
+/* The products by chunks of steps (rnn_impl.h's chunk_steps: ~512 rows of B per chunk). The nets
+ * above have B = 3 rows, so their forward and backward are one chunk. A batch of 200 rows cuts
+ * T = 7 steps into chunks of 2 (6-7, 4-5, 2-3, 0-1, the first one short); its gradient of the
+ * mean loss must be the weighted sum of the gradients of its rows taken 8 at a time (one
+ * chunk each), weights = each part's share of the scored pairs; full BPTT and K = 3 (cuts
+ * that fall inside a chunk). */
+static void check_chunks(int cell, int act, int depth, int target, int K) {
+    enum { BIG = 200, PART = 8, TT = 7 };
+    int loss = target == VG_TARGET_REAL ? VG_LOSS_MSE : VG_LOSS_CROSS_ENTROPY;
+    vg_rnn_shape s = make_shape(cell, act, depth, target, loss, K);
+    s.steps = TT, s.max_batch = BIG;
+    vg_rnn_f64 big, part;
+    vg_rng rng;
+    make_net(&big, s, 1000 + cell, &rng);
+    s.max_batch = PART;
+    vg_error err;
+    VG_CHECK(vg_rnn_f64_create(&part, &s, &err) == VG_OK);
+    memcpy(part.params, big.params, (size_t)big.n_params * sizeof *big.params);
+    double *x = malloc(sizeof(double) * BIG * TT * N_IN), *tg = malloc(sizeof(double) * BIG * N_OUT);
+    int32_t *y = malloc(sizeof(int32_t) * BIG * TT);
+    for (int i = 0; i < BIG * TT * N_IN; i++) x[i] = vg_rng_normal(&rng);
+    for (int i = 0; i < BIG * TT; i++)
+        y[i] = target == VG_TARGET_STEP_CLASS && vg_rng_uniform(&rng) < 0.3 ? -1 : (int32_t)vg_rng_below(&rng, N_OUT);
+    for (int i = 0; i < BIG * N_OUT; i++) tg[i] = vg_rng_normal(&rng);
+    int real_t = target == VG_TARGET_REAL;
+    int64_t rows_y = target == VG_TARGET_STEP_CLASS ? TT : 1;
+    vg_rnn_f64_forward(&big, x, real_t ? NULL : y, real_t ? tg : NULL, BIG, NULL, NULL);
+    vg_rnn_f64_backward_set(&big, x, real_t ? NULL : y, real_t ? tg : NULL, 0);
+    double *sum = calloc((size_t)big.n_params, sizeof *sum);
+    for (int b0 = 0; b0 < BIG; b0 += PART) {
+        const int32_t *yy = real_t ? NULL : y + b0 * rows_y;
+        const double *tt = real_t ? tg + b0 * N_OUT : NULL;
+        vg_rnn_f64_forward(&part, x + (int64_t)b0 * TT * N_IN, yy, tt, PART, NULL, NULL);
+        vg_rnn_f64_backward_set(&part, x + (int64_t)b0 * TT * N_IN, yy, tt, 0);
+        double w = (double)part.n_scored / (double)big.n_scored;
+        for (int64_t i = 0; i < big.n_params; i++) sum[i] += w * part.grads[i];
+    }
+    double d2 = 0, g2 = 0;
+    for (int64_t i = 0; i < big.n_params; i++)
+        d2 += (big.grads[i] - sum[i]) * (big.grads[i] - sum[i]), g2 += sum[i] * sum[i];
+    double rel = sqrt(d2 / g2);
+    VG_CHECK_MSG(g2 > 0 && rel < 1e-12, "%s depth %d target %d K %d: a batch in chunks vs its parts: %.3g",
+                 vg_cell_name(cell), depth, target, K, rel);
+    free(x), free(tg), free(y), free(sum);
+    vg_rnn_f64_free(&part);
+    vg_rnn_f64_free(&big);
+}
+
 /* The initial state: a forward from h0 (c0) continues a longer sequence exactly. Steps 1..T of
  * a net of length 2T started from zeros are the steps of a net of length T started from the
  * state the first half reached: same hidden states, same loss at the last step. */
@@ -633,6 +684,12 @@ int main(void) {
             check_truncated_fd(cells[c][0], cells[c][1], depth, VG_TARGET_STEP_CLASS, 1, seed++);
         }
     for (int c = 0; c < VG_CELL_COUNT; c++) check_initial_state(c);
+    for (int c = 0; c < 4; c++)
+        for (int target = 0; target < 3; target++) {
+            check_chunks(cells[c][0], cells[c][1], 2, target, 0);
+            check_chunks(cells[c][0], cells[c][1], 2, target, 3);
+        }
+    printf("a batch of 200 in chunks of 2 steps = its parts of 8 rows, every cell and target, full and K = 3\n");
     check_linear_decay(0.8);
     check_linear_decay(1.0);
     check_linear_decay(1.25);
