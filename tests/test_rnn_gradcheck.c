@@ -149,6 +149,15 @@ static void make_net(vg_rnn_f64 *m, vg_rnn_shape s, uint64_t seed, vg_rng *rng) 
     for (int64_t i = 0; i < m->n_params; i++) m->params[i] += 0.2 * vg_rng_normal(rng);
 }
 
+/* dst: a net of shape s with src's parameters (s differs from src's in length, batch or
+ * truncation only, which leave the parameters' layout alone) */
+static void same_params(vg_rnn_f64 *dst, vg_rnn_shape s, const vg_rnn_f64 *src) {
+    vg_error err;
+    VG_CHECK(vg_rnn_f64_create(dst, &s, &err) == VG_OK);
+    VG_CHECK(dst->n_params == src->n_params);
+    memcpy(dst->params, src->params, (size_t)src->n_params * sizeof *src->params);
+}
+
 /* full BPTT (bptt 0) against finite differences of the loss */
 static void check_full(int cell, int act, int depth, int target, int loss, uint64_t seed) {
     vg_rnn_shape s = make_shape(cell, act, depth, target, loss, 0);
@@ -327,8 +336,7 @@ static void check_truncated_fd(int cell, int act, int depth, int target, int K, 
     fill_targets(&rng, target, y, tg);
     const int32_t *yy = target == VG_TARGET_REAL ? NULL : y;
     const double *tt = target == VG_TARGET_REAL ? tg : NULL;
-    make_net(&full, make_shape(cell, act, depth, target, loss, 0), seed, &rng);
-    memcpy(full.params, tr.params, (size_t)tr.n_params * sizeof *tr.params);
+    same_params(&full, make_shape(cell, act, depth, target, loss, 0), &tr);
 
     chunked c = {.tr = &tr, .K = K, .target = target, .x = x, .t = tt, .y = yy};
     int n_chunks = (T + K - 1) / K;
@@ -342,13 +350,12 @@ static void check_truncated_fd(int cell, int act, int depth, int target, int K, 
             memcpy(c.h0 + k * state + (int64_t)l * B * H, tr.hs[l] + (int64_t)k * K * B * H, (size_t)B * H * sizeof(double));
             if (c.c0) memcpy(c.c0 + k * state + (int64_t)l * B * H, tr.cs[l] + (int64_t)k * K * B * H, (size_t)B * H * sizeof(double));
         }
-    vg_error err;
     for (int a = 0; a < T; a += K) {
         int n = T - a < K ? T - a : K;
         if (c.net[n].params) continue;
         vg_rnn_shape s = make_shape(cell, act, depth, target, loss, 0);
         s.steps = n;
-        VG_CHECK(vg_rnn_f64_create(&c.net[n], &s, &err) == VG_OK);
+        same_params(&c.net[n], s, &tr);
     }
     double f0 = chunked_loss(&c);
     char name[160];
@@ -401,9 +408,7 @@ static void check_chunks(int cell, int act, int depth, int target, int K) {
     vg_rng rng;
     make_net(&big, s, 1000 + cell, &rng);
     s.max_batch = PART;
-    vg_error err;
-    VG_CHECK(vg_rnn_f64_create(&part, &s, &err) == VG_OK);
-    memcpy(part.params, big.params, (size_t)big.n_params * sizeof *big.params);
+    same_params(&part, s, &big);
     double *x = malloc(sizeof(double) * BIG * TT * N_IN), *tg = malloc(sizeof(double) * BIG * N_OUT);
     int32_t *y = malloc(sizeof(int32_t) * BIG * TT);
     for (int i = 0; i < BIG * TT * N_IN; i++) x[i] = vg_rng_normal(&rng);
@@ -444,9 +449,7 @@ static void check_initial_state(int cell) {
     vg_rnn_f64 longer, half;
     vg_rng rng;
     make_net(&longer, s2, 31, &rng);
-    vg_error err;
-    VG_CHECK(vg_rnn_f64_create(&half, &s1, &err) == VG_OK);
-    memcpy(half.params, longer.params, (size_t)half.n_params * sizeof *half.params);
+    same_params(&half, s1, &longer);
     double x[B * 2 * T * N_IN], xs[B * T * N_IN];
     int32_t y[B] = {2, 0, 1};
     for (int i = 0; i < B * 2 * T * N_IN; i++) x[i] = vg_rng_normal(&rng);

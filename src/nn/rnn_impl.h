@@ -475,6 +475,12 @@ static int SFX(label)(const RNN *m, const int32_t *y, int64_t r, int B) {
     return y[r];
 }
 
+/* slot0 (B H) = layer l's part of a given initial state (depth, B, H), or zeros */
+static void SFX(start_state)(real *slot0, const real *given, int l, int64_t BH) {
+    if (given) memcpy(slot0, given + l * BH, (size_t)BH * sizeof(real));
+    else memset(slot0, 0, (size_t)BH * sizeof(real));
+}
+
 void RNN_FN(set_initial_state)(RNN *m, const real *h0, const real *c0) {
     m->h0 = h0;
     m->c0 = c0;
@@ -501,11 +507,8 @@ double RNN_FN(forward)(RNN *m, const real *x, const int32_t *y, const real *tg, 
          * step (the same values in the same order: the same bits) */
         for (int i = 0; i < GH; i++)
             for (int j = 0; j < H; j++) m->W_hhT[l][(int64_t)j * GH + i] = m->W_hh[l][(int64_t)i * H + j];
-        if (m->h0) memcpy(m->hs[l], m->h0 + (int64_t)l * B * H, (size_t)B * H * sizeof(real));
-        else memset(m->hs[l], 0, (size_t)B * H * sizeof(real));
-        if (m->cs[l] && m->c0)
-            memcpy(m->cs[l], m->c0 + (int64_t)l * B * H, (size_t)B * H * sizeof(real));
-        else if (m->cs[l]) memset(m->cs[l], 0, (size_t)B * H * sizeof(real));
+        SFX(start_state)(m->hs[l], m->h0, l, (int64_t)B * H);
+        if (m->cs[l]) SFX(start_state)(m->cs[l], m->c0, l, (int64_t)B * H);
         int TC = SFX(chunk_steps)(B), Fl = m->fan_in[l];
         for (int t = 0; t < T; t++) {
             if (t % TC == 0) { /* the input projection of the next TC steps, just before they
