@@ -130,6 +130,21 @@ static void fill_targets(vg_rng *rng, int target, int32_t *y, double *tg) {
         for (int i = 0; i < B * N_OUT; i++) tg[i] = vg_rng_normal(rng);
 }
 
+/* B sequences of normal inputs and their targets: y (class kinds) or t (real), the other NULL */
+typedef struct {
+    double x[B * T * N_IN], tg[B * N_OUT];
+    int32_t classes[B * T];
+    const int32_t *y;
+    const double *t;
+} batch;
+
+static void make_batch(vg_rng *rng, int target, batch *b) {
+    for (int i = 0; i < B * T * N_IN; i++) b->x[i] = vg_rng_normal(rng);
+    fill_targets(rng, target, b->classes, b->tg);
+    b->y = target == VG_TARGET_REAL ? NULL : b->classes;
+    b->t = target == VG_TARGET_REAL ? b->tg : NULL;
+}
+
 static vg_rnn_shape make_shape(int cell, int act, int depth, int target, int loss, int bptt) {
     vg_rnn_shape s = {.cell = cell, .n_inputs = N_IN, .hidden = H, .depth = depth,
                       .n_outputs = N_OUT, .steps = T, .activation = act, .act_param = 0.1,
@@ -164,20 +179,16 @@ static void check_full(int cell, int act, int depth, int target, int loss, uint6
     vg_rnn_f64 m;
     vg_rng rng;
     make_net(&m, s, seed, &rng);
-    double x[B * T * N_IN], tg[B * N_OUT];
-    int32_t y[B * T];
-    for (int i = 0; i < B * T * N_IN; i++) x[i] = vg_rng_normal(&rng);
-    fill_targets(&rng, target, y, tg);
-    const int32_t *yy = target == VG_TARGET_REAL ? NULL : y;
-    const double *tt = target == VG_TARGET_REAL ? tg : NULL;
-    double l0 = vg_rnn_f64_forward(&m, x, yy, tt, B, NULL, NULL);
+    batch bt;
+    make_batch(&rng, target, &bt);
+    double l0 = vg_rnn_f64_forward(&m, bt.x, bt.y, bt.t, B, NULL, NULL);
     VG_CHECK(isfinite(l0) && l0 > 0);
-    vg_rnn_f64_backward_set(&m, x, yy, tt, 1);
+    vg_rnn_f64_backward_set(&m, bt.x, bt.y, bt.t, 1);
     double *g = malloc((size_t)m.n_params * sizeof *g), *num = malloc((size_t)m.n_params * sizeof *num);
     double g2 = 0;
     for (int64_t i = 0; i < m.n_params; i++) g[i] = m.grads[i], g2 += g[i] * g[i];
     net_grad_scale = sqrt(g2);
-    problem pr = {&m, x, yy, tt, NULL};
+    problem pr = {&m, bt.x, bt.y, bt.t, NULL};
     for (int64_t i = 0; i < m.n_params; i++) num[i] = numeric(&pr, &m.params[i]);
     errs worst = compare_net(&m, g, num);
     double worst_norm = worst.norm_err, worst_elem = worst.elem_err;
@@ -330,20 +341,16 @@ static void check_truncated_fd(int cell, int act, int depth, int target, int K, 
     vg_rnn_f64 tr, full;
     vg_rng rng;
     make_net(&tr, make_shape(cell, act, depth, target, loss, K), seed, &rng);
-    double x[B * T * N_IN], tg[B * N_OUT];
-    int32_t y[B * T];
-    for (int i = 0; i < B * T * N_IN; i++) x[i] = vg_rng_normal(&rng);
-    fill_targets(&rng, target, y, tg);
-    const int32_t *yy = target == VG_TARGET_REAL ? NULL : y;
-    const double *tt = target == VG_TARGET_REAL ? tg : NULL;
+    batch bt;
+    make_batch(&rng, target, &bt);
     same_params(&full, make_shape(cell, act, depth, target, loss, 0), &tr);
 
-    chunked c = {.tr = &tr, .K = K, .target = target, .x = x, .t = tt, .y = yy};
+    chunked c = {.tr = &tr, .K = K, .target = target, .x = bt.x, .t = bt.t, .y = bt.y};
     int n_chunks = (T + K - 1) / K;
     int64_t state = (int64_t)depth * B * H;
     c.h0 = calloc((size_t)(n_chunks * state), sizeof *c.h0);
     c.c0 = cell == VG_CELL_LSTM ? calloc((size_t)(n_chunks * state), sizeof *c.c0) : NULL;
-    double l0 = vg_rnn_f64_forward(&tr, x, yy, tt, B, NULL, NULL);
+    double l0 = vg_rnn_f64_forward(&tr, bt.x, bt.y, bt.t, B, NULL, NULL);
     c.n_scored = tr.n_scored;
     for (int k = 0; k < n_chunks; k++) /* the states at the cuts: slot k K of every layer */
         for (int l = 0; l < depth; l++) {
@@ -363,10 +370,10 @@ static void check_truncated_fd(int cell, int act, int depth, int target, int K, 
              cell == VG_CELL_RNN ? (act == VG_ACT_RELU ? "/relu" : "/tanh") : "", depth, target, K);
     VG_CHECK_MSG(fabs(f0 - l0) <= 1e-13 * fabs(l0), "%s: the chunks' loss %.17g, the loss %.17g", name, f0, l0);
 
-    vg_rnn_f64_forward(&tr, x, yy, tt, B, NULL, NULL);
-    vg_rnn_f64_backward_set(&tr, x, yy, tt, 0);
-    vg_rnn_f64_forward(&full, x, yy, tt, B, NULL, NULL);
-    vg_rnn_f64_backward_set(&full, x, yy, tt, 0);
+    vg_rnn_f64_forward(&tr, bt.x, bt.y, bt.t, B, NULL, NULL);
+    vg_rnn_f64_backward_set(&tr, bt.x, bt.y, bt.t, 0);
+    vg_rnn_f64_forward(&full, bt.x, bt.y, bt.t, B, NULL, NULL);
+    vg_rnn_f64_backward_set(&full, bt.x, bt.y, bt.t, 0);
     double *g = malloc((size_t)tr.n_params * sizeof *g), *num = malloc((size_t)tr.n_params * sizeof *num);
     double g2 = 0, d2 = 0;
     for (int64_t i = 0; i < tr.n_params; i++) {
@@ -374,7 +381,7 @@ static void check_truncated_fd(int cell, int act, int depth, int target, int K, 
         d2 += (g[i] - full.grads[i]) * (g[i] - full.grads[i]);
     }
     net_grad_scale = sqrt(g2);
-    problem pr = {&tr, x, yy, tt, &c};
+    problem pr = {&tr, bt.x, bt.y, bt.t, &c};
     for (int64_t i = 0; i < tr.n_params; i++) num[i] = numeric(&pr, &tr.params[i]);
     errs e = compare_net(&tr, g, num);
     /* truncation moved the gradient: the check above is not full BPTT's passing again */
